@@ -1,0 +1,98 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Flatline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flatline", targets: ["flatline"]),
+        .library(name: "LabCore", targets: ["LabCore"]),
+        .library(name: "FaultProxy", targets: ["FaultProxy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // Pure Swift: time, sizes, randomness, distributions, conditions and the link schedule.
+        .target(
+            name: "LabCore",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        // The SwiftNIO fault proxy: listeners, links driven by the LabCore schedule.
+        .target(
+            name: "FaultProxy",
+            dependencies: [
+                "LabCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Toxiproxy-compatible control API on NIOHTTP1.
+        .target(
+            name: "ProxyAPI",
+            dependencies: [
+                "LabCore", "FaultProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "flatline",
+            dependencies: [
+                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Load generator for `make bench`: plain blocking sockets, so the client adds no framework overhead.
+        .executableTarget(
+            name: "FlatlineBench",
+            dependencies: [],
+            swiftSettings: strict
+        ),
+        // Loopback echo and sink servers, and helpers shared by tests and the demo.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
+        .testTarget(
+            name: "FaultProxyTests",
+            dependencies: [
+                "LabCore", "FaultProxy", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ProxyAPITests",
+            dependencies: [
+                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "FlatlineCLITests", dependencies: ["flatline"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,262 @@
+import LabCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A snapshot of one live connection, for the API's connections listing.
+public struct ConnectionInfo: Sendable, Hashable {
+    /// The connection's id, usable to target a toxic at it.
+    public var id: UInt64
+    /// The client's address.
+    public var client: String
+    /// When it was accepted (live clock).
+    public var openedAt: Instant
+    /// Bytes read from the client so far.
+    public var bytesUpstream: Int64
+    /// Bytes read from the server so far.
+    public var bytesDownstream: Int64
+    /// Names of the toxics this connection suffers (after its toxicity draws).
+    public var toxics: [String]
+}
+
+/// A snapshot of a proxy's configuration, as the API shows it.
+public struct ProxySnapshot: Sendable, Hashable {
+    public var name: String
+    /// The address it listens on, with the real port once listening.
+    public var listen: String
+    public var upstream: String
+    public var enabled: Bool
+    public var toxics: [Toxic]
+}
+
+/// Counters of one proxy, for the Prometheus endpoint.
+public struct ProxyCounters: Sendable, Hashable {
+    public var connectionsAccepted: Int64
+    public var connectionsActive: Int64
+    public var bytesUpstream: Int64
+    public var bytesDownstream: Int64
+    public var resets: Int64
+}
+
+/// One listener forwarding to one upstream, with its toxics and its live connections. Thread-safe:
+/// configuration is under a lock; connections run on their event loops.
+public final class Proxy: @unchecked Sendable {
+    /// Unique name within the registry.
+    public let name: String
+    /// Read allocator for both channels of a connection: reads grow up to 256 KiB for throughput
+    /// and start small so idle connections cost little.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 512, initial: 4096, maximum: 256 * 1024)
+
+    private struct State {
+        var listen: HostPort
+        var upstream: HostPort
+        var enabled: Bool
+        var toxics: [Toxic] = []
+        var listener: (any Channel)?
+        var connections: [UInt64: ProxyConnection] = [:]
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let group: any EventLoopGroup
+    private let seed: UInt64
+    private let window: Int
+    private let observer: (any ChunkObserver)?
+    private let nextConnectionID: Synchronization.Atomic<UInt64>
+    private let accepted = Synchronization.Atomic<Int64>(0)
+    private let bytesUp = Synchronization.Atomic<Int64>(0)
+    private let bytesDown = Synchronization.Atomic<Int64>(0)
+    private let resets = Synchronization.Atomic<Int64>(0)
+
+    init(name: String, listen: HostPort, upstream: HostPort, group: any EventLoopGroup, seed: UInt64,
+         window: Int, observer: (any ChunkObserver)?, connectionIDs: UInt64) {
+        self.name = name
+        self.state = NIOLockedValueBox(State(listen: listen, upstream: upstream, enabled: false))
+        self.group = group
+        self.seed = seed
+        self.window = window
+        self.observer = observer
+        self.nextConnectionID = Atomic(connectionIDs)
+    }
+
+    /// The current configuration.
+    public var snapshot: ProxySnapshot {
+        state.withLockedValue { s in
+            ProxySnapshot(name: name, listen: s.listen.description, upstream: s.upstream.description,
+                          enabled: s.enabled, toxics: s.toxics)
+        }
+    }
+
+    /// The address actually listened on (port resolved), or the configured one when disabled.
+    public var listenAddress: HostPort { state.withLockedValue { $0.listen } }
+
+    /// The proxy's counters.
+    public var counters: ProxyCounters {
+        let active = state.withLockedValue { Int64($0.connections.count) }
+        return ProxyCounters(connectionsAccepted: accepted.load(ordering: .relaxed), connectionsActive: active,
+                             bytesUpstream: bytesUp.load(ordering: .relaxed),
+                             bytesDownstream: bytesDown.load(ordering: .relaxed), resets: resets.load(ordering: .relaxed))
+    }
+
+    /// The live connections, oldest first.
+    public var connections: [ConnectionInfo] {
+        let (conns, toxics) = state.withLockedValue { (Array($0.connections.values), $0.toxics) }
+        return conns.sorted { $0.id < $1.id }.map { c in
+            let applied = (c.activeConditions(toxics, direction: .upstream) + c.activeConditions(toxics, direction: .downstream))
+                .filter(\.applies).map(\.name)
+            return ConnectionInfo(id: c.id, client: c.clientAddress, openedAt: c.openedAt,
+                                  bytesUpstream: c.bytesUpstream.load(ordering: .relaxed),
+                                  bytesDownstream: c.bytesDownstream.load(ordering: .relaxed), toxics: applied)
+        }
+    }
+
+    // MARK: Enable / disable
+
+    /// Starts listening; no-op when already enabled.
+    public func enable() async throws(ProxyError) {
+        let listen = state.withLockedValue { $0.enabled ? nil : $0.listen }
+        guard let listen else { return }
+        let proxy = self
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 4096)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: Proxy.receiveAllocator)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    try proxy.accept(child)
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: listen.host, port: listen.port).get()
+            let port = channel.localAddress?.port ?? listen.port
+            let stale: (any Channel)? = state.withLockedValue { s in
+                if s.enabled { return channel }  // lost a race with another enable
+                s.enabled = true
+                s.listener = channel
+                s.listen = HostPort(host: listen.host, port: port)
+                return nil
+            }
+            if let stale { try? await stale.close() }
+        } catch {
+            throw .listenFailed(listen.description, reason: "\(error)")
+        }
+    }
+
+    /// Stops listening and closes every connection, as Toxiproxy does for `enabled: false`.
+    public func disable() async {
+        let (listener, conns) = state.withLockedValue { s -> ((any Channel)?, [ProxyConnection]) in
+            let result = (s.listener, Array(s.connections.values))
+            s.enabled = false
+            s.listener = nil
+            return result
+        }
+        try? await listener?.close()
+        for c in conns { c.abort(reason: "proxy disabled") }
+    }
+
+    /// Changes the listen and upstream addresses; a changed listen address rebinds.
+    public func update(listen: HostPort?, upstream: HostPort?) async throws(ProxyError) {
+        let (wasEnabled, listenChanged) = state.withLockedValue { s -> (Bool, Bool) in
+            let changed = listen.map { $0 != s.listen } ?? false
+            if let upstream { s.upstream = upstream }
+            return (s.enabled, changed)
+        }
+        if listenChanged, let listen {
+            await disable()
+            state.withLockedValue { $0.listen = listen }
+            if wasEnabled { try await enable() }
+        }
+    }
+
+    // MARK: Toxics
+
+    /// Adds a toxic; 409-style error when the name is taken. Returns once every live connection
+    /// has it in force, so data sent afterwards is affected.
+    public func addToxic(_ toxic: Toxic) async throws(ProxyError) {
+        do { try toxic.condition.validate() } catch { throw .invalidToxic(error) }
+        try await mutateToxics { toxics throws(ProxyError) in
+            if toxics.contains(where: { $0.name == toxic.name }) { throw .toxicExists(toxic.name) }
+            toxics.append(toxic)
+        }
+    }
+
+    /// Replaces a toxic with the same name, keeping its creation time; returns once in force.
+    public func updateToxic(_ toxic: Toxic) async throws(ProxyError) {
+        do { try toxic.condition.validate() } catch { throw .invalidToxic(error) }
+        try await mutateToxics { toxics throws(ProxyError) in
+            guard let i = toxics.firstIndex(where: { $0.name == toxic.name }) else { throw .toxicNotFound(toxic.name) }
+            var updated = toxic
+            updated.createdAt = toxics[i].createdAt
+            toxics[i] = updated
+        }
+    }
+
+    /// Removes a toxic by name; returns once no connection applies it any more.
+    public func removeToxic(named name: String) async throws(ProxyError) {
+        try await mutateToxics { toxics throws(ProxyError) in
+            guard let i = toxics.firstIndex(where: { $0.name == name }) else { throw .toxicNotFound(name) }
+            toxics.remove(at: i)
+        }
+    }
+
+    /// Removes every toxic; returns once no connection applies any.
+    public func removeAllToxics() async {
+        try? await mutateToxics { toxics throws(ProxyError) in toxics.removeAll() }
+    }
+
+    /// The toxic with this name.
+    public func toxic(named name: String) throws(ProxyError) -> Toxic {
+        guard let t = state.withLockedValue({ $0.toxics.first { $0.name == name } }) else { throw .toxicNotFound(name) }
+        return t
+    }
+
+    private func mutateToxics(_ body: (inout [Toxic]) throws(ProxyError) -> Void) async throws(ProxyError) {
+        let result: Result<([Toxic], [ProxyConnection]), ProxyError> = state.withLockedValue { s in
+            var toxics = s.toxics
+            do throws(ProxyError) {
+                try body(&toxics)
+            } catch {
+                return .failure(error)
+            }
+            s.toxics = toxics
+            return .success((toxics, Array(s.connections.values)))
+        }
+        let (toxics, conns) = try result.get()
+        for future in conns.map({ $0.applyToxics(toxics) }) {
+            try? await future.get()
+        }
+    }
+
+    // MARK: Connections
+
+    private func accept(_ child: any Channel) throws {
+        let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue
+        let connection = ProxyConnection(id: id, client: child, owner: self, seed: seed, window: window, observer: observer)
+        try child.pipeline.syncOperations.addHandler(ProxySideHandler(connection: connection, side: .client))
+        let (toxics, upstream, enabled) = state.withLockedValue { s in
+            s.connections[id] = connection
+            return (s.toxics, s.upstream, s.enabled)
+        }
+        accepted.add(1, ordering: .relaxed)
+        guard enabled else {
+            connection.terminate(reason: "proxy disabled", reset: false)
+            return
+        }
+        connection.start(toxics: toxics, upstream: upstream, connectTimeout: .seconds(10))
+    }
+
+    func connectionEnded(_ connection: ProxyConnection, reason: String) {
+        if reason.contains("reset") { resets.add(1, ordering: .relaxed) }
+        state.withLockedValue { _ = $0.connections.removeValue(forKey: connection.id) }
+    }
+
+    func countBytes(_ count: Int, direction: LinkDirection) {
+        if direction == .upstream {
+            bytesUp.add(Int64(count), ordering: .relaxed)
+        } else {
+            bytesDown.add(Int64(count), ordering: .relaxed)
+        }
+    }
+}

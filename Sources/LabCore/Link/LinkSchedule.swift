@@ -1,0 +1,271 @@
+/// A run of bytes of a chunk and the instant it is delivered to the far side.
+public struct Delivery: Sendable, Hashable {
+    /// When these bytes reach the far side.
+    public var at: Instant
+    /// How many bytes (from where the previous delivery ended).
+    public var length: Int
+
+    /// Creates a delivery of `length` bytes at `at`.
+    public init(at: Instant, length: Int) {
+        self.at = at
+        self.length = length
+    }
+}
+
+/// What happens to one chunk that arrived on a link.
+public enum ChunkFate: Sendable, Hashable {
+    /// Deliver the chunk (or, when a data limit cut it, its first bytes) in these pieces, in order;
+    /// when `thenClose` is set the connection closes after the last piece.
+    case deliver([Delivery], thenClose: Bool)
+    /// Keep the chunk, unsent, until the conditions change (a stall until lifted, a zero rate).
+    case hold
+    /// Discard the chunk silently (a blackhole).
+    case drop
+}
+
+/// What happens to a close (FIN) that arrived on a link.
+public enum CloseFate: Sendable, Hashable {
+    /// Pass the FIN to the far side at this instant (after the data before it).
+    case deliver(at: Instant)
+    /// Keep it behind held data until the conditions change.
+    case hold
+    /// Swallow it: the far side never learns (a blackhole).
+    case drop
+}
+
+/// The pure link model: given the active conditions, the arrival time and size of a chunk and the
+/// link's seeded state, it decides when each byte is delivered, or that the chunk is held or
+/// dropped. The live proxy and the simulator both drive this one type (DESIGN.md, principle 1).
+///
+/// Guarantees: bytes are never reordered (a later chunk is never delivered before an earlier
+/// one) and every random draw comes from a stream derived from the link's seed and the
+/// condition's name, so adding one condition does not change another's draws.
+public struct LinkSchedule: Sendable {
+    struct Runtime: Sendable {
+        var rng: SeededGenerator
+        var sampler: CorrelatedSampler?
+        var loss: LossProcess?
+        var busyUntil: Instant = .zero
+        var bytesPassed: Int64 = 0
+        var condition: Condition
+    }
+
+    /// The conditions currently on this link, in the order they apply.
+    public private(set) var conditions: [ActiveCondition] = []
+    private var runtimes: [String: Runtime] = [:]
+    private let root: SeededGenerator
+    /// The delivery time of the last byte scheduled so far: nothing later may be delivered earlier.
+    public private(set) var lastDelivery: Instant = .zero
+    /// Bytes admitted and scheduled for delivery so far.
+    public private(set) var bytesDelivered: Int64 = 0
+    /// Bytes discarded by a blackhole so far.
+    public private(set) var bytesDropped: Int64 = 0
+
+    /// Creates an empty link whose random draws derive from `random`.
+    public init(random: SeededGenerator) {
+        self.root = random
+    }
+
+    /// True when no applying condition touches data or FINs, so a driver may forward bytes
+    /// directly without consulting the schedule (the proxy's fast path).
+    public var isPassthrough: Bool {
+        !conditions.contains { $0.applies && $0.condition.touchesData }
+    }
+
+    /// Replaces the conditions. A condition whose name and value are unchanged keeps its state
+    /// (correlation memory, loss state, bandwidth queue, bytes counted); a changed one starts afresh.
+    public mutating func setConditions(_ new: [ActiveCondition]) {
+        var kept: [String: Runtime] = [:]
+        for active in new {
+            if let old = runtimes[active.name], old.condition == active.condition {
+                kept[active.name] = old
+            } else {
+                kept[active.name] = makeRuntime(for: active)
+            }
+        }
+        runtimes = kept
+        conditions = new
+    }
+
+    private func makeRuntime(for active: ActiveCondition) -> Runtime {
+        let rng = root.derived(StableHash.fnv1a(active.name))
+        var runtime = Runtime(rng: rng, condition: active.condition)
+        switch active.condition {
+        case .latency(let c):
+            if let d = c.distribution {
+                runtime.sampler = try? CorrelatedSampler(distribution: d, correlation: c.correlation)
+            }
+        case .loss(let c):
+            runtime.loss = LossProcess(model: c.model)
+        default:
+            break
+        }
+        return runtime
+    }
+
+    /// Decides the fate of `bytes` bytes arriving at `now`.
+    public mutating func admit(bytes: Int, at now: Instant) -> ChunkFate {
+        guard bytes > 0 else { return .deliver([], thenClose: false) }
+        if let blocking = blockingFate(at: now) {
+            if blocking == .drop { bytesDropped += Int64(bytes) }
+            return blocking
+        }
+        var pieces = [Delivery(at: now, length: bytes)]
+        var thenClose = false
+        for active in conditions where active.applies {
+            guard var runtime = runtimes[active.name] else { continue }
+            switch active.condition {
+            case .latency(let c):
+                for i in pieces.indices {
+                    pieces[i].at = pieces[i].at + Self.delay(c, &runtime)
+                }
+            case .bandwidth(let c):
+                for i in pieces.indices {
+                    let start = max(pieces[i].at, runtime.busyUntil)
+                    let end = start + (c.rate.transmissionTime(of: pieces[i].length) ?? .zero)
+                    runtime.busyUntil = end
+                    pieces[i].at = end
+                }
+            case .stall(let c):
+                if let duration = c.duration {
+                    let end = active.since + duration
+                    for i in pieces.indices where pieces[i].at < end { pieces[i].at = end }
+                }
+            case .loss(let c):
+                pieces = Self.applyLoss(c, to: pieces, &runtime)
+            case .slicer(let c):
+                pieces = Self.slice(c, pieces, &runtime)
+            case .limitData(let c):
+                let allowed = max(0, c.bytes - runtime.bytesPassed)
+                var remaining = allowed
+                var cut: [Delivery] = []
+                for piece in pieces where remaining > 0 {
+                    let take = Int(min(Int64(piece.length), remaining))
+                    cut.append(Delivery(at: piece.at, length: take))
+                    remaining -= Int64(take)
+                }
+                let total = pieces.reduce(0) { $0 + $1.length }
+                runtime.bytesPassed += allowed - remaining
+                if Int64(total) >= allowed {
+                    thenClose = true
+                    // Close once the limit is reached exactly too, as Toxiproxy does.
+                }
+                if Int64(total) > allowed { bytesDropped += Int64(total) - (allowed - remaining) }
+                pieces = cut
+            case .blackhole, .slowClose, .reset, .idleTimeout, .slowConnect:
+                break
+            }
+            runtimes[active.name] = runtime
+        }
+        // No overtaking: each piece leaves no earlier than the one before it.
+        var merged: [Delivery] = []
+        merged.reserveCapacity(pieces.count)
+        for piece in pieces where piece.length > 0 {
+            let at = max(piece.at, lastDelivery)
+            lastDelivery = at
+            if let last = merged.last, last.at == at {
+                merged[merged.count - 1].length += piece.length
+            } else {
+                merged.append(Delivery(at: at, length: piece.length))
+            }
+            bytesDelivered += Int64(piece.length)
+        }
+        return .deliver(merged, thenClose: thenClose)
+    }
+
+    /// Decides when a FIN arriving at `now` reaches the far side: after all data before it, plus
+    /// any slow-close delay; held behind held data; swallowed by a blackhole.
+    public mutating func admitClose(at now: Instant) -> CloseFate {
+        if let blocking = blockingFate(at: now) {
+            return blocking == .drop ? .drop : .hold
+        }
+        var at = max(now, lastDelivery)
+        for active in conditions where active.applies {
+            if case .slowClose(let c) = active.condition { at = at + c.delay }
+        }
+        lastDelivery = at
+        return .deliver(at: at)
+    }
+
+    /// The hold or drop decided by the first blocking condition, if any applies now.
+    private func blockingFate(at now: Instant) -> ChunkFate? {
+        for active in conditions where active.applies {
+            switch active.condition {
+            case .stall(let c) where c.duration == nil:
+                return .hold
+            case .bandwidth(let c) where c.rate.bytesPerSecond <= 0:
+                return .hold
+            case .blackhole:
+                return .drop
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    private static func delay(_ c: LatencyCondition, _ runtime: inout Runtime) -> TimeSpan {
+        var ns = Double(c.latency.nanoseconds)
+        if c.jitter > .zero {
+            let j = Double(c.jitter.nanoseconds)
+            ns += (runtime.rng.nextUnit() * 2 - 1) * j
+        }
+        if var sampler = runtime.sampler {
+            ns += sampler.next(using: &runtime.rng)
+            runtime.sampler = sampler
+        }
+        return TimeSpan(nanoseconds: Int64(max(0, ns).rounded()))
+    }
+
+    private static func applyLoss(_ c: LossCondition, to pieces: [Delivery], _ runtime: inout Runtime) -> [Delivery] {
+        guard var process = runtime.loss else { return pieces }
+        var out: [Delivery] = []
+        for piece in pieces {
+            var offset = 0
+            while offset < piece.length {
+                let length = min(c.segmentSize, piece.length - offset)
+                var extra = TimeSpan.zero
+                var rto = c.initialRTO
+                while process.isLost(using: &runtime.rng) {
+                    extra = extra + rto
+                    rto = min(rto * 2, c.maxRTO)
+                    if extra > .seconds(3600) { break }  // a segment retried for an hour: the stream is dead anyway
+                }
+                out.append(Delivery(at: piece.at + extra, length: length))
+                offset += length
+            }
+        }
+        runtime.loss = process
+        return out
+    }
+
+    private static func slice(_ c: SlicerCondition, _ pieces: [Delivery], _ runtime: inout Runtime) -> [Delivery] {
+        var out: [Delivery] = []
+        for piece in pieces {
+            var offset = 0
+            var at = piece.at
+            while offset < piece.length {
+                var size = c.averageSize
+                if c.sizeVariation > 0 {
+                    size += Int(runtime.rng.next() % UInt64(2 * c.sizeVariation + 1)) - c.sizeVariation
+                }
+                size = max(1, min(size, piece.length - offset))
+                out.append(Delivery(at: at, length: size))
+                offset += size
+                at = at + c.delay
+            }
+        }
+        return out
+    }
+}
+
+extension Condition {
+    /// Whether the condition acts on bytes or FINs of its link (as opposed to the connection:
+    /// resets, idle timeouts, slow connects, which `ConnectionSchedule` handles).
+    public var touchesData: Bool {
+        switch self {
+        case .latency, .bandwidth, .stall, .blackhole, .loss, .slicer, .limitData, .slowClose: true
+        case .reset, .idleTimeout, .slowConnect: false
+        }
+    }
+}

@@ -1,0 +1,162 @@
+/// Why a piece of text could not be read as a duration, size or rate; the message quotes the text
+/// and says what was expected, so an API or scenario error can pass it on unchanged.
+public struct UnitParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The human-readable reason, quoting the offending text.
+    public let message: String
+
+    /// Creates an error with the given message.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Splits "1.5s" into (1.5, "s"); shared by durations, sizes and rates.
+enum UnitText {
+    static func split(_ text: String, what: String, expected: String) throws(UnitParseError) -> (Double, String) {
+        let trimmed = text.trimmingSpaces()
+        guard !trimmed.isEmpty else { throw UnitParseError("empty \(what); expected \(expected)") }
+        var numberEnd = trimmed.startIndex
+        for index in trimmed.indices {
+            let c = trimmed[index]
+            if c.isASCII, c.isNumber || c == "." || ((c == "-" || c == "+") && index == trimmed.startIndex) {
+                numberEnd = trimmed.index(after: index)
+            } else {
+                break
+            }
+        }
+        let numberText = String(trimmed[..<numberEnd])
+        let unit = String(trimmed[numberEnd...]).trimmingSpaces()
+        guard !numberText.isEmpty, let value = Double(numberText), value.isFinite else {
+            throw UnitParseError("'\(text)' is not a \(what): it must start with a number; expected \(expected)")
+        }
+        return (value, unit)
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension TimeSpan {
+    /// The unit names `init(parsing:)` accepts, for error messages and docs.
+    public static let unitNames = "ns, us, ms, s, m, h"
+
+    /// Reads a duration such as "250ms", "1.5s", "2m", "1h" or "300us". A bare number is rejected
+    /// because a missing unit is the most common way to ask for 1000 times the wanted delay.
+    public init(parsing text: String) throws(UnitParseError) {
+        let expected = "a number with a unit (\(TimeSpan.unitNames)), e.g. \"250ms\""
+        let (value, unit) = try UnitText.split(text, what: "duration", expected: expected)
+        let scale: Double
+        switch unit {
+        case "ns": scale = 1
+        case "us", "µs": scale = 1e3
+        case "ms": scale = 1e6
+        case "s": scale = 1e9
+        case "m", "min": scale = 60e9
+        case "h": scale = 3600e9
+        case "":
+            throw UnitParseError("'\(text)' has no unit; expected \(expected)")
+        default:
+            throw UnitParseError("'\(text)' has an unknown unit '\(unit)'; expected \(expected)")
+        }
+        guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a duration must be >= 0") }
+        let ns = value * scale
+        guard ns < 9.2e18 else { throw UnitParseError("'\(text)' is too long; at most about 292 years") }
+        self.init(nanoseconds: Int64(ns.rounded()))
+    }
+}
+
+/// A number of bytes, read from text such as "512B", "64KiB" or "10MB".
+public struct ByteCount: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// The size in bytes.
+    public var bytes: Int64
+
+    /// Creates a size of `bytes` bytes.
+    public init(bytes: Int64) {
+        self.bytes = bytes
+    }
+
+    /// The unit names `init(parsing:)` accepts.
+    public static let unitNames = "B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)"
+
+    static func scale(of unit: String) -> Double? {
+        switch unit {
+        case "B", "b", "bytes": return 1
+        case "KB", "kB", "K", "k": return 1e3
+        case "MB", "M": return 1e6
+        case "GB", "G": return 1e9
+        case "KiB": return 1024
+        case "MiB": return 1024 * 1024
+        case "GiB": return 1024 * 1024 * 1024
+        default: return nil
+        }
+    }
+
+    /// Reads a size such as "512B", "1.5KB" or "64KiB"; the result is rounded to whole bytes.
+    public init(parsing text: String) throws(UnitParseError) {
+        let expected = "a number with a unit (\(ByteCount.unitNames)), e.g. \"512B\""
+        let (value, unit) = try UnitText.split(text, what: "size", expected: expected)
+        guard !unit.isEmpty else { throw UnitParseError("'\(text)' has no unit; expected \(expected)") }
+        guard let scale = ByteCount.scale(of: unit) else {
+            throw UnitParseError("'\(text)' has an unknown unit '\(unit)'; expected \(expected)")
+        }
+        guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a size must be >= 0") }
+        let bytes = value * scale
+        guard bytes < 9.2e18 else { throw UnitParseError("'\(text)' is too large") }
+        self.init(bytes: Int64(bytes.rounded()))
+    }
+
+    public static func < (lhs: ByteCount, rhs: ByteCount) -> Bool { lhs.bytes < rhs.bytes }
+    public var description: String { "\(bytes)B" }
+}
+
+/// A transfer rate in bytes per second, read from text such as "10MB/s", "512KiB/s" or "8Mbit/s".
+public struct ByteRate: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Bytes per second; zero means nothing passes.
+    public var bytesPerSecond: Double
+
+    /// Creates a rate of `bytesPerSecond`.
+    public init(bytesPerSecond: Double) {
+        self.bytesPerSecond = bytesPerSecond
+    }
+
+    /// Reads "10MB/s", "512KiB/s", "100kbit/s" or "8Mbit/s" (bits are divided by eight).
+    public init(parsing text: String) throws(UnitParseError) {
+        let expected = "a size per second such as \"10MB/s\", \"512KiB/s\" or \"8Mbit/s\""
+        let (value, unit) = try UnitText.split(text, what: "rate", expected: expected)
+        guard unit.hasSuffix("/s") else {
+            throw UnitParseError("'\(text)' is not a rate: it must end in /s; expected \(expected)")
+        }
+        let sizeUnit = String(unit.dropLast(2))
+        let scale: Double
+        switch sizeUnit {
+        case "bit": scale = 1.0 / 8
+        case "kbit", "Kbit": scale = 1e3 / 8
+        case "Mbit": scale = 1e6 / 8
+        case "Gbit": scale = 1e9 / 8
+        default:
+            guard let s = ByteCount.scale(of: sizeUnit) else {
+                throw UnitParseError("'\(text)' has an unknown unit '\(sizeUnit)/s'; expected \(expected)")
+            }
+            scale = s
+        }
+        guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a rate must be >= 0") }
+        self.init(bytesPerSecond: value * scale)
+    }
+
+    /// The time it takes to send `bytes` at this rate; `nil` when the rate is zero (nothing passes).
+    public func transmissionTime(of bytes: Int) -> TimeSpan? {
+        guard bytesPerSecond > 0 else { return nil }
+        return .seconds(Double(bytes) / bytesPerSecond)
+    }
+
+    public static func < (lhs: ByteRate, rhs: ByteRate) -> Bool { lhs.bytesPerSecond < rhs.bytesPerSecond }
+    public var description: String { "\(bytesPerSecond)B/s" }
+}

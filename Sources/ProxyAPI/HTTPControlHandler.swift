@@ -1,0 +1,135 @@
+import NIOCore
+import NIOHTTP1
+
+/// The HTTP/1.1 shell around `ControlAPI`: aggregates a request body up to a cap (413 beyond it),
+/// hands the complete request to the API and writes its response with keep-alive. NIO's
+/// pipelining handler in front of it delivers one request at a time; its protocol error handler
+/// answers malformed HTTP with 400.
+final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        /// Waiting for a request head.
+        case idle
+        /// Collecting the body of a request.
+        case receiving(HTTPRequestHead, ByteBuffer)
+        /// The request was refused early (too large); its remaining parts are dropped.
+        case discarding
+        /// The API is working on the request.
+        case responding
+    }
+
+    private let api: ControlAPI
+    private let maxBodySize: Int
+    private var state = State.idle
+
+    init(api: ControlAPI, maxBodySize: Int) {
+        self.api = api
+        self.maxBodySize = maxBodySize
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard case .idle = state else { return }
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodySize {
+                refuseTooLarge(context: context, head: head)
+                return
+            }
+            if head.headers.first(name: "user-agent")?.hasPrefix("Mozilla/") == true {
+                // Toxiproxy refuses browsers so a web page cannot drive the API (CSRF, DNS rebinding).
+                state = .discarding
+                respond(context: context, version: head.version, keepAlive: false,
+                        response: .error(APIError(status: 403, reason: "User agent not allowed")))
+                return
+            }
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                                      promise: nil)
+            }
+            state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
+        case .body(var chunk):
+            guard case .receiving(let head, var body) = state else { return }
+            if body.readableBytes + chunk.readableBytes > maxBodySize {
+                refuseTooLarge(context: context, head: head)
+                return
+            }
+            state = .idle  // drop the reference so the buffer is written in place
+            body.writeBuffer(&chunk)
+            state = .receiving(head, body)
+        case .end:
+            switch state {
+            case .receiving(let head, let body):
+                state = .responding
+                dispatch(context: context, head: head, body: body)
+            case .discarding, .idle, .responding:
+                break
+            }
+        }
+    }
+
+    private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        state = .discarding
+        let error = APIError(status: 413, reason: "request body larger than \(maxBodySize) bytes")
+        respond(context: context, version: head.version, keepAlive: false, response: .error(error))
+    }
+
+    private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
+        let request = APIRequest(method: head.method.rawValue, path: head.uri, body: Array(body.readableBytesView))
+        let api = self.api
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.makeFutureWithTask {
+            await api.handle(request)
+        }.whenComplete { result in
+            let (handler, context) = bound.value
+            let response: APIResponse
+            switch result {
+            case .success(let r): response = r
+            case .failure(let error): response = .error(APIError(status: 500, reason: "\(error)"))
+            }
+            handler.state = .idle
+            handler.respond(context: context, version: head.version, keepAlive: head.isKeepAlive, response: response)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, response: APIResponse) {
+        var headers = HTTPHeaders()
+        if let type = response.contentType { headers.add(name: "Content-Type", value: type) }
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if version.major == 1, version.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // A client that holds a connection without sending anything for the idle limit is dropped.
+            if case .responding = state {} else {
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension HTTPControlHandler: Sendable {}

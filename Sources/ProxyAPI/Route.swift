@@ -1,0 +1,67 @@
+import Foundation
+
+/// The control API's resources, matched from path segments; which methods each accepts is
+/// `allowedMethods`, so an unknown path is a 404 and a known path with the wrong method a 405.
+enum Route: Sendable, Hashable {
+    case version
+    case metrics
+    case reset
+    case populate
+    case proxies
+    case proxy(String)
+    case toxics(proxy: String)
+    case toxic(proxy: String, toxic: String)
+    case connections(proxy: String)
+
+    /// The methods the resource accepts (Toxiproxy 2.x's, plus PATCH wherever it takes POST updates).
+    var allowedMethods: [String] {
+        switch self {
+        case .version, .metrics, .connections: ["GET"]
+        case .reset, .populate: ["POST"]
+        case .proxies, .toxics: ["GET", "POST"]
+        case .proxy, .toxic: ["GET", "POST", "PATCH", "DELETE"]
+        }
+    }
+
+    /// Why a request target could not be routed.
+    enum Failure: Error, Sendable {
+        case notFound
+        case badEncoding
+    }
+
+    /// Matches a request target ("/proxies/redis/toxics?x=1"); the query and fragment are ignored
+    /// and each segment is percent-decoded, so names with spaces or slashes can be addressed.
+    static func match(_ target: String) throws(Failure) -> Route {
+        var path = Substring(target)
+        if let q = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { path = path[..<q] }
+        guard path.hasPrefix("/") else { throw .notFound }
+        var segments: [String] = []
+        for raw in path.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = String(raw).removingPercentEncoding else { throw .badEncoding }
+            segments.append(decoded)
+        }
+        switch segments.count {
+        case 1:
+            switch segments[0] {
+            case "version": return .version
+            case "metrics": return .metrics
+            case "reset": return .reset
+            case "populate": return .populate
+            case "proxies": return .proxies
+            default: throw .notFound
+            }
+        case 2 where segments[0] == "proxies":
+            return .proxy(segments[1])
+        case 3 where segments[0] == "proxies":
+            switch segments[2] {
+            case "toxics": return .toxics(proxy: segments[1])
+            case "connections": return .connections(proxy: segments[1])
+            default: throw .notFound
+            }
+        case 4 where segments[0] == "proxies" && segments[2] == "toxics":
+            return .toxic(proxy: segments[1], toxic: segments[3])
+        default:
+            throw .notFound
+        }
+    }
+}

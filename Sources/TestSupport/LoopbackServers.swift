@@ -1,0 +1,63 @@
+import NIOCore
+import NIOPosix
+
+/// A TCP echo server on 127.0.0.1: writes back everything it reads and passes half-close on
+/// (after the client's FIN it finishes writing and closes its side). Used by tests and the demo.
+public final class EchoServer: Sendable {
+    /// The bound port.
+    public let port: Int
+    private let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+        self.port = channel.localAddress?.port ?? 0
+    }
+
+    /// Starts an echo server on an ephemeral loopback port.
+    public static func start(group: any EventLoopGroup, host: String = "127.0.0.1") async throws -> EchoServer {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(EchoHandler())
+                }
+            }
+            .bind(host: host, port: 0).get()
+        return EchoServer(channel: channel)
+    }
+
+    /// Stops listening (open connections are left to their clients).
+    public func stop() async {
+        try? await channel.close()
+    }
+}
+
+private final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            context.flush()
+            context.close(mode: .output, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension EchoHandler: Sendable {}

@@ -1,0 +1,47 @@
+import ArgumentParser
+
+/// The `flatline` command line: a thin layer that parses arguments and calls the libraries.
+@main
+struct Flatline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flatline",
+        abstract: "A network fault lab for heartbeat and timeout logic.",
+        version: FlatlineVersion.string,
+        subcommands: [ProxyCommand.self, DemoCommand.self]
+    )
+
+    /// Runs the command, first accepting toxiproxy-server's single-dash flags (-host, -port,
+    /// -config, -seed) so scripts written for it work unchanged.
+    static func main() async {
+        let arguments = ToxiproxyFlags.normalize(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// The version reported by `--version` and the API's /version.
+enum FlatlineVersion {
+    static let string = "0.1.0"
+}
+
+/// Rewrites toxiproxy-server's Go-style flags ("-port 8474", "-port=8474") to ours ("--port").
+enum ToxiproxyFlags {
+    static let names: Set<String> = ["host", "port", "config", "seed"]
+
+    static func normalize(_ arguments: [String]) -> [String] {
+        arguments.map { argument in
+            guard argument.hasPrefix("-"), !argument.hasPrefix("--") else { return argument }
+            let body = argument.dropFirst()
+            let name = body.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            return names.contains(name) ? "-" + argument : argument
+        }
+    }
+}

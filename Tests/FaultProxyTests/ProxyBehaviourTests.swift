@@ -1,0 +1,346 @@
+import FaultProxy
+import LabCore
+import NIOCore
+import NIOPosix
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Live behaviour of the proxy on real loopback sockets. Timing bounds are generous on the slow
+/// side (a loaded 2-core CI machine) and strict on the side a wrong implementation would miss.
+@Suite(.serialized)
+struct ProxyBehaviourTests {
+    @Test func forwardsBytesUnchangedWithoutConditions() async throws {
+        let f = try await ProxyFixture()
+        defer { Task { await f.shutdown() } }
+        let s = try f.connect()
+        var rng = SeededGenerator(seed: 1)
+        let payload = (0..<(4 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let reader = Task.detached { s.read(exactly: payload.count, timeout: 20) }
+        try s.send(payload)
+        let (echoed, end) = await reader.value
+        #expect(end == nil)
+        #expect(echoed == payload)
+        await f.shutdown()
+    }
+
+    @Test func latencyDelaysEachRoundTrip() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("lat", .latency(LatencyCondition(latency: .milliseconds(100))))
+        let s = try f.connect()
+        for _ in 0..<3 {
+            let rtt = try #require(try roundTrip(s))
+            #expect(rtt >= 0.100)
+            #expect(rtt < 0.180)
+        }
+        await f.shutdown()
+    }
+
+    @Test func latencyAddedAfterConnectAppliesToOpenConnection() async throws {
+        let f = try await ProxyFixture()
+        let s = try f.connect()
+        let before = try #require(try roundTrip(s))
+        #expect(before < 0.05)
+        try await f.toxic("lat", .latency(LatencyCondition(latency: .milliseconds(80))), stream: .upstream)
+        let after = try #require(try roundTrip(s))
+        #expect(after >= 0.080)
+        try await f.proxy.removeToxic(named: "lat")
+        let removed = try #require(try roundTrip(s))
+        #expect(removed < 0.05)
+        await f.shutdown()
+    }
+
+    @Test func halfClosePassesThroughAndDataStillFlowsBack() async throws {
+        let f = try await ProxyFixture()
+        // Delay the way back so the echo arrives after the client's FIN went through.
+        try await f.toxic("lat", .latency(LatencyCondition(latency: .milliseconds(100))))
+        let s = try f.connect()
+        try s.send("hello")
+        s.shutdownWrite()
+        let (bytes, end) = s.read(exactly: 5, timeout: 3)
+        #expect(end == nil)
+        #expect(bytes == Array("hello".utf8))
+        // The echo server closes its side after our FIN: we then see EOF, not a reset.
+        #expect(s.read(timeout: 3) == .eof)
+        await f.shutdown()
+    }
+
+    @Test func resetSendsRealRSTOnAnAlreadyOpenConnection() async throws {
+        let f = try await ProxyFixture()
+        let s = try f.connect()
+        _ = try #require(try roundTrip(s))
+        try await f.toxic("rst", .reset(ResetCondition(after: .zero)))
+        #expect(s.read(timeout: 3) == .reset)
+        await f.shutdown()
+    }
+
+    @Test func resetAfterTimeoutWaitsForIt() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("rst", .reset(ResetCondition(after: .milliseconds(300))))
+        let start = MonotonicClock.seconds()
+        let s = try f.connect()
+        #expect(s.read(timeout: 3) == .reset)
+        let elapsed = MonotonicClock.seconds() - start
+        #expect(elapsed >= 0.28)
+        #expect(elapsed < 1.0)
+        await f.shutdown()
+    }
+
+    @Test func stallHoldsDataAndIsLiftedWithoutClosing() async throws {
+        let f = try await ProxyFixture()
+        let s = try f.connect()
+        _ = try #require(try roundTrip(s))
+        try await f.toxic("stall", .stall(StallCondition()), stream: .upstream)
+        try s.send("held")
+        #expect(s.read(timeout: 0.4) == .timeout)
+        try await f.proxy.removeToxic(named: "stall")
+        let (bytes, end) = s.read(exactly: 4, timeout: 2)
+        #expect(end == nil)
+        #expect(bytes == Array("held".utf8))
+        // Same connection keeps working.
+        #expect(try roundTrip(s, "after") != nil)
+        await f.shutdown()
+    }
+
+    @Test func stallWithDurationResumesByItself() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("stall", .stall(StallCondition(duration: .milliseconds(300))), stream: .upstream)
+        let s = try f.connect()
+        let rtt = try #require(try roundTrip(s))
+        #expect(rtt >= 0.25)
+        #expect(rtt < 1.0)
+        let next = try #require(try roundTrip(s))
+        #expect(next < 0.1)
+        await f.shutdown()
+    }
+
+    @Test func blackholeDropsWithoutFINAndClosesAtAFixedDeadline() async throws {
+        let f = try await ProxyFixture()
+        let s = try f.connect()
+        _ = try #require(try roundTrip(s))
+        let start = MonotonicClock.seconds()
+        try await f.toxic("hole", .blackhole(BlackholeCondition(closeAfter: .milliseconds(600))), stream: .upstream)
+        // Traffic during the blackhole must not extend the deadline (Toxiproxy's timeout does).
+        for _ in 0..<4 {
+            try s.send("x")
+            #expect(s.read(timeout: 0.1) == .timeout)
+        }
+        #expect(s.read(timeout: 3) == .eof)
+        let elapsed = MonotonicClock.seconds() - start
+        #expect(elapsed >= 0.55)
+        #expect(elapsed < 1.2)
+        await f.shutdown()
+    }
+
+    @Test func blackholeWithoutTimeoutNeverCloses() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("hole", .blackhole(BlackholeCondition()), stream: .downstream)
+        let s = try f.connect()
+        try s.send("lost")
+        #expect(s.read(timeout: 0.5) == .timeout)
+        await f.shutdown()
+    }
+
+    @Test func upstreamConnectFailureClosesClientPromptly() async throws {
+        // Find a port nobody listens on: bind, read the port, close.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let deadPort = probe.localAddress!.port!
+        try await probe.close()
+        try await group.shutdownGracefully()
+        let f = try await ProxyFixture(upstreamPort: deadPort)
+        let start = MonotonicClock.seconds()
+        let s = try f.connect()
+        let result = s.read(timeout: 3)
+        #expect(result == .reset || result == .eof)
+        #expect(MonotonicClock.seconds() - start < 0.5)
+        await f.shutdown()
+    }
+
+    @Test func slowConnectDelaysTheUpstreamConnection() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("slow", .slowConnect(SlowConnectCondition(delay: .milliseconds(250))), stream: .upstream)
+        let s = try f.connect()
+        let rtt = try #require(try roundTrip(s))
+        #expect(rtt >= 0.23)
+        #expect(rtt < 1.0)
+        await f.shutdown()
+    }
+
+    @Test func bandwidthLimitsThroughput() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("bw", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: 1_000_000))), stream: .upstream)
+        let s = try f.connect()
+        let payload = [UInt8](repeating: 7, count: 300_000)
+        let start = MonotonicClock.seconds()
+        let reader = Task.detached { s.read(exactly: payload.count, timeout: 5) }
+        try s.send(payload)
+        let (bytes, end) = await reader.value
+        let elapsed = MonotonicClock.seconds() - start
+        #expect(end == nil)
+        #expect(bytes.count == payload.count)
+        #expect(elapsed >= 0.28)  // 300 kB at 1 MB/s
+        #expect(elapsed < 1.5)
+        await f.shutdown()
+    }
+
+    @Test func limitDataClosesAfterTheLimit() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("limit", .limitData(LimitDataCondition(bytes: 10)), stream: .downstream)
+        let s = try f.connect()
+        try s.send("0123456789abcdef")
+        let (bytes, end) = s.read(exactly: 16, timeout: 3)
+        #expect(bytes == Array("0123456789".utf8))
+        #expect(end == .eof || end == .reset)
+        await f.shutdown()
+    }
+
+    @Test func slicerSpreadsDataOverTime() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("slice", .slicer(SlicerCondition(averageSize: 100, sizeVariation: 20, delay: .milliseconds(20))),
+                    stream: .upstream)
+        let s = try f.connect()
+        let message = String(repeating: "a", count: 1000)
+        let rtt = try #require(try roundTrip(s, message))
+        // About ten slices, 20 ms apart: at least 8 gaps.
+        #expect(rtt >= 0.16)
+        #expect(rtt < 1.0)
+        await f.shutdown()
+    }
+
+    @Test func slowCloseDelaysTheFIN() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("sc", .slowClose(SlowCloseCondition(delay: .milliseconds(300))), stream: .upstream)
+        let s = try f.connect()
+        _ = try #require(try roundTrip(s))
+        let start = MonotonicClock.seconds()
+        s.shutdownWrite()
+        #expect(s.read(timeout: 3) == .eof)
+        let elapsed = MonotonicClock.seconds() - start
+        #expect(elapsed >= 0.28)
+        #expect(elapsed < 1.0)
+        await f.shutdown()
+    }
+
+    @Test func idleTimeoutClosesIdleConnectionsOnlyWhenIdle() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("idle", .idleTimeout(IdleTimeoutCondition(after: .milliseconds(400))), stream: .upstream)
+        let s = try f.connect()
+        // Traffic every 150 ms keeps it open well past 400 ms.
+        for _ in 0..<5 {
+            #expect(try roundTrip(s) != nil)
+            try await Task.sleep(nanoseconds: 150_000_000)
+        }
+        let start = MonotonicClock.seconds()
+        #expect(s.read(timeout: 3) == .eof)
+        let idle = MonotonicClock.seconds() - start
+        #expect(idle >= 0.2)
+        #expect(idle < 0.8)
+        await f.shutdown()
+    }
+
+    @Test func idleTimeoutCanReset() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("idle", .idleTimeout(IdleTimeoutCondition(after: .milliseconds(200), action: .reset)), stream: .upstream)
+        let s = try f.connect()
+        #expect(s.read(timeout: 3) == .reset)
+        await f.shutdown()
+    }
+
+    @Test func lossDelaysButNeverCorruptsTheStream() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("loss", .loss(LossCondition(model: .bernoulli(probability: 0.5))), stream: .upstream)
+        let s = try f.connect()
+        var delayed = 0
+        for i in 0..<8 {
+            let rtt = try #require(try roundTrip(s, "message-\(i)"))
+            if rtt >= 0.19 { delayed += 1 }
+        }
+        // With p = 0.5 and seed 42 some but not all of the eight are retransmitted.
+        #expect(delayed > 0)
+        #expect(delayed < 8)
+        await f.shutdown()
+    }
+
+    @Test func toxicityIsDecidedOncePerConnectionFromTheSeed() async throws {
+        func affected(seed: UInt64) async throws -> [Bool] {
+            let f = try await ProxyFixture(seed: seed)
+            try await f.toxic("lat", .latency(LatencyCondition(latency: .milliseconds(60))), toxicity: 0.5)
+            var result: [Bool] = []
+            var sockets: [BlockingSocket] = []
+            for _ in 0..<12 {
+                let s = try f.connect()
+                sockets.append(s)
+                result.append(try #require(try roundTrip(s)) >= 0.06)
+            }
+            // Updating the toxic keeps each connection's draw.
+            try await f.proxy.updateToxic(Toxic(name: "lat", type: "latency", stream: .downstream, toxicity: 0.5,
+                                          condition: .latency(LatencyCondition(latency: .milliseconds(70)))))
+            for (i, s) in sockets.enumerated() {
+                #expect((try #require(try roundTrip(s)) >= 0.06) == result[i])
+            }
+            await f.shutdown()
+            return result
+        }
+        let a = try await affected(seed: 7)
+        let b = try await affected(seed: 7)
+        #expect(a == b)
+        #expect(a.contains(true))
+        #expect(a.contains(false))
+    }
+
+    @Test func toxicLimitedToOneConnection() async throws {
+        let f = try await ProxyFixture()
+        let first = try f.connect()
+        let second = try f.connect()
+        _ = try #require(try roundTrip(first))
+        _ = try #require(try roundTrip(second))
+        let ids = f.proxy.connections.map(\.id)
+        #expect(ids.count == 2)
+        try await f.toxic("only", .latency(LatencyCondition(latency: .milliseconds(100))), connection: ids[0])
+        #expect(try #require(try roundTrip(first)) >= 0.1)
+        #expect(try #require(try roundTrip(second)) < 0.05)
+        #expect(f.proxy.connections.first?.toxics == ["only"])
+        await f.shutdown()
+    }
+
+    @Test func slowLinkBoundsWhatTheProxyReads() async throws {
+        // A 1 MiB window and a link that holds everything: the proxy must stop reading from the
+        // client instead of buffering all it is sent.
+        let f = try await ProxyFixture(window: 1 << 20)
+        try await f.toxic("stall", .stall(StallCondition()), stream: .upstream)
+        let s = try f.connect()
+        var flags = fcntl(s.fd, F_GETFL)
+        flags |= O_NONBLOCK
+        _ = fcntl(s.fd, F_SETFL, flags)
+        let chunk = [UInt8](repeating: 1, count: 65536)
+        var sent = 0
+        let deadline = MonotonicClock.seconds() + 3
+        while sent < 256 << 20, MonotonicClock.seconds() < deadline {
+            let n = chunk.withUnsafeBytes { send(s.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { sent += n } else { try await Task.sleep(nanoseconds: 5_000_000) }
+        }
+        let read = f.proxy.connections.first?.bytesUpstream ?? -1
+        #expect(read > 0)
+        // The window plus one read of slack; the rest sits in the kernel's socket buffers.
+        #expect(read <= (1 << 20) + 256 * 1024)
+        #expect(sent < 256 << 20)
+        await f.shutdown()
+    }
+
+    @Test func disabledProxyClosesConnectionsAndRefusesNewOnes() async throws {
+        let f = try await ProxyFixture()
+        let s = try f.connect()
+        _ = try #require(try roundTrip(s))
+        await f.proxy.disable()
+        #expect(s.read(timeout: 2) == .eof)
+        #expect(throws: SocketError.self) { _ = try f.connect() }
+        try await f.proxy.enable()
+        let again = try f.connect()
+        #expect(try roundTrip(again) != nil)
+        await f.shutdown()
+    }
+}
