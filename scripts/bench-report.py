@@ -185,12 +185,13 @@ def summarize(records):
     return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput
 
 
-def fmt(x, digits=1):
+def fmt(x, digits=1, sign=False):
+    """A number for the table: thousands separators, fixed decimals (0 for counts)."""
     if x is None:
         return "—"
-    if isinstance(x, float):
-        return f"{x:,.{digits}f}"
-    return f"{x:,}"
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    return f"{x:{'+' if sign else ''},.{digits}f}"
 
 
 def verdict(ok):
@@ -239,7 +240,7 @@ def build(records, partial):
             parts.append(f"direct RTT {fmt(rtt['direct'][f'{q}_us'], 1)}")
         for p in ("socat", "haproxy"):
             if rtt.get(p, {}).get(f"added_{q}_us") is not None:
-                parts.append(f"{p} +{fmt(rtt[p][f'added_{q}_us'], 1)}")
+                parts.append(f"{p} {fmt(rtt[p][f'added_{q}_us'], 1, sign=True)}")
         ratio = f"{fr - hr:+.1f} µs vs haproxy" if fr is not None and hr is not None else None
         if has_target:
             ok = (fr <= hr + TARGET_ADDED_RTT_SLACK_US) if fr is not None and hr is not None else None
@@ -248,7 +249,7 @@ def build(records, partial):
             ok, target = None, "(info)"
         add(
             f"Added RTT {q}, 1-byte ping-pong (µs)",
-            f"+{fmt(fr, 1)}" if fr is not None else None,
+            fmt(fr, 1, sign=True) if fr is not None else None,
             ", ".join(parts), ratio, target, ok, f"added_rtt_{q}",
         )
 
@@ -275,7 +276,7 @@ def build(records, partial):
     if fkb is not None:
         flat = fmt(fkb, 2) + ("" if fi.get("complete") else f" (only {fi.get('alive_after_hold')} of {n} alive)")
     add(
-        f"Memory per idle connection, {fmt(n) if isinstance(n, int) else n} conns (KB/conn, RSS)",
+        f"Memory per idle connection, {fmt(n, 0)} conns (KB/conn, RSS)",
         flat, f"haproxy {fmt(hkb, 2)}" if hkb is not None else None,
         f"{fkb / hkb:.2f}× haproxy" if fkb is not None and hkb else None,
         f"≤ {TARGET_IDLE_KB_PER_CONN:g} KB", ok, "idle_kb_per_conn",
@@ -319,7 +320,7 @@ def build(records, partial):
             t, v = throughput.get(p, {}), rtt.get(p, {})
             table.append(
                 f"| {p} | {fmt(t.get('median_mbps'))} | {fmt(t.get('ratio_vs_direct'), 2)} | {fmt(v.get('p50_us'), 1)} | "
-                f"{fmt(v.get('p99_us'), 1)} | {fmt(v.get('added_p50_us'), 1)} | {fmt(v.get('added_p99_us'), 1)} |"
+                f"{fmt(v.get('p99_us'), 1)} | {fmt(v.get('added_p50_us'), 1, sign=True)} | {fmt(v.get('added_p99_us'), 1, sign=True)} |"
             )
     if notes or errors:
         table.append("")

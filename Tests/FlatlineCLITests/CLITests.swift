@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of the built `flatline` binary: what a user or a script sees.
+@Suite(.serialized)
+struct CLITests {
+    /// The binary next to this test bundle (same build directory), or $FLATLINE_BIN.
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["FLATLINE_BIN"] { return URL(fileURLWithPath: path) }
+        let bundle = Bundle.main.bundleURL
+        var dir = bundle
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("flatline")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/flatline")
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], timeout: Double = 60) throws -> Run {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus,
+                   stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                   stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// A one-shot HTTP/1.1 GET over a plain socket; nil when nothing answers.
+    static func httpGet(port: Int, path: String) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { return nil }
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var response = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
+            if n <= 0 { break }
+            response += buffer[0..<n]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
+    @Test func versionFlagPrintsTheVersion() throws {
+        let r = try Self.run(["--version"])
+        #expect(r.status == 0)
+        #expect(r.stdout == "0.1.0\n")
+    }
+
+    @Test func helpListsTheSubcommands() throws {
+        let r = try Self.run(["--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE: flatline <subcommand>"))
+        #expect(r.stdout.contains("proxy"))
+        #expect(r.stdout.contains("demo"))
+    }
+
+    @Test func proxyServesTheAPIWithToxiproxyStyleFlagsAndStopsOnSIGTERM() throws {
+        let port = try Self.freePort()
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["proxy", "-host", "127.0.0.1", "-port", "\(port)", "-seed=3"]
+        process.standardError = Pipe()
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var response: String?
+        for _ in 0..<100 {
+            response = Self.httpGet(port: port, path: "/version")
+            if response != nil { break }
+            usleep(50_000)
+        }
+        let body = try #require(response)
+        #expect(body.hasPrefix("HTTP/1.1 200"))
+        #expect(body.contains("\"version\""))
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0)
+    }
+
+    @Test func invalidPortIsAUsageError() throws {
+        let r = try Self.run(["proxy", "--port", "70000"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--port must be 0-65535, got 70000"))
+    }
+
+    @Test func badConfigFileNamesTheFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-bad-\(getpid()).json")
+        try Data("[{\"name\": \"x\", \"listen\": \"127.0.0.1:0\"}]".utf8).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let r = try Self.run(["proxy", "--port", "\(try Self.freePort())", "--config", path.path], timeout: 20)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(path.path))
+        #expect(r.stderr.contains("upstream"))
+    }
+
+    @Test func demoShowsLatencyStallAndReset() throws {
+        let r = try Self.run(["demo", "--count", "5"], timeout: 60)
+        #expect(r.status == 0)
+        let row = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("latency 50ms ± 5ms (downstream)") })
+        let numbers = row.split(separator: " ").compactMap { Double($0) }
+        #expect(numbers.count == 4)
+        let p50 = try #require(numbers.first)
+        #expect(p50 >= 45 && p50 < 100)  // 50 ms ± 5 ms of jitter, plus loopback
+        #expect(r.stdout.contains("arrived intact"))
+        #expect(r.stdout.contains("ECONNRESET (a real RST)"))
+    }
+}
