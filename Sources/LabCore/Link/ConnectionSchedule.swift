@@ -78,15 +78,18 @@ public struct ConnectionSchedule: Sendable {
             if best == nil || candidate.at < best!.at { best = candidate }
         }
         for active in allConditions {
+            // A condition acts on this connection from the later of its start and the connection's
+            // open, whatever `since` the caller passed.
+            let start = max(active.since, openedAt)
             switch active.condition {
             case .reset(let c):
-                consider(DueAction(at: active.since + c.after, action: .reset, cause: active.name))
+                consider(DueAction(at: start + c.after, action: .reset, cause: active.name))
             case .blackhole(let c):
                 if let after = c.closeAfter {
-                    consider(DueAction(at: active.since + after, action: .close, cause: active.name))
+                    consider(DueAction(at: start + after, action: .close, cause: active.name))
                 }
             case .idleTimeout(let c):
-                let idleSince = max(lastActivity, active.since)
+                let idleSince = max(lastActivity, start)
                 let action: ConnectionAction = switch c.action {
                 case .close: .close
                 case .reset: .reset

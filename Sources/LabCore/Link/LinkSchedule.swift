@@ -50,6 +50,22 @@ public struct LinkSchedule: Sendable {
         var condition: Condition
     }
 
+    /// A run of bytes of a chunk on its way through the conditions. `separate` marks the first bytes
+    /// of a slicer slice: they stay their own delivery even when they leave at the same instant as
+    /// the bytes before them (otherwise a slicer without delay would deliver the chunk whole).
+    struct Piece: Sendable {
+        var at: Instant
+        var length: Int
+        var separate: Bool = false
+    }
+
+    /// A segment still lost after an hour of retransmissions is delivered then: the stream is dead
+    /// for any practical purpose.
+    static let retransmissionGiveUp = TimeSpan.seconds(3600)
+    /// The same after this many retransmissions of one segment, which bounds the work per segment
+    /// when the RTO is tiny (an hour of 1 ns RTOs would be 3.6e12 draws).
+    static let maxRetransmissions = 1_000
+
     /// The conditions currently on this link, in the order they apply.
     public private(set) var conditions: [ActiveCondition] = []
     private var runtimes: [String: Runtime] = [:]
@@ -58,7 +74,7 @@ public struct LinkSchedule: Sendable {
     public private(set) var lastDelivery: Instant = .zero
     /// Bytes admitted and scheduled for delivery so far.
     public private(set) var bytesDelivered: Int64 = 0
-    /// Bytes discarded by a blackhole so far.
+    /// Bytes discarded so far: by a blackhole, or cut off by a data limit.
     public private(set) var bytesDropped: Int64 = 0
 
     /// Creates an empty link whose random draws derive from `random`.
@@ -110,7 +126,7 @@ public struct LinkSchedule: Sendable {
             if blocking == .drop { bytesDropped += Int64(bytes) }
             return blocking
         }
-        var pieces = [Delivery(at: now, length: bytes)]
+        var pieces = [Piece(at: now, length: bytes)]
         var thenClose = false
         for active in conditions where active.applies {
             guard var runtime = runtimes[active.name] else { continue }
@@ -138,10 +154,10 @@ public struct LinkSchedule: Sendable {
             case .limitData(let c):
                 let allowed = max(0, c.bytes - runtime.bytesPassed)
                 var remaining = allowed
-                var cut: [Delivery] = []
+                var cut: [Piece] = []
                 for piece in pieces where remaining > 0 {
                     let take = Int(min(Int64(piece.length), remaining))
-                    cut.append(Delivery(at: piece.at, length: take))
+                    cut.append(Piece(at: piece.at, length: take, separate: piece.separate))
                     remaining -= Int64(take)
                 }
                 let total = pieces.reduce(0) { $0 + $1.length }
@@ -157,13 +173,14 @@ public struct LinkSchedule: Sendable {
             }
             runtimes[active.name] = runtime
         }
-        // No overtaking: each piece leaves no earlier than the one before it.
+        // No overtaking: each piece leaves no earlier than the one before it. Pieces leaving together
+        // are one delivery, except where a slicer cut them apart.
         var merged: [Delivery] = []
         merged.reserveCapacity(pieces.count)
         for piece in pieces where piece.length > 0 {
             let at = max(piece.at, lastDelivery)
             lastDelivery = at
-            if let last = merged.last, last.at == at {
+            if let last = merged.last, last.at == at, !piece.separate {
                 merged[merged.count - 1].length += piece.length
             } else {
                 merged.append(Delivery(at: at, length: piece.length))
@@ -173,13 +190,29 @@ public struct LinkSchedule: Sendable {
         return .deliver(merged, thenClose: thenClose)
     }
 
-    /// Decides when a FIN arriving at `now` reaches the far side: after all data before it, plus
-    /// any slow-close delay; held behind held data; swallowed by a blackhole.
+    /// Decides when a FIN arriving at `now` reaches the far side: after the link's latency and any
+    /// timed stall, never before the data sent before it, plus any slow-close delay; held behind
+    /// held data; swallowed by a blackhole.
     public mutating func admitClose(at now: Instant) -> CloseFate {
         if let blocking = blockingFate(at: now) {
             return blocking == .drop ? .drop : .hold
         }
-        var at = max(now, lastDelivery)
+        // A FIN travels like a segment: it takes the link's latency and waits out a timed stall,
+        // then comes after every byte before it, then any slow-close delay.
+        var at = now
+        for active in conditions where active.applies {
+            guard var runtime = runtimes[active.name] else { continue }
+            switch active.condition {
+            case .latency(let c):
+                at = at + Self.delay(c, &runtime)
+                runtimes[active.name] = runtime
+            case .stall(let c):
+                if let duration = c.duration { at = max(at, active.since + duration) }
+            default:
+                break
+            }
+        }
+        at = max(at, lastDelivery)
         for active in conditions where active.applies {
             if case .slowClose(let c) = active.condition { at = at + c.delay }
         }
@@ -214,24 +247,30 @@ public struct LinkSchedule: Sendable {
             ns += sampler.next(using: &runtime.rng)
             runtime.sampler = sampler
         }
-        return TimeSpan(nanoseconds: Int64(max(0, ns).rounded()))
+        // Negative (or NaN) delays are none; a delay past Int64 nanoseconds (a huge latency plus
+        // jitter, a heavy-tailed law) saturates to "never" instead of trapping in the conversion.
+        let rounded = max(0, ns).rounded()
+        guard rounded < 0x1p63 else { return TimeSpan(nanoseconds: .max) }
+        return TimeSpan(nanoseconds: Int64(rounded))
     }
 
-    private static func applyLoss(_ c: LossCondition, to pieces: [Delivery], _ runtime: inout Runtime) -> [Delivery] {
+    private static func applyLoss(_ c: LossCondition, to pieces: [Piece], _ runtime: inout Runtime) -> [Piece] {
         guard var process = runtime.loss else { return pieces }
-        var out: [Delivery] = []
+        var out: [Piece] = []
         for piece in pieces {
             var offset = 0
             while offset < piece.length {
                 let length = min(c.segmentSize, piece.length - offset)
                 var extra = TimeSpan.zero
                 var rto = c.initialRTO
+                var retransmissions = 0
                 while process.isLost(using: &runtime.rng) {
                     extra = extra + rto
                     rto = min(rto * 2, c.maxRTO)
-                    if extra > .seconds(3600) { break }  // a segment retried for an hour: the stream is dead anyway
+                    retransmissions += 1
+                    if extra > retransmissionGiveUp || retransmissions >= maxRetransmissions { break }
                 }
-                out.append(Delivery(at: piece.at + extra, length: length))
+                out.append(Piece(at: piece.at + extra, length: length, separate: offset == 0 && piece.separate))
                 offset += length
             }
         }
@@ -239,19 +278,24 @@ public struct LinkSchedule: Sendable {
         return out
     }
 
-    private static func slice(_ c: SlicerCondition, _ pieces: [Delivery], _ runtime: inout Runtime) -> [Delivery] {
-        var out: [Delivery] = []
+    private static func slice(_ c: SlicerCondition, _ pieces: [Piece], _ runtime: inout Runtime) -> [Piece] {
+        var out: [Piece] = []
         for piece in pieces {
             var offset = 0
             var at = piece.at
             while offset < piece.length {
-                var size = c.averageSize
-                if c.sizeVariation > 0 {
-                    size += Int(runtime.rng.next() % UInt64(2 * c.sizeVariation + 1)) - c.sizeVariation
+                // average - variation + a draw in [0, 2·variation]: the same draws as average + [-var, +var],
+                // in UInt64 so that huge valid sizes cannot overflow. The clamps only matter for
+                // parameters that skipped `validate()`.
+                let average = max(1, c.averageSize)
+                let variation = UInt64(min(max(0, c.sizeVariation), average - 1))
+                var size = UInt64(average)
+                if variation > 0 {
+                    size = size - variation + runtime.rng.next() % (2 * variation + 1)
                 }
-                size = max(1, min(size, piece.length - offset))
-                out.append(Delivery(at: at, length: size))
-                offset += size
+                let sliceLength = max(1, Int(min(size, UInt64(piece.length - offset))))
+                out.append(Piece(at: at, length: sliceLength, separate: true))
+                offset += sliceLength
                 at = at + c.delay
             }
         }

@@ -11,7 +11,7 @@ import Darwin
 ///
 /// Sampling by inversion (one uniform per value) keeps every draw reproducible and lets
 /// `CorrelatedSampler` correlate any law through its normal score. Units are the caller's
-/// (Flatline uses seconds for durations).
+/// (a latency condition's distribution is over nanoseconds).
 public enum Distribution: Sendable, Hashable {
     /// Always the same value.
     case constant(Double)

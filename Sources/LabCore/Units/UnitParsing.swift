@@ -14,7 +14,17 @@ public struct UnitParseError: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// Splits "1.5s" into (1.5, "s"); shared by durations, sizes and rates.
 enum UnitText {
+    /// Texts at or above this many base units (2^63) do not fit an `Int64`.
+    static let int64Limit = 0x1p63
+
     static func split(_ text: String, what: String, expected: String) throws(UnitParseError) -> (Double, String) {
+        let (value, unit, _) = try splitKeepingNumber(text, what: what, expected: expected)
+        return (value, unit)
+    }
+
+    /// As `split`, also returning the number's text so that whole numbers can be read exactly.
+    static func splitKeepingNumber(_ text: String, what: String, expected: String) throws(UnitParseError)
+        -> (Double, String, String) {
         let trimmed = text.trimmingSpaces()
         guard !trimmed.isEmpty else { throw UnitParseError("empty \(what); expected \(expected)") }
         var numberEnd = trimmed.startIndex
@@ -31,7 +41,18 @@ enum UnitText {
         guard !numberText.isEmpty, let value = Double(numberText), value.isFinite else {
             throw UnitParseError("'\(text)' is not a \(what): it must start with a number; expected \(expected)")
         }
-        return (value, unit)
+        return (value, unit, numberText)
+    }
+
+    /// `number` × `scale` as an exact `Int64` when `number` is a whole number (no fraction), so that
+    /// values beyond 2^53, where a `Double` loses digits, are read exactly; nil for fractions. Throws
+    /// `tooLarge` when the product does not fit an `Int64`.
+    static func exactProduct(_ number: String, _ scale: Int64, tooLarge: UnitParseError) throws(UnitParseError) -> Int64? {
+        guard !number.contains(".") else { return nil }
+        guard let whole = Int64(number) else { throw tooLarge }  // all digits, but past Int64.max
+        let (product, overflow) = whole.multipliedReportingOverflow(by: scale)
+        guard !overflow else { throw tooLarge }
+        return product
     }
 }
 
@@ -52,24 +73,30 @@ extension TimeSpan {
     /// because a missing unit is the most common way to ask for 1000 times the wanted delay.
     public init(parsing text: String) throws(UnitParseError) {
         let expected = "a number with a unit (\(TimeSpan.unitNames)), e.g. \"250ms\""
-        let (value, unit) = try UnitText.split(text, what: "duration", expected: expected)
-        let scale: Double
+        let (value, unit, number) = try UnitText.splitKeepingNumber(text, what: "duration", expected: expected)
+        let scale: Int64
         switch unit {
         case "ns": scale = 1
-        case "us", "µs": scale = 1e3
-        case "ms": scale = 1e6
-        case "s": scale = 1e9
-        case "m", "min": scale = 60e9
-        case "h": scale = 3600e9
+        case "us", "µs": scale = 1_000
+        case "ms": scale = 1_000_000
+        case "s": scale = 1_000_000_000
+        case "m", "min": scale = 60_000_000_000
+        case "h": scale = 3_600_000_000_000
         case "":
             throw UnitParseError("'\(text)' has no unit; expected \(expected)")
         default:
             throw UnitParseError("'\(text)' has an unknown unit '\(unit)'; expected \(expected)")
         }
         guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a duration must be >= 0") }
-        let ns = value * scale
-        guard ns < 9.2e18 else { throw UnitParseError("'\(text)' is too long; at most about 292 years") }
-        self.init(nanoseconds: Int64(ns.rounded()))
+        let tooLong = UnitParseError("'\(text)' is too long; at most about 292 years")
+        // Whole numbers exactly (so every `description` reads back as the same span), fractions via Double.
+        if let exact = try UnitText.exactProduct(number, scale, tooLarge: tooLong) {
+            self.init(nanoseconds: exact)
+            return
+        }
+        let ns = (value * Double(scale)).rounded()
+        guard ns < UnitText.int64Limit else { throw tooLong }
+        self.init(nanoseconds: Int64(ns))
     }
 }
 
@@ -102,15 +129,21 @@ public struct ByteCount: Comparable, Hashable, Sendable, CustomStringConvertible
     /// Reads a size such as "512B", "1.5KB" or "64KiB"; the result is rounded to whole bytes.
     public init(parsing text: String) throws(UnitParseError) {
         let expected = "a number with a unit (\(ByteCount.unitNames)), e.g. \"512B\""
-        let (value, unit) = try UnitText.split(text, what: "size", expected: expected)
+        let (value, unit, number) = try UnitText.splitKeepingNumber(text, what: "size", expected: expected)
         guard !unit.isEmpty else { throw UnitParseError("'\(text)' has no unit; expected \(expected)") }
         guard let scale = ByteCount.scale(of: unit) else {
             throw UnitParseError("'\(text)' has an unknown unit '\(unit)'; expected \(expected)")
         }
         guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a size must be >= 0") }
-        let bytes = value * scale
-        guard bytes < 9.2e18 else { throw UnitParseError("'\(text)' is too large") }
-        self.init(bytes: Int64(bytes.rounded()))
+        let tooLarge = UnitParseError("'\(text)' is too large")
+        // The scales are whole numbers; whole sizes are read exactly, fractions via Double.
+        if let exact = try UnitText.exactProduct(number, Int64(scale), tooLarge: tooLarge) {
+            self.init(bytes: exact)
+            return
+        }
+        let bytes = (value * scale).rounded()
+        guard bytes < UnitText.int64Limit else { throw tooLarge }
+        self.init(bytes: Int64(bytes))
     }
 
     public static func < (lhs: ByteCount, rhs: ByteCount) -> Bool { lhs.bytes < rhs.bytes }
@@ -148,7 +181,9 @@ public struct ByteRate: Comparable, Hashable, Sendable, CustomStringConvertible 
             scale = s
         }
         guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a rate must be >= 0") }
-        self.init(bytesPerSecond: value * scale)
+        let bytesPerSecond = value * scale
+        guard bytesPerSecond.isFinite else { throw UnitParseError("'\(text)' is too large") }
+        self.init(bytesPerSecond: bytesPerSecond)
     }
 
     /// The time it takes to send `bytes` at this rate; `nil` when the rate is zero (nothing passes).
