@@ -134,7 +134,8 @@ struct APIError: Error, Sendable, CustomStringConvertible {
         case .proxyExists: self.init(status: 409, reason: "proxy already exists")
         case .toxicNotFound: self.init(status: 404, reason: "toxic not found")
         case .toxicExists: self.init(status: 409, reason: "toxic already exists")
-        case .invalidAddress(let field, let value, let reason): self.init(status: 400, field: field, reason: "'\(value)' \(reason)")
+        case .invalidAddress(let field, let value, let reason):
+            self.init(status: 400, field: field, reason: "'\(value)' \(reason)")
         case .listenFailed: self.init(status: 500, reason: error.description)
         case .invalidToxic(let c): self.init(status: 400, field: "attributes.\(c.field)", reason: c.reason)
         }

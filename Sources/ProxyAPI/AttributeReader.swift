@@ -9,8 +9,10 @@ struct AttributeReader {
     /// The path of the object in the request, e.g. "attributes" or "attributes.distribution".
     let path: String
 
-    /// The largest duration in nanoseconds a TimeSpan holds, with margin.
-    static let maxNanoseconds = 9.2e18
+    /// The longest duration an attribute may give (1e17 ns, about 3 years): far beyond any useful
+    /// fault, and small enough that latency + jitter + a distribution's largest draw still fit the
+    /// schedule's Int64 nanoseconds.
+    static let maxNanoseconds = 1e17
 
     private func field(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
 
@@ -84,7 +86,8 @@ struct AttributeReader {
         guard let d = try nonNegative(name) else { return nil }
         let ns = d * unit
         guard ns < AttributeReader.maxNanoseconds else {
-            throw error(name, "too large, at most \(JSONValue.format((AttributeReader.maxNanoseconds / unit).rounded(.down))) \(unitName)")
+            let limit = JSONValue.format((AttributeReader.maxNanoseconds / unit).rounded(.down))
+            throw error(name, "too large, at most \(limit) \(unitName)")
         }
         return TimeSpan(nanoseconds: Int64(ns.rounded()))
     }

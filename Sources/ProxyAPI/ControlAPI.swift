@@ -3,8 +3,8 @@ import LabCore
 
 /// The Toxiproxy-2.x-compatible control API without HTTP: maps a request (method, path, body)
 /// to a status and a JSON body over a `ProxyRegistry`. The HTTP handler is a thin shell around
-/// it, and tests call it directly. An actor, so concurrent requests apply one at a time, as
-/// Toxiproxy's collection lock does.
+/// it, and tests call it directly. Requests are applied one at a time, in arrival order, as under
+/// Toxiproxy's collection lock, so a PATCH never merges into a toxic another request is changing.
 public actor ControlAPI {
     /// The proxies this API manages.
     public let registry: ProxyRegistry
@@ -18,13 +18,36 @@ public actor ControlAPI {
     /// Proxy name -> toxic name -> the attributes as last given, so responses echo the client's units.
     private var remembered: [String: [String: Remembered]] = [:]
 
+    /// Whether a request is being applied; the actor alone does not serialise across its awaits.
+    private var busy = false
+    /// Requests waiting for their turn, oldest first.
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
     /// Creates the API over `registry`.
     public init(registry: ProxyRegistry) {
         self.registry = registry
     }
 
+    private func acquire() async {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+    }
+
+    private func release() {
+        if waiting.isEmpty {
+            busy = false
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+
     /// Answers one request; never throws: every failure is an HTTP error response.
     public func handle(_ request: APIRequest) async -> APIResponse {
+        await acquire()
+        defer { release() }
         do {
             return try await route(request)
         } catch {
@@ -43,8 +66,10 @@ public actor ControlAPI {
         }
         let method = request.method.uppercased()
         guard route.allowedMethods.contains(method) else {
-            var error = APIError(status: 405, reason: "method \(request.method) not allowed on \(request.path); allowed: \(route.allowedMethods.joined(separator: ", "))")
-            error.headers = ["Allow": route.allowedMethods.joined(separator: ", ")]
+            let allowed = route.allowedMethods.joined(separator: ", ")
+            var error = APIError(status: 405,
+                                 reason: "method \(request.method) not allowed on \(request.path); allowed: \(allowed)")
+            error.headers = ["Allow": allowed]
             throw error
         }
         switch (route, method) {
@@ -239,6 +264,8 @@ public actor ControlAPI {
     /// Creates or replaces the proxies of a `--config` file (a JSON array of proxies, or
     /// `{"proxies": [...]}`); errors name `source` and the entry, e.g. "flatline.json: [2].upstream: ...".
     public func populate(json: [UInt8], source: String) async throws(PopulateError) -> [ProxySnapshot] {
+        await acquire()
+        defer { release() }
         var created: [Proxy] = []
         do throws(APIError) {
             let document: JSONValue
@@ -275,7 +302,11 @@ public actor ControlAPI {
                     await proxy.removeAllToxics()
                     remembered[draft.name] = nil
                     for (t, toxic) in toxics.enumerated() {
-                        do throws(ProxyError) { try await proxy.addToxic(toxic.toxic) } catch { throw APIError(error).within("toxics[\(t)]") }
+                        do throws(ProxyError) {
+                            try await proxy.addToxic(toxic.toxic)
+                        } catch {
+                            throw APIError(error).within("toxics[\(t)]")
+                        }
                         remember(toxic, proxy: draft.name)
                     }
                 }
@@ -304,6 +335,7 @@ public struct PopulateError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// "file: entry.field: reason", printed once at the edge.
     public var description: String { "\(source): \(message)" }
 }
 

@@ -1,4 +1,5 @@
 import FaultProxy
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -78,6 +79,12 @@ public final class ControlServer: Sendable {
     @discardableResult
     public func populate(json: [UInt8], source: String) async throws(PopulateError) -> [ProxySnapshot] {
         try await api.populate(json: json, source: source)
+    }
+
+    /// `populate(json:source:)` for file contents read as `Data`.
+    @discardableResult
+    public func populate(json: Data, source: String) async throws(PopulateError) -> [ProxySnapshot] {
+        try await api.populate(json: [UInt8](json), source: source)
     }
 
     private func track(_ channel: any Channel) {

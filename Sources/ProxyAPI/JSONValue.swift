@@ -36,6 +36,7 @@ enum JSONValue: Sendable, Hashable {
 }
 
 /// A JSON object with ordered keys; lookups are linear, which suits the handful of keys the API uses.
+/// Equality ignores key order, as JSON's does.
 struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     /// One key and its value.
     struct Member: Sendable, Hashable {
@@ -53,6 +54,17 @@ struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
 
     /// The keys in order.
     var keys: [String] { members.map(\.key) }
+
+    static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.members.count == rhs.members.count && lhs.members.allSatisfy { rhs[$0.key] == $0.value }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        for m in members.sorted(by: { $0.key < $1.key }) {
+            hasher.combine(m.key)
+            hasher.combine(m.value)
+        }
+    }
 
     var isEmpty: Bool { members.isEmpty }
 

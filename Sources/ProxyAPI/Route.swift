@@ -33,6 +33,11 @@ enum Route: Sendable, Hashable {
     /// and each segment is percent-decoded, so names with spaces or slashes can be addressed.
     static func match(_ target: String) throws(Failure) -> Route {
         var path = Substring(target)
+        // An absolute-form target ("http://host:8474/proxies") addresses the same resource.
+        for scheme in ["http://", "https://"] where path.lowercased().hasPrefix(scheme) {
+            path = path.dropFirst(scheme.count)
+            path = path.firstIndex(of: "/").map { path[$0...] } ?? "/"
+        }
         if let q = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { path = path[..<q] }
         guard path.hasPrefix("/") else { throw .notFound }
         var segments: [String] = []

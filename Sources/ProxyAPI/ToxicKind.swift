@@ -78,21 +78,30 @@ struct ToxicKind: Sendable {
                                          distribution: distribution, correlation: correlation))
     }
 
-    static let bandwidth = ToxicKind(name: "bandwidth", attributes: ["rate"], defaults: ["rate": .integer(0)]) { a throws(APIError) in
+    static let bandwidth = ToxicKind(
+        name: "bandwidth", attributes: ["rate"], defaults: ["rate": .integer(0)]
+    ) { a throws(APIError) in
         let rate = try a.nonNegative("rate") ?? 0
+        guard rate <= 1e12 else { throw a.error("rate", "too large, at most 1000000000000 KB/s") }
         return .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: rate * 1000)))
     }
 
-    static let slowClose = ToxicKind(name: "slow_close", attributes: ["delay"], defaults: ["delay": .integer(0)]) { a throws(APIError) in
+    static let slowClose = ToxicKind(
+        name: "slow_close", attributes: ["delay"], defaults: ["delay": .integer(0)]
+    ) { a throws(APIError) in
         .slowClose(SlowCloseCondition(delay: try a.milliseconds("delay") ?? .zero))
     }
 
-    static let timeout = ToxicKind(name: "timeout", attributes: ["timeout"], defaults: ["timeout": .integer(0)]) { a throws(APIError) in
+    static let timeout = ToxicKind(
+        name: "timeout", attributes: ["timeout"], defaults: ["timeout": .integer(0)]
+    ) { a throws(APIError) in
         let t = try a.milliseconds("timeout") ?? .zero
         return .blackhole(BlackholeCondition(closeAfter: t == .zero ? nil : t))
     }
 
-    static let resetPeer = ToxicKind(name: "reset_peer", attributes: ["timeout"], defaults: ["timeout": .integer(0)]) { a throws(APIError) in
+    static let resetPeer = ToxicKind(
+        name: "reset_peer", attributes: ["timeout"], defaults: ["timeout": .integer(0)]
+    ) { a throws(APIError) in
         .reset(ResetCondition(after: try a.milliseconds("timeout") ?? .zero))
     }
 
@@ -108,18 +117,24 @@ struct ToxicKind: Sendable {
                                        delay: try a.duration("delay", unit: 1e3, unitName: "us") ?? .zero))
     }
 
-    static let limitData = ToxicKind(name: "limit_data", attributes: ["bytes"], defaults: ["bytes": .integer(0)]) { a throws(APIError) in
+    static let limitData = ToxicKind(
+        name: "limit_data", attributes: ["bytes"], defaults: ["bytes": .integer(0)]
+    ) { a throws(APIError) in
         .limitData(LimitDataCondition(bytes: try a.count("bytes") ?? 0))
     }
 
     // MARK: Flatline's types
 
-    static let stall = ToxicKind(name: "stall", attributes: ["duration"], defaults: [:]) { a throws(APIError) in
+    static let stall = ToxicKind(
+        name: "stall", attributes: ["duration"], defaults: [:]
+    ) { a throws(APIError) in
         let d = try a.milliseconds("duration")
         return .stall(StallCondition(duration: d == .zero ? nil : d))
     }
 
-    static let blackhole = ToxicKind(name: "blackhole", attributes: ["timeout"], defaults: [:]) { a throws(APIError) in
+    static let blackhole = ToxicKind(
+        name: "blackhole", attributes: ["timeout"], defaults: [:]
+    ) { a throws(APIError) in
         let t = try a.milliseconds("timeout")
         return .blackhole(BlackholeCondition(closeAfter: t == .zero ? nil : t))
     }
@@ -137,7 +152,9 @@ struct ToxicKind: Sendable {
         return .idleTimeout(IdleTimeoutCondition(after: t, action: action))
     }
 
-    static let slowConnect = ToxicKind(name: "slow_connect", attributes: ["delay"], defaults: ["delay": .integer(0)]) { a throws(APIError) in
+    static let slowConnect = ToxicKind(
+        name: "slow_connect", attributes: ["delay"], defaults: ["delay": .integer(0)]
+    ) { a throws(APIError) in
         .slowConnect(SlowConnectCondition(delay: try a.milliseconds("delay") ?? .zero))
     }
 
@@ -156,7 +173,8 @@ struct ToxicKind: Sendable {
     ) { a throws(APIError) in
         let modelName = try a.string("model") ?? "bernoulli"
         guard let entry = lossModels.first(where: { $0.name == modelName }) else {
-            throw a.error("model", "unknown loss model '\(modelName)'; expected one of \(lossModels.map(\.name).joined(separator: ", "))")
+            let known = lossModels.map(\.name).joined(separator: ", ")
+            throw a.error("model", "unknown loss model '\(modelName)'; expected one of \(known)")
         }
         for other in lossModels where other.name != modelName {
             for key in other.attributes where a.has(key) {
@@ -223,7 +241,8 @@ enum DistributionCodec {
     static func parse(_ r: AttributeReader) throws(APIError) -> Distribution {
         let typeName = try r.required("type", try r.string("type"))
         guard let entry = types.first(where: { $0.name == typeName }) else {
-            throw r.error("type", "unknown distribution '\(typeName)'; expected one of \(types.map(\.name).joined(separator: ", "))")
+            let known = types.map(\.name).joined(separator: ", ")
+            throw r.error("type", "unknown distribution '\(typeName)'; expected one of \(known)")
         }
         try r.rejectUnknown(known: ["type"] + entry.parameters, what: "distribution \(typeName)")
         func need(_ name: String) throws(APIError) -> Double { try r.required(name, try r.number(name)) }
@@ -242,7 +261,9 @@ enum DistributionCodec {
                 let mean = try need("mean")
                 let sd = try need("stddev")
                 guard sd >= 0 else { throw r.error("stddev", "must be >= 0, got \(JSONValue.format(sd))") }
-                ms = typeName == "normal" ? .normal(mean: mean, standardDeviation: sd) : .paretoNormal(mean: mean, standardDeviation: sd)
+                ms = typeName == "normal"
+                    ? .normal(mean: mean, standardDeviation: sd)
+                    : .paretoNormal(mean: mean, standardDeviation: sd)
             case "uniform":
                 let lower = try need("lower")
                 let upper = try need("upper")
@@ -273,9 +294,11 @@ enum DistributionCodec {
         // The largest draw must be a representable delay; a heavy tail (pareto with a tiny shape)
         // would otherwise overflow the schedule's nanosecond arithmetic.
         let top = ns.quantile(1.0.nextDown)
-        guard top.isFinite, top < AttributeReader.maxNanoseconds else {
+        let bottom = ns.quantile(Double.leastNormalMagnitude)
+        guard top.isFinite, bottom.isFinite, top < AttributeReader.maxNanoseconds,
+              bottom > -AttributeReader.maxNanoseconds else {
             throw APIError(status: 400, field: r.errorPath,
-                           reason: "its largest draws exceed the longest delay Flatline can schedule (about 292 years)")
+                           reason: "its extreme draws exceed ±1e11 ms (about 3 years), the longest delay an attribute may give")
         }
         return ns
     }

@@ -20,22 +20,25 @@ public final class BlockingSocket: @unchecked Sendable {
 
     /// Connects to `host:port` (IPv4 literal) with TCP_NODELAY; throws the errno on failure.
     public init(host: String = "127.0.0.1", port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketError(errno: errno, call: "socket") }
+        // Keep the descriptor local until connect succeeds: a throwing class init still runs
+        // deinit, which would close the same number twice (possibly another thread's socket).
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw SocketError(errno: errno, call: "socket") }
         var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host, &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else {
             let e = errno
-            close(fd)
+            close(descriptor)
             throw SocketError(errno: e, call: "connect")
         }
+        fd = descriptor
     }
 
     deinit { close(fd) }

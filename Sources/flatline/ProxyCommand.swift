@@ -42,7 +42,7 @@ struct ProxyCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ValidationError("--config \(config): cannot read the file")
             }
-            try await server.populate(json: Array(data), source: config)
+            _ = try await server.populate(json: Array(data), source: config)
         }
         let bound = try await server.start(host: host, port: port)
         Log.info("flatline \(FlatlineVersion.string) API listening on \(bound) (seed \(seed))")

@@ -47,7 +47,8 @@ import Testing
             #expect(proxy["enabled"]?.bool == true)
             #expect(proxy["toxics"] == .array([]))
             #expect((proxy.listenPort ?? 0) > 0)
-            if case .object(let o) = proxy { #expect(o.keys == ["name", "listen", "upstream", "enabled", "toxics"]) }
+            #expect(created.response.text.hasPrefix(#"{"name":"redis","listen":"127.0.0.1:"#))
+            #expect(created.response.text.hasSuffix(#","upstream":"127.0.0.1:6379","enabled":true,"toxics":[]}"# + "\n"))
 
             let list = try #require(await f.call("GET", "/proxies").json)
             #expect(list["redis"] == proxy)
@@ -199,7 +200,8 @@ import Testing
             await f.createProxy("a")
             let r = await f.call("POST", "/proxies/a/toxics", #"{"type": "stall", "connection": 12345}"#)
             #expect(r.json?["connection"] == .integer(12345))
-            #expect(try f.registry.proxy(named: "a").toxic(named: "stall_downstream").connection == 12345)
+            let installed = try f.registry.proxy(named: "a").toxic(named: "stall_downstream")
+            #expect(installed.connection == 12345)
             let cleared = await f.call("PATCH", "/proxies/a/toxics/stall_downstream", #"{"connection": null}"#)
             #expect(cleared.json?["connection"] == nil)
         }
@@ -279,14 +281,14 @@ import Testing
         try await APIFixture.with { f in
             let ok = try await f.api.populate(json: Array(#"[{"name": "a", "upstream": "127.0.0.1:1"}]"#.utf8), source: "lab.json")
             #expect(ok.map(\.name) == ["a"])
-            do {
+            do throws(PopulateError) {
                 _ = try await f.api.populate(json: Array(#"{"proxies": [{"name": "b", "upstream": "127.0.0.1:1"}, {"name": "c", "upstream": "db"}]}"#.utf8),
                                              source: "lab.json")
                 Issue.record("expected an error")
             } catch {
                 #expect(error.description == "lab.json: proxies[1].upstream: 'db' must be host:port")
             }
-            do {
+            do throws(PopulateError) {
                 _ = try await f.api.populate(json: Array("[{".utf8), source: "broken.json")
                 Issue.record("expected an error")
             } catch {
@@ -299,7 +301,7 @@ import Testing
         let echo = try await TestEchoServer.start()
         defer { Task { await echo.stop() } }
         try await APIFixture.with { f in
-            let proxy = try #require(await f.createProxy("web \"1\"", upstream: "127.0.0.1:\(echo.port)").json)
+            let proxy = try #require(await f.createProxy(#"web \"1\""#, upstream: "127.0.0.1:\(echo.port)").json)
             let port = try #require(proxy.listenPort)
             _ = await f.call("POST", "/proxies/web%20%221%22/toxics", #"{"type": "latency", "attributes": {"latency": 1}}"#)
             let socket = try TestSocket(port: port)
@@ -330,6 +332,31 @@ import Testing
             #expect(text.contains(#"flatline_proxy_bytes_total{proxy="web \"1\"",direction="downstream"} 5"#))
             #expect(text.contains(#"flatline_proxy_resets_total{proxy="web \"1\""} 0"#))
             #expect(text.contains(#"flatline_proxy_toxics{proxy="web \"1\""} 1"#))
+        }
+    }
+
+    @Test func concurrentPatchesOfOneToxicAllLand() async throws {
+        try await APIFixture.with { f in
+            await f.createProxy("a")
+            for round in 1...20 {
+                _ = await f.call("POST", "/proxies/a/toxics", #"{"type": "latency", "name": "l\#(round)"}"#)
+                async let first = f.call("PATCH", "/proxies/a/toxics/l\(round)", #"{"attributes": {"latency": \#(round)}}"#)
+                async let second = f.call("PATCH", "/proxies/a/toxics/l\(round)", #"{"attributes": {"jitter": \#(round)}}"#)
+                async let third = f.call("PATCH", "/proxies/a/toxics/l\(round)", #"{"toxicity": 0.5}"#)
+                _ = await (first, second, third)
+                let shown = await f.call("GET", "/proxies/a/toxics/l\(round)")
+                #expect(shown.json?["attributes"] == .object(["latency": .integer(Int64(round)), "jitter": .integer(Int64(round))]))
+                #expect(shown.json?["toxicity"] == .number(0.5))
+            }
+        }
+    }
+
+    @Test func absoluteFormTargetsAndPercentEncodedNames() async throws {
+        try await APIFixture.with { f in
+            #expect(await f.call("GET", "http://127.0.0.1:8474/version").status == 200)
+            await f.createProxy("my proxy/1")
+            #expect(await f.call("GET", "/proxies/my%20proxy%2F1").json?["name"]?.string == "my proxy/1")
+            #expect(await f.call("DELETE", "/proxies/my%20proxy%2F1").status == 204)
         }
     }
 }

@@ -29,7 +29,10 @@ final class TestSocket: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int, host: String = "127.0.0.1") throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Everything happens on a local descriptor: a class init that throws after its stored
+        // properties are set still runs deinit, which would close the descriptor a second time
+        // (by then possibly another thread's socket).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSocketError(call: "socket", code: errno) }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -45,6 +48,7 @@ final class TestSocket: @unchecked Sendable {
             close(fd)
             throw TestSocketError(call: "connect", code: code)
         }
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -131,8 +135,10 @@ final class TestHTTPClient: @unchecked Sendable {
 
     /// Writes a request without reading the response (for pipelining).
     func sendRequest(_ method: String, _ path: String, body: [UInt8]?, headers: [String: String] = [:]) throws {
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: flatline-tests\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        var headers = headers
+        if headers["User-Agent"] == nil { headers["User-Agent"] = "flatline-tests" }
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
         if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
         text += "\r\n"
         try socket.send(Array(text.utf8) + (body ?? []))
