@@ -182,12 +182,7 @@ final class ProxyConnection: @unchecked Sendable {
     func terminate(reason: String, reset: Bool) {
         guard !closed else { return }
         closed = true
-        for i in pumps.indices {
-            pumps[i].timer?.cancel()
-            pumps[i].scheduled.removeAll()
-            pumps[i].held.removeAll()
-            pumps[i].pendingBytes = 0
-        }
+        discardQueuedData()
         actionTimer?.cancel()
         for side in [Side.client, .server] {
             guard let channel = sides[side.rawValue].channel, channel.isActive else { continue }
@@ -196,6 +191,18 @@ final class ProxyConnection: @unchecked Sendable {
         }
         observer?.connectionClosed(id: id, reason: reason, at: LiveClock.now())
         owner?.connectionEnded(self, reason: reason)
+    }
+
+    /// Drops everything both links still hold or have scheduled, and their timers.
+    private func discardQueuedData() {
+        for i in pumps.indices {
+            pumps[i].timer?.cancel()
+            pumps[i].timer = nil
+            pumps[i].timerAt = nil
+            pumps[i].scheduled.removeAll()
+            pumps[i].held.removeAll()
+            pumps[i].pendingBytes = 0
+        }
     }
 
     /// SO_LINGER with a zero timeout makes close() send a RST instead of a FIN.
@@ -455,12 +462,7 @@ final class ProxyConnection: @unchecked Sendable {
         case .reset: terminate(reason: "reset by \(due.cause)", reset: true)
         case .blackhole:
             blackholed = true
-            for i in pumps.indices {
-                pumps[i].timer?.cancel()
-                pumps[i].scheduled.removeAll()
-                pumps[i].held.removeAll()
-                pumps[i].pendingBytes = 0
-            }
+            discardQueuedData()
             actionTimer = nil
             for side in [Side.client, .server] { resumeReadIfPossible(side) }
         }

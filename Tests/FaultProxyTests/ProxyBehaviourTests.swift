@@ -250,6 +250,19 @@ struct ProxyBehaviourTests {
         await f.shutdown()
     }
 
+    @Test func idleTimeoutCanForgetTheConnectionSilently() async throws {
+        // A NAT table eviction: after the idle time, data vanishes and neither side is told.
+        let f = try await ProxyFixture()
+        try await f.toxic("nat", .idleTimeout(IdleTimeoutCondition(after: .milliseconds(200), action: .blackhole)),
+                          stream: .upstream)
+        let s = try f.connect()
+        #expect(try roundTrip(s) != nil)
+        try await Task.sleep(nanoseconds: 400_000_000)
+        try s.send("gone")
+        #expect(s.read(timeout: 0.5) == .timeout)
+        await f.shutdown()
+    }
+
     @Test func lossDelaysButNeverCorruptsTheStream() async throws {
         let f = try await ProxyFixture()
         try await f.toxic("loss", .loss(LossCondition(model: .bernoulli(probability: 0.5))), stream: .upstream)

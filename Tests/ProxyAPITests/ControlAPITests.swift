@@ -1,6 +1,8 @@
 import FaultProxy
 import LabCore
+import NIOPosix
 import Testing
+import TestSupport
 @testable import ProxyAPI
 
 /// Every endpoint and status code of the control API, called without HTTP.
@@ -298,13 +300,13 @@ import Testing
     }
 
     @Test func connectionsAndMetrics() async throws {
-        let echo = try await TestEchoServer.start()
+        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await APIFixture.with { f in
             let proxy = try #require(await f.createProxy(#"web \"1\""#, upstream: "127.0.0.1:\(echo.port)").json)
             let port = try #require(proxy.listenPort)
             _ = await f.call("POST", "/proxies/web%20%221%22/toxics", #"{"type": "latency", "attributes": {"latency": 1}}"#)
-            let socket = try TestSocket(port: port)
+            let socket = try BlockingSocket(port: port)
             let echoed = try await onThread {
                 try socket.send("hello")
                 return socket.read(exactly: 5, timeout: 5).bytes

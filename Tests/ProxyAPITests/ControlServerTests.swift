@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 @testable import ProxyAPI
 
 /// The control API over real loopback HTTP/1.1: keep-alive, limits, malformed input, and toxics
@@ -97,7 +98,7 @@ import Testing
             }
             #expect(declared.status == 413)
             #expect(declared.header("connection") == "close")
-            let chunked = try await onThread { () -> (TestHTTPResponse, TestSocket.Read) in
+            let chunked = try await onThread { () -> (TestHTTPResponse, BlockingSocket.ReadResult) in
                 let client = try TestHTTPClient(port: port)
                 try client.socket.send("POST /populate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
                 let chunk = String(repeating: "a", count: 600)
@@ -180,7 +181,7 @@ import Testing
 
     @Test func http10AndExpectContinue() async throws {
         try await Self.withServer { _, port in
-            let (response, end) = try await onThread { () -> (TestHTTPResponse, TestSocket.Read) in
+            let (response, end) = try await onThread { () -> (TestHTTPResponse, BlockingSocket.ReadResult) in
                 let client = try TestHTTPClient(port: port)
                 try client.socket.send("GET /version HTTP/1.0\r\n\r\n")
                 let response = try client.readResponse()
@@ -203,8 +204,8 @@ import Testing
 
     @Test func idleConnectionsAreClosed() async throws {
         try await Self.withServer(idleTimeout: .milliseconds(200)) { _, port in
-            let end = try await onThread { () -> TestSocket.Read in
-                let socket = try TestSocket(port: port)
+            let end = try await onThread { () -> BlockingSocket.ReadResult in
+                let socket = try BlockingSocket(port: port)
                 try socket.send("GET /ver")
                 return socket.read(timeout: 5)
             }
@@ -220,7 +221,7 @@ import Testing
         #expect(try await onThread { try client.request("GET", "/version").status } == 200)
         await server.stop()
         #expect(try await onThread { client.socket.read(timeout: 5) } == .eof)
-        #expect(throws: TestSocketError.self) { _ = try TestSocket(port: port) }
+        #expect(throws: SocketError.self) { _ = try BlockingSocket(port: port) }
     }
 
     @Test func populateFromConfig() async throws {
@@ -236,7 +237,7 @@ import Testing
     // MARK: Toxics change real traffic
 
     /// Round trip of `payload` through a connection to `port`.
-    static func roundTrip(_ socket: TestSocket, _ payload: String = "ping") throws -> Double {
+    static func roundTrip(_ socket: BlockingSocket, _ payload: String = "ping") throws -> Double {
         let start = Date()
         try socket.send(payload)
         let (bytes, end) = socket.read(exactly: payload.utf8.count, timeout: 10)
@@ -247,13 +248,13 @@ import Testing
     }
 
     @Test func latencyToxicCreatedViaTheAPIDelaysTraffic() async throws {
-        let echo = try await TestEchoServer.start()
+        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await Self.withServer { _, port in
             let proxy = try await Self.request(port, "POST", "/proxies", #"{"name": "echo", "upstream": "127.0.0.1:\#(echo.port)"}"#)
             #expect(proxy.status == 201)
             let listen = try #require(proxy.json?.listenPort)
-            let socket = try TestSocket(port: listen)
+            let socket = try BlockingSocket(port: listen)
             let baseline = try await onThread { try Self.roundTrip(socket) }
             #expect(baseline < 0.1)
             let toxic = try await Self.request(port, "POST", "/proxies/echo/toxics",
@@ -275,7 +276,7 @@ import Testing
     }
 
     @Test func disablingAProxyClosesItsConnectionsAndRefusesNewOnes() async throws {
-        let echo = try await TestEchoServer.start()
+        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await Self.withServer { _, port in
             // Listen below the ephemeral range (32768+), so no other test's port-0 bind can take the
@@ -290,7 +291,7 @@ import Testing
                 }
             }
             try #require(listen != 0)
-            let socket = try TestSocket(port: listen)
+            let socket = try BlockingSocket(port: listen)
             _ = try await onThread { try Self.roundTrip(socket) }
             let disabled = try await Self.request(port, "PATCH", "/proxies/echo", #"{"enabled": false}"#)
             #expect(disabled.status == 200)
@@ -298,26 +299,26 @@ import Testing
             #expect(disabled.json?.listenPort == listen)
             let end = try await onThread { socket.read(timeout: 5) }
             #expect(end == .eof || end == .reset)
-            #expect(throws: TestSocketError.self) { _ = try TestSocket(port: listen) }
+            #expect(throws: SocketError.self) { _ = try BlockingSocket(port: listen) }
             let enabled = try await Self.request(port, "POST", "/proxies/echo", #"{"enabled": true}"#)
             #expect(enabled.status == 200)
             #expect(enabled.json?["enabled"]?.bool == true)
-            let again = try TestSocket(port: listen)
+            let again = try BlockingSocket(port: listen)
             _ = try await onThread { try Self.roundTrip(again) }
         }
     }
 
     @Test func timeoutToxicBlackholesTraffic() async throws {
-        let echo = try await TestEchoServer.start()
+        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await Self.withServer { _, port in
             let proxy = try await Self.request(port, "POST", "/proxies", #"{"name": "echo", "upstream": "127.0.0.1:\#(echo.port)"}"#)
-            let socket = try TestSocket(port: try #require(proxy.json?.listenPort))
+            let socket = try BlockingSocket(port: try #require(proxy.json?.listenPort))
             _ = try await onThread { try Self.roundTrip(socket) }
             let toxic = try await Self.request(port, "POST", "/proxies/echo/toxics", #"{"type": "timeout", "attributes": {"timeout": 300}}"#)
             #expect(toxic.status == 200)
             let start = Date()
-            let end = try await onThread { () -> TestSocket.Read in
+            let end = try await onThread { () -> BlockingSocket.ReadResult in
                 try socket.send("lost")
                 return socket.read(timeout: 5)
             }
