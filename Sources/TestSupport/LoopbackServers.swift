@@ -61,3 +61,48 @@ private final class EchoHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension EchoHandler: Sendable {}
+
+/// A TCP server on 127.0.0.1 that answers the first bytes it reads with a RST (SO_LINGER 0 and
+/// close), to test how a proxy passes a server's reset on.
+public final class ResettingServer: Sendable {
+    /// The bound port.
+    public let port: Int
+    private let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+        self.port = channel.localAddress?.port ?? 0
+    }
+
+    /// Starts the server on an ephemeral loopback port.
+    public static func start(group: any EventLoopGroup) async throws -> ResettingServer {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(ResetOnReadHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return ResettingServer(channel: channel)
+    }
+
+    /// Stops listening.
+    public func stop() async {
+        try? await channel.close()
+    }
+}
+
+private final class ResetOnReadHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let channel = context.channel
+        (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ResetOnReadHandler: Sendable {}

@@ -89,6 +89,18 @@ struct ProxyBehaviourTests {
         await f.shutdown()
     }
 
+    @Test func serverResetReachesTheClientAsAReset() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let resetting = try await ResettingServer.start(group: group)
+        let f = try await ProxyFixture(upstreamPort: resetting.port)
+        let s = try f.connect()
+        try s.send("provoke")
+        #expect(s.read(timeout: 3) == .reset)
+        await f.shutdown()
+        await resetting.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func stallHoldsDataAndIsLiftedWithoutClosing() async throws {
         let f = try await ProxyFixture()
         let s = try f.connect()
