@@ -1,8 +1,9 @@
 import LabCore
 import FaultProxy
 
-/// The version string `GET /version` reports, in Toxiproxy's `{"version": ...}` shape.
-public let flatlineVersion = "flatline-0.1.0"
+/// Flatline's version: what `flatline --version` prints and `GET /version` reports in Toxiproxy's
+/// `{"version": ...}` shape (plain semver, since some Toxiproxy clients parse it).
+public let flatlineVersion = "0.1.0"
 
 import FaultProxy
 

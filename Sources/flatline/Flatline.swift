@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProxyAPI
 
 /// The `flatline` command line: a thin layer that parses arguments and calls the libraries.
 @main
@@ -6,7 +7,7 @@ struct Flatline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flatline",
         abstract: "A network fault lab for heartbeat and timeout logic.",
-        version: FlatlineVersion.string,
+        version: flatlineVersion,
         subcommands: [ProxyCommand.self, DemoCommand.self]
     )
 
@@ -25,11 +26,6 @@ struct Flatline: AsyncParsableCommand {
             exit(withError: error)
         }
     }
-}
-
-/// The version reported by `--version` and the API's /version.
-enum FlatlineVersion {
-    static let string = "0.1.0"
 }
 
 /// Rewrites toxiproxy-server's Go-style flags ("-port 8474", "-port=8474") to ours ("--port").

@@ -45,7 +45,7 @@ struct ProxyCommand: AsyncParsableCommand {
             _ = try await server.populate(json: Array(data), source: config)
         }
         let bound = try await server.start(host: host, port: port)
-        Log.info("flatline \(FlatlineVersion.string) API listening on \(bound) (seed \(seed))")
+        Log.info("flatline \(flatlineVersion) API listening on \(bound) (seed \(seed))")
         let signal = await ShutdownSignal.wait()
         Log.info("received \(signal), shutting down")
         await server.stop()

@@ -15,7 +15,6 @@ import Glibc
 struct ProxyBehaviourTests {
     @Test func forwardsBytesUnchangedWithoutConditions() async throws {
         let f = try await ProxyFixture()
-        defer { Task { await f.shutdown() } }
         let s = try f.connect()
         var rng = SeededGenerator(seed: 1)
         let payload = (0..<(4 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
