@@ -1,9 +1,9 @@
 import NIOCore
 import NIOPosix
 
-/// A TCP echo server on 127.0.0.1: writes back everything it reads and passes half-close on
-/// (after the client's FIN it finishes writing and closes its side). Used by tests and the demo.
-public final class EchoServer: Sendable {
+/// A TCP server on a loopback address for tests and the demo; what it does with a connection is
+/// decided by the handler it was started with (`echo`, `resetting`).
+public final class LoopbackServer: Sendable {
     /// The bound port.
     public let port: Int
     private let channel: any Channel
@@ -13,19 +13,31 @@ public final class EchoServer: Sendable {
         self.port = channel.localAddress?.port ?? 0
     }
 
-    /// Starts an echo server on an ephemeral loopback port.
-    public static func start(group: any EventLoopGroup, host: String = "127.0.0.1") async throws -> EchoServer {
+    /// An echo server on an ephemeral port: writes back everything it reads and passes half-close
+    /// on (after the client's FIN it finishes writing and closes its side).
+    public static func echo(group: any EventLoopGroup, host: String = "127.0.0.1") async throws -> LoopbackServer {
+        try await start(group: group, host: host, halfClosure: true) { EchoHandler() }
+    }
+
+    /// A server that answers the first bytes it reads with a RST (SO_LINGER 0 and close), to test
+    /// how a proxy passes a server's reset on.
+    public static func resetting(group: any EventLoopGroup, host: String = "127.0.0.1") async throws -> LoopbackServer {
+        try await start(group: group, host: host, halfClosure: false) { ResetOnReadHandler() }
+    }
+
+    private static func start(group: any EventLoopGroup, host: String, halfClosure: Bool,
+                              handler: @escaping @Sendable () -> any ChannelHandler) async throws -> LoopbackServer {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.allowRemoteHalfClosure, value: halfClosure)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(EchoHandler())
+                    try child.pipeline.syncOperations.addHandler(handler())
                 }
             }
             .bind(host: host, port: 0).get()
-        return EchoServer(channel: channel)
+        return LoopbackServer(channel: channel)
     }
 
     /// Stops listening (open connections are left to their clients).
@@ -61,37 +73,6 @@ private final class EchoHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension EchoHandler: Sendable {}
-
-/// A TCP server on 127.0.0.1 that answers the first bytes it reads with a RST (SO_LINGER 0 and
-/// close), to test how a proxy passes a server's reset on.
-public final class ResettingServer: Sendable {
-    /// The bound port.
-    public let port: Int
-    private let channel: any Channel
-
-    private init(channel: any Channel) {
-        self.channel = channel
-        self.port = channel.localAddress?.port ?? 0
-    }
-
-    /// Starts the server on an ephemeral loopback port.
-    public static func start(group: any EventLoopGroup) async throws -> ResettingServer {
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ResetOnReadHandler())
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return ResettingServer(channel: channel)
-    }
-
-    /// Stops listening.
-    public func stop() async {
-        try? await channel.close()
-    }
-}
 
 private final class ResetOnReadHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer

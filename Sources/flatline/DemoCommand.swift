@@ -27,7 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let echo = try await EchoServer.start(group: group)
+        let echo = try await LoopbackServer.echo(group: group)
         let registry = ProxyRegistry(group: group, seed: seed)
         let proxy = try await registry.create(name: "demo", listen: HostPort(host: "127.0.0.1", port: 0),
                                               upstream: HostPort(host: "127.0.0.1", port: echo.port))

@@ -28,7 +28,7 @@ final class RecordingObserver: ChunkObserver {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let observer = RecordingObserver()
         let registry = ProxyRegistry(group: group, seed: 1, observer: observer)
-        let echo = try await EchoServer.start(group: group)
+        let echo = try await LoopbackServer.echo(group: group)
         let proxy = try await registry.create(name: "tap", listen: HostPort(host: "127.0.0.1", port: 0),
                                               upstream: HostPort(host: "127.0.0.1", port: echo.port))
         let s = try BlockingSocket(port: proxy.listenAddress.port)

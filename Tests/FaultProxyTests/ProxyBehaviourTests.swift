@@ -90,7 +90,7 @@ struct ProxyBehaviourTests {
 
     @Test func serverResetReachesTheClientAsAReset() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let resetting = try await ResettingServer.start(group: group)
+        let resetting = try await LoopbackServer.resetting(group: group)
         let f = try await ProxyFixture(upstreamPort: resetting.port)
         let s = try f.connect()
         try s.send("provoke")

@@ -9,14 +9,14 @@ import TestSupport
 final class ProxyFixture: Sendable {
     let group: MultiThreadedEventLoopGroup
     let registry: ProxyRegistry
-    let echo: EchoServer
+    let echo: LoopbackServer
     let proxy: Proxy
     let port: Int
 
     init(seed: UInt64 = 42, window: Int = 4 << 20, upstreamPort: Int? = nil) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         registry = ProxyRegistry(group: group, seed: seed, window: window)
-        echo = try await EchoServer.start(group: group)
+        echo = try await LoopbackServer.echo(group: group)
         proxy = try await registry.create(name: "p", listen: HostPort(host: "127.0.0.1", port: 0),
                                           upstream: HostPort(host: "127.0.0.1", port: upstreamPort ?? echo.port))
         port = proxy.listenAddress.port

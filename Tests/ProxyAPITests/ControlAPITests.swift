@@ -300,7 +300,7 @@ import TestSupport
     }
 
     @Test func connectionsAndMetrics() async throws {
-        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
+        let echo = try await LoopbackServer.echo(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await APIFixture.with { f in
             let proxy = try #require(await f.createProxy(#"web \"1\""#, upstream: "127.0.0.1:\(echo.port)").json)

@@ -248,7 +248,7 @@ import TestSupport
     }
 
     @Test func latencyToxicCreatedViaTheAPIDelaysTraffic() async throws {
-        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
+        let echo = try await LoopbackServer.echo(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await Self.withServer { _, port in
             let proxy = try await Self.request(port, "POST", "/proxies", #"{"name": "echo", "upstream": "127.0.0.1:\#(echo.port)"}"#)
@@ -276,7 +276,7 @@ import TestSupport
     }
 
     @Test func disablingAProxyClosesItsConnectionsAndRefusesNewOnes() async throws {
-        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
+        let echo = try await LoopbackServer.echo(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await Self.withServer { _, port in
             // Listen below the ephemeral range (32768+), so no other test's port-0 bind can take the
@@ -309,7 +309,7 @@ import TestSupport
     }
 
     @Test func timeoutToxicBlackholesTraffic() async throws {
-        let echo = try await EchoServer.start(group: MultiThreadedEventLoopGroup.singleton)
+        let echo = try await LoopbackServer.echo(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await echo.stop() } }
         try await Self.withServer { _, port in
             let proxy = try await Self.request(port, "POST", "/proxies", #"{"name": "echo", "upstream": "127.0.0.1:\#(echo.port)"}"#)

@@ -45,11 +45,16 @@ public struct ConnectionSchedule: Sendable {
         self.downstream = LinkSchedule(random: random.derived(2))
     }
 
-    /// The link for `direction`.
+    /// The link for `direction`. Mutations go to the stored link in place (`_modify`), so admitting
+    /// a chunk never copies the link's state, which a get/set pair would do on every chunk.
     public subscript(direction: LinkDirection) -> LinkSchedule {
         get { direction == .upstream ? upstream : downstream }
-        set {
-            if direction == .upstream { upstream = newValue } else { downstream = newValue }
+        _modify {
+            if direction == .upstream {
+                yield &upstream
+            } else {
+                yield &downstream
+            }
         }
     }
 
