@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "flatline", targets: ["flatline"]),
         .library(name: "LabCore", targets: ["LabCore"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
+        .library(name: "Heartbeat", targets: ["Heartbeat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -23,9 +24,15 @@ let package = Package(
         // Pure Swift: time, sizes, randomness, distributions, conditions and the link schedule.
         .target(
             name: "LabCore",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
             swiftSettings: strict
         ),
+        // Sans-IO heartbeat logic: Engine.IO, Socket.IO, WebSocket keepalive, application health
+        // checks and failure detectors as state machines (input + now -> actions). No NIO.
+        .target(name: "Heartbeat", dependencies: ["LabCore"], swiftSettings: strict),
         // The SwiftNIO fault proxy: listeners, links driven by the LabCore schedule.
         .target(
             name: "FaultProxy",
@@ -75,6 +82,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
+        .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [

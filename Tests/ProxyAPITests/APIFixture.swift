@@ -1,3 +1,4 @@
+import LabCore
 import FaultProxy
 import NIOCore
 import NIOPosix

@@ -1,3 +1,4 @@
+import LabCore
 import FaultProxy
 import Foundation
 import NIOCore

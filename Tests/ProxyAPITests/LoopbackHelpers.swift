@@ -1,3 +1,4 @@
+import LabCore
 import Foundation
 import NIOCore
 import NIOPosix

@@ -1,5 +1,5 @@
 import Testing
-@testable import ProxyAPI
+import LabCore
 
 /// The JSON model under the API: Foundation's parser mapped to typed values, and the writer.
 @Suite struct JSONValueTests {
@@ -42,20 +42,5 @@ import Testing
         #expect(o.keys == ["b"])
         o["b"] = .integer(3)
         #expect(o == ["b": .integer(3)])
-    }
-
-    @Test func routes() throws {
-        #expect(try Route.match("/proxies") == .proxies)
-        #expect(try Route.match("/proxies/") == .proxies)
-        #expect(try Route.match("/proxies/a%2Fb/toxics/t%20x") == .toxic(proxy: "a/b", toxic: "t x"))
-        #expect(try Route.match("/proxies/a/connections?x=1") == .connections(proxy: "a"))
-        #expect(try Route.match("http://localhost:8474/reset") == .reset)
-        #expect(throws: Route.Failure.self) { try Route.match("/proxies/a/b") }
-        #expect(throws: Route.Failure.self) { try Route.match("*") }
-        #expect(throws: Route.Failure.self) { try Route.match("/proxies/%GG") }
-    }
-
-    @Test func prometheusLabelEscaping() {
-        #expect(PrometheusText.escape("a\"b\\c\nd") == #"a\"b\\c\nd"#)
     }
 }

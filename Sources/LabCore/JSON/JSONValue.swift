@@ -1,8 +1,8 @@
 import Foundation
 
-/// A JSON document as a plain value: what the control API reads from request bodies and writes
-/// back. Objects keep their key order so responses list fields the way Toxiproxy does.
-enum JSONValue: Sendable, Hashable {
+/// A JSON document as a plain value: what the control API reads and writes, what Socket.IO
+/// packets carry, what the event log is made of. Objects keep their key order so responses list fields the way Toxiproxy does.
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     /// A number written without fraction or exponent that fits in 64 bits.
@@ -14,7 +14,7 @@ enum JSONValue: Sendable, Hashable {
     case object(JSONObject)
 
     /// The JSON type's name as error messages say it ("number", "string", ...).
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .null: "null"
         case .bool: "boolean"
@@ -26,7 +26,7 @@ enum JSONValue: Sendable, Hashable {
     }
 
     /// The value as a Double when it is a number.
-    var doubleValue: Double? {
+    public var doubleValue: Double? {
         switch self {
         case .integer(let i): Double(i)
         case .number(let d): d
@@ -37,39 +37,39 @@ enum JSONValue: Sendable, Hashable {
 
 /// A JSON object with ordered keys; lookups are linear, which suits the handful of keys the API uses.
 /// Equality ignores key order, as JSON's does.
-struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
+public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     /// One key and its value.
-    struct Member: Sendable, Hashable {
-        var key: String
-        var value: JSONValue
+    public struct Member: Sendable, Hashable {
+        public var key: String
+        public var value: JSONValue
     }
 
-    private(set) var members: [Member] = []
+    public private(set) var members: [Member] = []
 
-    init() {}
+    public init() {}
 
-    init(dictionaryLiteral elements: (String, JSONValue)...) {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
         for (key, value) in elements { self[key] = value }
     }
 
     /// The keys in order.
-    var keys: [String] { members.map(\.key) }
+    public var keys: [String] { members.map(\.key) }
 
-    static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.members.count == rhs.members.count && lhs.members.allSatisfy { rhs[$0.key] == $0.value }
     }
 
-    func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         for m in members.sorted(by: { $0.key < $1.key }) {
             hasher.combine(m.key)
             hasher.combine(m.value)
         }
     }
 
-    var isEmpty: Bool { members.isEmpty }
+    public var isEmpty: Bool { members.isEmpty }
 
     /// Gets or sets a member; setting nil removes it, setting an existing key replaces it in place.
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         get { members.first { $0.key == key }?.value }
         set {
             if let i = members.firstIndex(where: { $0.key == key }) {
@@ -82,14 +82,14 @@ struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
 }
 
 /// Why a request body is not a JSON document.
-struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
-    var description: String
+public struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
+    public var description: String
 }
 
 extension JSONValue {
     /// Parses a complete JSON document (any value at the top level). Invalid UTF-8, syntax errors
     /// and nesting deeper than Foundation's limit (512) are errors, never crashes.
-    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw JSONSyntaxError(description: "empty body, expected a JSON document")
         }
@@ -139,7 +139,7 @@ extension JSONValue {
     }
 
     /// The compact JSON text of this value, UTF-8 encoded.
-    var serialized: [UInt8] {
+    public var serialized: [UInt8] {
         var out: [UInt8] = []
         write(to: &out)
         return out
@@ -173,7 +173,7 @@ extension JSONValue {
 
     /// Formats a double the way Go's encoder does for whole numbers ("100", not "100.0"); NaN and
     /// infinities, which JSON cannot express, become null.
-    static func format(_ d: Double) -> String {
+    public static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
         return "\(d)"
