@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport",
+                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,6 +70,30 @@ let package = Package(
         .executableTarget(
             name: "FlatlineBench",
             dependencies: [],
+            swiftSettings: strict
+        ),
+        // NIO drivers for the Heartbeat machines: Engine.IO/Socket.IO server and client, WebSocket keepalive.
+        .target(
+            name: "LiveComponents",
+            dependencies: [
+                "LabCore", "Heartbeat",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Protocol taps: follow HTTP upgrades, WebSocket frames and Engine.IO packets on proxied
+        // connections and write events for components Flatline did not write.
+        .target(
+            name: "ProtocolTap",
+            dependencies: [
+                "LabCore", "FaultProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // Loopback echo and sink servers, and helpers shared by tests and the demo.
@@ -99,6 +123,14 @@ let package = Package(
                 "LabCore", "FaultProxy", "ProxyAPI", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ProtocolTapTests",
+            dependencies: [
+                "LabCore", "ProtocolTap",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

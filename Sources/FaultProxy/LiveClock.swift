@@ -6,7 +6,7 @@ import NIOCore
 public enum LiveClock {
     /// The current instant.
     public static func now() -> Instant {
-        Instant(nanoseconds: Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds))
+        Instant.monotonicNow()
     }
 
     /// The NIO deadline for an instant.

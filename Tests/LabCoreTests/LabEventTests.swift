@@ -21,3 +21,15 @@ import Testing
         #expect(throws: EventDecodingError.self) { try LabEvent(jsonLine: "not json") }
     }
 }
+
+@Suite("Event rates") struct EventRateTests {
+    @Test func ratesParseToIntervals() throws {
+        #expect(try EventRate(parsing: "2/s").interval == .milliseconds(500))
+        #expect(try EventRate(parsing: "30/m").interval == .seconds(2))
+        #expect(try EventRate(parsing: "0/s").interval == nil)
+        #expect(throws: UnitParseError("'2/d' has an unknown unit '/d'; expected a count per unit of time such as \"2/s\", \"30/m\" or \"100/h\"")) {
+            try EventRate(parsing: "2/d")
+        }
+        #expect(throws: UnitParseError.self) { try EventRate(parsing: "fast") }
+    }
+}

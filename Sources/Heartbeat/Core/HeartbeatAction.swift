@@ -10,6 +10,10 @@ public enum CloseReason: String, Sendable, Hashable, CaseIterable, Codable {
     case ioServerDisconnect = "io server disconnect"
     case ioClientDisconnect = "io client disconnect"
     case forcedClose = "forced close"
+    /// What a Socket.IO server calls a client's namespace DISCONNECT packet.
+    case clientNamespaceDisconnect = "client namespace disconnect"
+    /// What a Socket.IO server calls its own namespace disconnect of a client.
+    case serverNamespaceDisconnect = "server namespace disconnect"
     /// RFC 6455 keepalive failure as the Python `websockets` library reports it (close code 1011).
     case keepalivePingTimeout = "keepalive ping timeout"
     /// An application-level health check declared the connection stale.

@@ -195,3 +195,34 @@ public struct ByteRate: Comparable, Hashable, Sendable, CustomStringConvertible 
     public static func < (lhs: ByteRate, rhs: ByteRate) -> Bool { lhs.bytesPerSecond < rhs.bytesPerSecond }
     public var description: String { "\(bytesPerSecond)B/s" }
 }
+
+/// A rate of events, read from text such as "2/s", "30/m" or "0.5/s".
+public struct EventRate: Hashable, Sendable, CustomStringConvertible {
+    /// Events per second; zero means none.
+    public var perSecond: Double
+
+    /// Creates a rate of `perSecond` events per second.
+    public init(perSecond: Double) {
+        self.perSecond = perSecond
+    }
+
+    /// Reads "2/s", "30/m", "100/h" (a count, a slash, a unit of time).
+    public init(parsing text: String) throws(UnitParseError) {
+        let expected = "a count per unit of time such as \"2/s\", \"30/m\" or \"100/h\""
+        let (value, unit) = try UnitText.split(text, what: "rate", expected: expected)
+        let seconds: Double
+        switch unit {
+        case "/s": seconds = 1
+        case "/m", "/min": seconds = 60
+        case "/h": seconds = 3600
+        default: throw UnitParseError("'\(text)' has an unknown unit '\(unit)'; expected \(expected)")
+        }
+        guard value >= 0 else { throw UnitParseError("'\(text)' is negative; a rate must be >= 0") }
+        self.init(perSecond: value / seconds)
+    }
+
+    /// The time between events, or nil for a zero rate.
+    public var interval: TimeSpan? { perSecond > 0 ? .seconds(1 / perSecond) : nil }
+
+    public var description: String { "\(perSecond)/s" }
+}

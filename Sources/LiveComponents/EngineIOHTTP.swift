@@ -1,0 +1,202 @@
+import Foundation
+import LabCore
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// The parts of an Engine.IO request URL that matter: `/socket.io/?EIO=4&transport=polling&sid=...`.
+struct EngineIORequest {
+    var path: String
+    var query: [String: String]
+
+    init(uri: String) {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        path = String(parts.first ?? "")
+        var query: [String: String] = [:]
+        if parts.count > 1 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+                let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+                query[key] = value
+            }
+        }
+        self.query = query
+    }
+
+    var transport: String? { query["transport"] }
+    var sid: String? { query["sid"] }
+    var protocolVersion: String? { query["EIO"] }
+}
+
+/// Engine.IO's error bodies for bad requests, as the reference servers send them.
+enum EngineIOHTTPError: Int {
+    case unknownTransport = 0
+    case unknownSid = 1
+    case badHandshakeMethod = 2
+    case badRequest = 3
+    case forbidden = 4
+    case unsupportedProtocolVersion = 5
+
+    var message: String {
+        switch self {
+        case .unknownTransport: "Transport unknown"
+        case .unknownSid: "Session ID unknown"
+        case .badHandshakeMethod: "Bad handshake method"
+        case .badRequest: "Bad request"
+        case .forbidden: "Forbidden"
+        case .unsupportedProtocolVersion: "Unsupported protocol version"
+        }
+    }
+
+    var body: String {
+        String(decoding: JSONValue.object(["code": .integer(Int64(rawValue)), "message": .string(message)]).serialized,
+               as: UTF8.self)
+    }
+}
+
+/// Writes HTTP responses with the CORS headers browser clients need.
+enum HTTPResponder {
+    static func respond(on channel: any Channel, request: HTTPRequestHead, status: HTTPResponseStatus,
+                        contentType: String = "text/plain; charset=UTF-8", body: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        if let origin = request.headers.first(name: "Origin") {
+            headers.add(name: "Access-Control-Allow-Origin", value: origin)
+            headers.add(name: "Access-Control-Allow-Credentials", value: "true")
+        } else {
+            headers.add(name: "Access-Control-Allow-Origin", value: "*")
+        }
+        // Every polling response closes its connection: NIO's upgrader only upgrades the first
+        // request of a connection, and clients (aiohttp, browsers) reuse a kept-alive polling
+        // connection for the WebSocket upgrade request, which would then fail.
+        let keepAlive = false
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: request.version, status: status, headers: headers)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        var buffer = channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+        let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        if !keepAlive { done.whenComplete { _ in channel.close(promise: nil) } }
+    }
+
+    static func preflight(on channel: any Channel, request: HTTPRequestHead) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Access-Control-Allow-Origin", value: request.headers.first(name: "Origin") ?? "*")
+        headers.add(name: "Access-Control-Allow-Credentials", value: "true")
+        headers.add(name: "Access-Control-Allow-Methods", value: "GET, POST, OPTIONS")
+        headers.add(name: "Access-Control-Allow-Headers",
+                    value: request.headers.first(name: "Access-Control-Request-Headers") ?? "Content-Type")
+        headers.add(name: "Content-Length", value: "0")
+        let head = HTTPResponseHead(version: request.version, status: .noContent, headers: headers)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+    }
+}
+
+/// The HTTP side of the Engine.IO server: long-polling GET/POST and CORS preflight. It only
+/// aggregates a request and hands it to the server; the WebSocket side is the upgrader's.
+final class EngineIOHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+
+    private let server: EngineIOServer
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private let maxBody: Int
+
+    init(server: EngineIOServer, maxBody: Int) {
+        self.server = server
+        self.maxBody = maxBody
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = nil
+        case .body(var chunk):
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBody {
+                if let head { HTTPResponder.respond(on: context.channel, request: head, status: .payloadTooLarge, body: "payload too large") }
+                head = nil
+                context.close(promise: nil)
+                return
+            }
+            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let text = body.map { String(buffer: $0) } ?? ""
+            server.handleHTTP(head, body: text, channel: context.channel)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension EngineIOHTTPHandler: Sendable {}
+
+/// The WebSocket side: turns frames into text/binary messages for the session and answers
+/// protocol-level control frames (close).
+final class EngineIOWebSocketHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let onText: (String) -> Void
+    private let onBinary: ([UInt8]) -> Void
+    private let onClose: () -> Void
+    private var fragments: ByteBuffer?
+    private var fragmentOpcode: WebSocketOpcode = .text
+
+    init(onText: @escaping (String) -> Void, onBinary: @escaping ([UInt8]) -> Void, onClose: @escaping () -> Void) {
+        self.onText = onText
+        self.onBinary = onBinary
+        self.onClose = onClose
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary, .continuation:
+            var payload = frame.unmaskedData
+            if frame.opcode != .continuation {
+                fragmentOpcode = frame.opcode
+                fragments = nil
+            }
+            if fragments == nil { fragments = payload } else { fragments!.writeBuffer(&payload) }
+            guard frame.fin, let whole = fragments else { return }
+            fragments = nil
+            if fragmentOpcode == .text {
+                onText(String(buffer: whole))
+            } else {
+                onBinary(Array(whole.readableBytesView))
+            }
+        case .connectionClose:
+            var data = context.channel.allocator.buffer(capacity: 2)
+            data.write(webSocketErrorCode: .normalClosure)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+                .whenComplete { _ in context.close(promise: nil) }
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
+                                  promise: nil)
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        onClose()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension EngineIOWebSocketHandler: Sendable {}

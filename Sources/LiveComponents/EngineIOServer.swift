@@ -1,0 +1,169 @@
+import Foundation
+import Heartbeat
+import LabCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Settings of Flatline's built-in Engine.IO/Socket.IO server; defaults are python-socketio's.
+public struct EngineIOServerConfiguration: Sendable {
+    /// The URL path the server answers on.
+    public var path = "/socket.io/"
+    /// How often the server pings each client.
+    public var pingInterval: TimeSpan = .seconds(25)
+    /// How long it waits for the pong before closing with "ping timeout".
+    public var pingTimeout: TimeSpan = .seconds(20)
+    /// The largest payload a client may send, in bytes.
+    public var maxPayload = 1_000_000
+    /// Whether polling clients are offered the upgrade to WebSocket.
+    public var allowUpgrades = true
+    /// Seed for session ids, so a simulated and a live run name sessions alike.
+    public var seed: UInt64 = 0
+    /// How often the server emits a "tick" event to every connected client; nil for never.
+    public var emitInterval: TimeSpan?
+    /// Payload size of each emitted tick, in bytes.
+    public var emitSize = 64
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Flatline's built-in Engine.IO v4 / Socket.IO v5 server on SwiftNIO: HTTP long-polling and
+/// WebSocket transports with upgrade, CORS for browsers, and the event log. The protocol logic is
+/// in the Heartbeat machines; this type only moves bytes and timers for them.
+public final class EngineIOServer: @unchecked Sendable {
+    /// The event loop every session, channel and timer of this server runs on.
+    let loop: any EventLoop
+    let configuration: EngineIOServerConfiguration
+    let events: any EventSink
+    let startedAt: Instant
+    private var listener: (any Channel)?
+    /// Sessions by sid; only touched on `loop`.
+    var sessions: [String: EngineIOServerSession] = [:]
+    private var sidRandom: SeededGenerator
+    private var sessionCount: UInt64 = 0
+
+    /// The bound port.
+    public private(set) var port = 0
+
+    private init(loop: any EventLoop, configuration: EngineIOServerConfiguration, events: any EventSink) {
+        self.loop = loop
+        self.configuration = configuration
+        self.events = events
+        self.startedAt = Instant.monotonicNow()
+        self.sidRandom = SeededGenerator(seed: configuration.seed, stream: [0x736964])
+    }
+
+    /// Starts a server on `host:port` (port 0 picks one).
+    public static func start(group: any EventLoopGroup, host: String = "127.0.0.1", port: Int,
+                             configuration: EngineIOServerConfiguration = .init(),
+                             events: any EventSink) async throws -> EngineIOServer {
+        let loop = group.next()
+        let server = EngineIOServer(loop: loop, configuration: configuration, events: events)
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: max(1 << 16, configuration.maxPayload),
+            shouldUpgrade: { channel, head in
+                let request = EngineIORequest(uri: head.uri)
+                let ok = request.path.hasPrefix(configuration.path) && request.transport == "websocket"
+                return channel.eventLoop.makeSucceededFuture(ok ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    try server.attachWebSocket(channel: channel, request: EngineIORequest(uri: head.uri))
+                }
+            }
+        )
+        let channel = try await ServerBootstrap(group: loop)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let http = EngineIOHTTPHandler(server: server, maxBody: configuration.maxPayload)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            context.pipeline.syncOperations.removeHandler(http, promise: nil)
+                        })
+                    )
+                    try channel.pipeline.syncOperations.addHandler(http)
+                }
+            }
+            .bind(host: host, port: port).get()
+        server.listener = channel
+        server.port = channel.localAddress?.port ?? port
+        return server
+    }
+
+    /// Stops listening and closes every session with "forced close".
+    public func stop() async {
+        try? await listener?.close()
+        try? await loop.submit {
+            for session in self.sessions.values { session.close(.forcedClose, notifyPeer: true) }
+        }.get()
+    }
+
+    /// Records an event stamped with the time since the server started.
+    func record(_ connection: String, _ kind: EventKind, reason: String? = nil, rtt: TimeSpan? = nil, detail: String? = nil) {
+        events.record(LabEvent(time: Instant.monotonicNow() - startedAt, connection: connection, side: .server, kind: kind,
+                               reason: reason, rtt: rtt, detail: detail))
+    }
+
+    func newSid() -> String {
+        sessionCount += 1
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        return String((0..<20).map { _ in alphabet[Int(sidRandom.next() % 64)] })
+    }
+
+    // MARK: HTTP long-polling
+
+    func handleHTTP(_ head: HTTPRequestHead, body: String, channel: any Channel) {
+        let request = EngineIORequest(uri: head.uri)
+        guard request.path.hasPrefix(configuration.path) else {
+            HTTPResponder.respond(on: channel, request: head, status: .notFound, body: "not found")
+            return
+        }
+        if head.method == .OPTIONS {
+            HTTPResponder.preflight(on: channel, request: head)
+            return
+        }
+        func fail(_ error: EngineIOHTTPError, _ status: HTTPResponseStatus = .badRequest) {
+            HTTPResponder.respond(on: channel, request: head, status: status, contentType: "application/json", body: error.body)
+        }
+        guard request.protocolVersion == "4" else { return fail(.unsupportedProtocolVersion) }
+        guard request.transport == "polling" else { return fail(.unknownTransport) }
+        guard let sid = request.sid else {
+            guard head.method == .GET else { return fail(.badHandshakeMethod) }
+            let session = EngineIOServerSession(server: self, sid: newSid())
+            sessions[session.sid] = session
+            session.openOverPolling(channel: channel, request: head)
+            return
+        }
+        guard let session = sessions[sid] else { return fail(.unknownSid) }
+        switch head.method {
+        case .GET: session.poll(channel: channel, request: head)
+        case .POST: session.receivePollingPayload(body, channel: channel, request: head)
+        default: fail(.badRequest)
+        }
+    }
+
+    // MARK: WebSocket
+
+    func attachWebSocket(channel: any Channel, request: EngineIORequest) throws {
+        if let sid = request.sid {
+            guard let session = sessions[sid] else {
+                channel.close(promise: nil)
+                return
+            }
+            try session.attachProbe(channel: channel)
+        } else {
+            let session = EngineIOServerSession(server: self, sid: newSid())
+            sessions[session.sid] = session
+            try session.openOverWebSocket(channel: channel)
+        }
+    }
+
+    func sessionEnded(_ session: EngineIOServerSession) {
+        sessions[session.sid] = nil
+    }
+}

@@ -1,0 +1,279 @@
+import Heartbeat
+import LabCore
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// One Engine.IO session of the built-in server: its transport (long-polling, WebSocket, or
+/// polling while a WebSocket probe is in progress), the Engine.IO heartbeat machine and the
+/// Socket.IO namespace on top. Event-loop bound: everything runs on the server's loop.
+final class EngineIOServerSession: @unchecked Sendable {
+    /// The session's timers: the heartbeat machine's, and the workload's next emit.
+    enum SessionTimer: Hashable {
+        case heartbeat(EngineIOServerHeartbeat.Timer)
+        case emit
+    }
+
+    enum Transport {
+        case polling
+        case websocket(any Channel)
+    }
+
+    let sid: String
+    private unowned let server: EngineIOServer
+    private var transport: Transport = .polling
+    private var probe: (any Channel)?
+    private var pendingPoll: (channel: any Channel, request: HTTPRequestHead)?
+    private var outbox: [EngineIOPacket] = []
+    private var heartbeat: EngineIOServerHeartbeat
+    private var timers = MachineTimers<SessionTimer>()
+    private var socketIO: BuiltinSocketIOServer
+    private var closed = false
+    private var disconnectRecorded = false
+
+    init(server: EngineIOServer, sid: String) {
+        self.server = server
+        self.sid = sid
+        self.heartbeat = EngineIOServerHeartbeat(configuration: .init(
+            pingInterval: server.configuration.pingInterval, pingTimeout: server.configuration.pingTimeout,
+            maxPayload: Int64(server.configuration.maxPayload)))
+        self.socketIO = BuiltinSocketIOServer(emitInterval: server.configuration.emitInterval,
+                                              emitSize: server.configuration.emitSize)
+    }
+
+    // MARK: Opening
+
+    /// The handshake GET: its response carries the open packet the machine sends.
+    func openOverPolling(channel: any Channel, request: HTTPRequestHead) {
+        pendingPoll = (channel, request)
+        opened()
+    }
+
+    func openOverWebSocket(channel: any Channel) throws {
+        transport = .websocket(channel)
+        try addWebSocketHandler(channel, isProbe: false)
+        opened()
+    }
+
+    private func opened() {
+        server.record(sid, .connect, detail: "engine.io")
+        let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
+        perform(heartbeat.opened(sid: sid, upgrades: upgrades, at: Instant.monotonicNow()))
+    }
+
+    private var isWebSocket: Bool {
+        if case .websocket = transport { return true }
+        return false
+    }
+
+    // MARK: Polling
+
+    func poll(channel: any Channel, request: HTTPRequestHead) {
+        guard !closed else {
+            HTTPResponder.respond(on: channel, request: request, status: .badRequest, contentType: "application/json",
+                                  body: EngineIOHTTPError.unknownSid.body)
+            return
+        }
+        if let old = pendingPoll {
+            // A second concurrent poll is a protocol error (engine.io closes the session).
+            HTTPResponder.respond(on: old.channel, request: old.request, status: .badRequest, body: "duplicate poll")
+            pendingPoll = nil
+            HTTPResponder.respond(on: channel, request: request, status: .badRequest, body: "duplicate poll")
+            close(.transportError, notifyPeer: false)
+            return
+        }
+        pendingPoll = (channel, request)
+        flushPolling()
+    }
+
+    func receivePollingPayload(_ body: String, channel: any Channel, request: HTTPRequestHead) {
+        let payload: EngineIOPayload
+        do {
+            payload = try EngineIOPayload(text: body)
+        } catch {
+            HTTPResponder.respond(on: channel, request: request, status: .badRequest, body: "parse error")
+            close(.parseError, notifyPeer: false)
+            return
+        }
+        HTTPResponder.respond(on: channel, request: request, status: .ok, body: "ok")
+        for packet in payload.packets { received(packet) }
+    }
+
+    private func flushPolling() {
+        guard case .polling = transport, let poll = pendingPoll, !outbox.isEmpty else { return }
+        pendingPoll = nil
+        let packets = outbox
+        outbox.removeAll()
+        HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,
+                              body: EngineIOPayload(packets: packets).encodedText)
+    }
+
+    // MARK: WebSocket and upgrade
+
+    func attachProbe(channel: any Channel) throws {
+        guard !closed, case .polling = transport, probe == nil else {
+            channel.close(promise: nil)
+            return
+        }
+        probe = channel
+        try addWebSocketHandler(channel, isProbe: true)
+    }
+
+    private func addWebSocketHandler(_ channel: any Channel, isProbe: Bool) throws {
+        let handler = EngineIOWebSocketHandler(
+            onText: { [weak self] text in self?.webSocketFrame(.text(text), from: channel) },
+            onBinary: { [weak self] bytes in self?.webSocketFrame(.binary(bytes), from: channel) },
+            onClose: { [weak self] in self?.webSocketClosed(channel) }
+        )
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    private func webSocketFrame(_ frame: EngineIOFrame, from channel: any Channel) {
+        let packet: EngineIOPacket
+        do {
+            packet = try EngineIOPacket(frame: frame)
+        } catch {
+            close(.parseError, notifyPeer: false)
+            return
+        }
+        if let probe, probe === channel {
+            switch packet {
+            case .ping("probe"):
+                write(frame: EngineIOPacket.pong("probe").frame, to: probe)
+                // Release any pending poll so the client can pause polling and send "5".
+                if pendingPoll != nil, outbox.isEmpty { outbox.append(.noop) }
+                flushPolling()
+            case .upgrade:
+                transport = .websocket(probe)
+                self.probe = nil
+                if let poll = pendingPoll {
+                    pendingPoll = nil
+                    HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,
+                                          body: EngineIOPayload(packets: [.noop]).encodedText)
+                }
+                let queued = outbox
+                outbox.removeAll()
+                for p in queued { write(frame: p.frame, to: probe) }
+            default:
+                break
+            }
+            return
+        }
+        received(packet)
+    }
+
+    private func webSocketClosed(_ channel: any Channel) {
+        if let probe, probe === channel {
+            self.probe = nil
+            return
+        }
+        if case .websocket(let current) = transport, current === channel {
+            close(.transportClose, notifyPeer: false)
+        }
+    }
+
+    private func write(frame: EngineIOFrame, to channel: any Channel) {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        let opcode: WebSocketOpcode
+        switch frame {
+        case .text(let text):
+            buffer.writeString(text)
+            opcode = .text
+        case .binary(let bytes):
+            buffer.writeBytes(bytes)
+            opcode = .binary
+        }
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: opcode, data: buffer), promise: nil)
+    }
+
+    // MARK: Packets
+
+    private func send(_ packet: EngineIOPacket) {
+        guard !closed else { return }
+        switch transport {
+        case .websocket(let channel): write(frame: packet.frame, to: channel)
+        case .polling:
+            outbox.append(packet)
+            flushPolling()
+        }
+    }
+
+    private func received(_ packet: EngineIOPacket) {
+        guard !closed else { return }
+        let now = Instant.monotonicNow()
+        switch packet {
+        case .message(let text):
+            perform(heartbeat.received(packet, at: now))
+            deliverSocketIO(text, at: now)
+        case .close:
+            close(.transportClose, notifyPeer: false)
+        default:
+            perform(heartbeat.received(packet, at: now))
+        }
+    }
+
+    private func deliverSocketIO(_ text: String, at now: Instant) {
+        for output in socketIO.received(text, at: now) { apply(output) }
+    }
+
+    private func apply(_ output: BuiltinSocketIOServer.Output) {
+        switch output {
+        case .send(let text): send(.message(text))
+        case .record(let kind, let detail, let reason):
+            server.record(sid, kind, reason: reason, detail: detail)
+            if kind == .disconnect {
+                // The namespace's reason is the one to report; the transport closing after it is a consequence.
+                disconnectRecorded = true
+                close(CloseReason(rawValue: reason ?? "") ?? .transportClose, notifyPeer: false)
+            }
+        case .armEmit(let at):
+            timers.arm(.emit, at: at, on: server.loop) { [weak self] in
+                guard let self else { return }
+                self.timers.fired(.emit)
+                for o in self.socketIO.emitDue(at: Instant.monotonicNow()) { self.apply(o) }
+            }
+        }
+    }
+
+    private func perform(_ actions: [HeartbeatAction<EngineIOServerHeartbeat.Timer, EngineIOPacket>]) {
+        for action in actions {
+            switch action {
+            case .send(let packet): send(packet)
+            case .arm(let timer, let at):
+                timers.arm(.heartbeat(timer), at: at, on: server.loop) { [weak self] in
+                    guard let self else { return }
+                    self.timers.fired(.heartbeat(timer))
+                    self.perform(self.heartbeat.timerFired(timer, at: Instant.monotonicNow()))
+                }
+            case .cancel(let timer): timers.cancel(.heartbeat(timer))
+            case .close(let reason): close(reason, notifyPeer: reason != .pingTimeout)
+            case .observe(let observation): observe(observation)
+            }
+        }
+    }
+
+    private func observe(_ observation: HeartbeatObservation) {
+        switch observation {
+        case .pingSent: server.record(sid, .ping)
+        case .pongReceived(let rtt): server.record(sid, .pong, rtt: rtt)
+        case .pingReceived, .opened, .closed: break
+        }
+    }
+
+    /// Ends the session: records the reason, stops timers, closes transports.
+    func close(_ reason: CloseReason, notifyPeer: Bool) {
+        guard !closed else { return }
+        if notifyPeer { send(.close) }
+        closed = true
+        timers.cancelAll()
+        if !disconnectRecorded { server.record(sid, .disconnect, reason: reason.rawValue) }
+        if let poll = pendingPoll {
+            pendingPoll = nil
+            HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,
+                                  body: EngineIOPayload(packets: [.close]).encodedText)
+        }
+        if case .websocket(let channel) = transport { channel.close(promise: nil) }
+        probe?.close(promise: nil)
+        server.sessionEnded(self)
+    }
+}

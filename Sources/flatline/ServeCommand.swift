@@ -1,0 +1,76 @@
+import ArgumentParser
+import LabCore
+import LiveComponents
+import NIOCore
+import NIOPosix
+
+/// `flatline serve`: Flatline's built-in components as standalone servers, printing the event
+/// log on stdout, one JSON object a line.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a built-in server, printing its event log as JSON lines.",
+        subcommands: [ServeSocketIO.self]
+    )
+}
+
+/// `flatline serve socketio`: the Engine.IO/Socket.IO server (polling and WebSocket).
+struct ServeSocketIO: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "socketio",
+        abstract: "Run the built-in Socket.IO server (Engine.IO v4, polling and WebSocket)."
+    )
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks one and prints it on stderr).")
+    var port: Int
+
+    @Option(name: .customLong("ping-interval"), help: "Engine.IO pingInterval, e.g. 25s.")
+    var pingInterval = "25s"
+
+    @Option(name: .customLong("ping-timeout"), help: "Engine.IO pingTimeout, e.g. 20s.")
+    var pingTimeout = "20s"
+
+    @Option(name: .customLong("emit-rate"), help: "Rate of 'tick' events sent to each client, e.g. 2/s (0/s for none).")
+    var emitRate = "0/s"
+
+    @Option(help: "URL path of the endpoint.")
+    var path = "/socket.io/"
+
+    @Option(help: "Seed for session ids.")
+    var seed: UInt64 = 0
+
+    func parsed() throws -> EngineIOServerConfiguration {
+        var c = EngineIOServerConfiguration()
+        do {
+            c.pingInterval = try TimeSpan(parsing: pingInterval)
+            c.pingTimeout = try TimeSpan(parsing: pingTimeout)
+            c.emitInterval = try EventRate(parsing: emitRate).interval
+        } catch {
+            throw ValidationError(error.message)
+        }
+        guard c.pingInterval > .zero else { throw ValidationError("--ping-interval must be > 0") }
+        guard c.pingTimeout > .zero else { throw ValidationError("--ping-timeout must be > 0") }
+        guard path.hasPrefix("/") else { throw ValidationError("--path must start with /, got '\(path)'") }
+        c.path = path.hasSuffix("/") ? path : path + "/"
+        c.seed = seed
+        return c
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+        _ = try parsed()
+    }
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await EngineIOServer.start(group: group, host: host, port: port, configuration: try parsed(),
+                                                    events: JSONLinesEventWriter())
+        Log.info("flatline socket.io server on \(host):\(server.port)\(try parsed().path)")
+        _ = await ShutdownSignal.wait()
+        await server.stop()
+        try await group.shutdownGracefully()
+    }
+}
