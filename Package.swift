@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents",
+                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,7 +4,9 @@ import FaultProxy
 import Foundation
 import NIOCore
 import NIOPosix
+import ProtocolTap
 import ProxyAPI
+import LiveComponents
 
 /// `flatline proxy`: the fault proxy with its Toxiproxy-compatible control API, taking the same
 /// flags and config file as toxiproxy-server.
@@ -29,6 +31,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Bytes a link may queue before the proxy stops reading from the sender.")
     var window = 4 << 20
 
+    @Option(help: "Write the protocol tap's events (Engine.IO over WebSocket: connect, ping, pong with RTT, disconnect) as JSON lines to this file; '-' for stdout.")
+    var events: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
         guard window >= 64 * 1024 else { throw ValidationError("--window must be at least 65536 bytes, got \(window)") }
@@ -36,7 +41,21 @@ struct ProxyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let registry = ProxyRegistry(group: group, seed: seed, window: window)
+        var tap: EngineIOTap?
+        if let events {
+            let handle: FileHandle
+            if events == "-" {
+                handle = .standardOutput
+            } else {
+                guard FileManager.default.createFile(atPath: events, contents: nil),
+                      let h = FileHandle(forWritingAtPath: events) else {
+                    throw ValidationError("--events \(events): cannot create the file")
+                }
+                handle = h
+            }
+            tap = EngineIOTap(events: JSONLinesEventWriter(handle: handle))
+        }
+        let registry = ProxyRegistry(group: group, seed: seed, window: window, observer: tap)
         let server = ControlServer(registry: registry, group: group)
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else {

@@ -109,15 +109,31 @@ private func ms(_ value: Int64) -> Instant { .zero + .milliseconds(value) }
         #expect(trace.evaluate(try JacobsonKarelsDetector()).falseSuspicions == 0)
     }
 
-    @Test func aGapThatEndedAfterSuspicionIsNotASample() throws {
+    /// After 0, 1, 2 s (RTO 2.5 s), a heartbeat at 10 s is late: no sample, the RTO backs off to
+    /// 5 s. The 1 s gap after it is a sample again: RTTVAR 3/4·0.375 = 0.281 25 s, SRTT 1 s,
+    /// RTO 1 + 1.125 = 2.125 s.
+    @Test func aLateHeartbeatIsNoSampleAndBacksTheTimeoutOff() throws {
         var detector = try JacobsonKarelsDetector()
         for second in Int64(0)...2 { detector.heartbeat(at: ms(second * 1000)) }
         let before = detector.estimator
         detector.heartbeat(at: ms(10_000))  // 8 s gap, past the 2.5 s RTO
-        #expect(detector.estimator == before)
-        #expect(detector.deadline(after: ms(10_000)) == ms(12_500))
-        detector.heartbeat(at: ms(11_000))  // an ordinary gap is a sample again
-        #expect(detector.estimator != before)
+        #expect(detector.estimator.smoothedRoundTripNanoseconds == before.smoothedRoundTripNanoseconds)
+        #expect(detector.estimator.roundTripVariationNanoseconds == before.roundTripVariationNanoseconds)
+        #expect(detector.timeout == .seconds(5))
+        #expect(detector.deadline(after: ms(10_000)) == ms(15_000))
+        detector.heartbeat(at: ms(11_000))
+        #expect(detector.estimator.roundTripVariationNanoseconds == 281.25e6)
+        #expect(detector.timeout == .milliseconds(2125))
+    }
+
+    /// Linux's bounds keep RFC 6298's initial 1 s: with 1 s heartbeats the second one lands exactly
+    /// on the deadline (one zero-length mistake), the back-off lets the next gap count, and from
+    /// then on the detector has learnt the interval.
+    @Test func anInitialTimeoutEqualToTheIntervalCostsOneMistakeThenLearns() throws {
+        let arrivals = HeartbeatTrace.periodicArrivals(from: ms(0), every: .seconds(1), through: ms(60_000))
+        let trace = try HeartbeatTrace(arrivals: arrivals, end: ms(60_500))
+        let result = trace.evaluate(try JacobsonKarelsDetector(parameters: .linux))
+        #expect(result.mistakes == [.init(start: ms(1000), end: ms(1000))])
     }
 
     @Test func nameShowsKAndTheFloor() throws {

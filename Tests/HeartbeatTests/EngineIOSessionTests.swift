@@ -39,7 +39,7 @@ struct EngineIOSessionTests {
             let text = packet.encodedText
             scheduler.schedule(at: scheduler.now + latency) { [unowned self] in
                 let now = scheduler.now
-                do {
+                do throws(EngineIOParseError) {
                     let decoded = try EngineIOPacket(text: text)
                     if toClient { runClient(client.received(decoded, at: now)) } else { runServer(server.received(decoded, at: now)) }
                 } catch {

@@ -54,6 +54,7 @@ public struct ChenDetector: FailureDetector, Hashable {
     /// "chen" with its window and margin, e.g. "chen n=1000 alpha 500ms".
     public var name: String { "chen n=\(windowSize) alpha \(safetyMargin)" }
 
+    /// Adds the arrival to the window, dropping the oldest beyond `windowSize`.
     public mutating func heartbeat(at now: Instant) {
         if let last = lastHeartbeat, now < last { return }
         let value = now.nanoseconds
@@ -88,11 +89,13 @@ public struct ChenDetector: FailureDetector, Hashable {
     /// The freshness point τ = EA + α: the peer is suspected from then on unless a heartbeat comes.
     public var freshnessPoint: Instant? { expectedArrival.map { $0 + safetyMargin } }
 
+    /// The freshness point τ, or `now` if it has passed.
     public func deadline(after now: Instant) -> Instant {
         guard let tau = freshnessPoint else { return .distantFuture }
         return max(now, tau)
     }
 
+    /// Time since the last heartbeat over the time from it to τ; infinite if τ is not after it.
     public func suspicion(at now: Instant) -> Double {
         guard let tau = freshnessPoint else { return 0 }
         return DetectorMath.timeoutFraction(last: lastHeartbeat, deadline: tau, now: now)

@@ -59,6 +59,7 @@ public struct DetectorConfigurationError: Error, Hashable, Sendable, CustomStrin
         self.requirement = requirement
     }
 
+    /// "Detector.parameter = value: requirement".
     public var description: String { "\(detector).\(parameter) = \(value): \(requirement)" }
 }
 

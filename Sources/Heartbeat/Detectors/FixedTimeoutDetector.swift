@@ -21,16 +21,19 @@ public struct FixedTimeoutDetector: FailureDetector, Hashable {
     /// "fixed" and the timeout, e.g. "fixed 5s".
     public var name: String { "fixed \(timeout)" }
 
+    /// Restarts the timeout from `now`.
     public mutating func heartbeat(at now: Instant) {
         if let last = lastHeartbeat, now < last { return }
         lastHeartbeat = now
     }
 
+    /// The last heartbeat plus the timeout, or `now` if that has passed.
     public func deadline(after now: Instant) -> Instant {
         guard let last = lastHeartbeat else { return .distantFuture }
         return max(now, last + timeout)
     }
 
+    /// Time since the last heartbeat over the timeout.
     public func suspicion(at now: Instant) -> Double {
         guard let last = lastHeartbeat else { return 0 }
         return DetectorMath.timeoutFraction(last: last, deadline: last + timeout, now: now)

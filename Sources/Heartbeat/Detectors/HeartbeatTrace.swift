@@ -98,6 +98,7 @@ public enum HeartbeatTraceError: Error, Hashable, Sendable, CustomStringConverti
     /// The crash is after the end of the trace.
     case crashAfterEnd(crash: Instant, end: Instant)
 
+    /// A one-line message naming the arrival and the rule it broke.
     public var description: String {
         switch self {
         case let .unorderedArrival(index, arrival, previous):

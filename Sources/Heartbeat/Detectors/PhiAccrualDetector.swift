@@ -87,6 +87,8 @@ public struct PhiAccrualDetector: FailureDetector, Hashable {
         return (Double(numerator) / Double(n * n)).squareRoot()
     }
 
+    /// Records the interval since the previous heartbeat (unless the peer was suspected by then) and
+    /// precomputes when φ will reach the threshold.
     public mutating func heartbeat(at now: Instant) {
         guard let last = lastHeartbeat else {
             let estimate = firstHeartbeatEstimate.nanoseconds
@@ -113,6 +115,7 @@ public struct PhiAccrualDetector: FailureDetector, Hashable {
         return phi(elapsed: (now - last).nanoseconds)
     }
 
+    /// The first instant at which φ reaches the threshold, exact to the nanosecond, or `now` if passed.
     public func deadline(after now: Instant) -> Instant {
         guard let last = lastHeartbeat, let suspectAfter else { return .distantFuture }
         return max(now, last + TimeSpan(nanoseconds: suspectAfter))

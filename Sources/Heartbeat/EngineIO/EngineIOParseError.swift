@@ -25,6 +25,7 @@ public struct EngineIOParseError: Error, Sendable, Hashable, CustomStringConvert
         self.recordIndex = recordIndex
     }
 
+    /// The reason in one line, prefixed with the payload record when there is one.
     public var description: String {
         let what: String
         switch reason {

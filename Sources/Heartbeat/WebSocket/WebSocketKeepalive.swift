@@ -65,6 +65,7 @@ public struct WebSocketKeepalive: Sendable {
         /// What the value must satisfy.
         public var requirement: String
 
+        /// "WebSocketKeepalive.parameter = value: requirement".
         public var description: String { "WebSocketKeepalive.\(parameter) = \(value): \(requirement)" }
     }
 
