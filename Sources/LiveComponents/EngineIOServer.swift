@@ -104,8 +104,9 @@ public final class EngineIOServer: @unchecked Sendable {
     }
 
     /// Records an event stamped with the time since the server started.
-    func record(_ connection: String, _ kind: EventKind, reason: String? = nil, rtt: TimeSpan? = nil, detail: String? = nil) {
-        events.record(LabEvent(time: Instant.monotonicNow() - startedAt, connection: connection, side: .server, kind: kind,
+    func record(_ connection: String, _ kind: EventKind, reason: String? = nil, rtt: TimeSpan? = nil, detail: String? = nil,
+                at now: Instant = Instant.monotonicNow()) {
+        events.record(LabEvent(time: now - startedAt, connection: connection, side: .server, kind: kind,
                                reason: reason, rtt: rtt, detail: detail))
     }
 

@@ -58,7 +58,8 @@ final class EngineIOServerSession: @unchecked Sendable {
     private func opened() {
         server.record(sid, .connect, detail: "engine.io")
         let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
-        perform(heartbeat.opened(sid: sid, upgrades: upgrades, at: Instant.monotonicNow()))
+        let now = Instant.monotonicNow()
+        perform(heartbeat.opened(sid: sid, upgrades: upgrades, at: now), at: now)
     }
 
     private var isWebSocket: Bool {
@@ -203,12 +204,12 @@ final class EngineIOServerSession: @unchecked Sendable {
         let now = Instant.monotonicNow()
         switch packet {
         case .message(let text):
-            perform(heartbeat.received(packet, at: now))
+            perform(heartbeat.received(packet, at: now), at: now)
             deliverSocketIO(text, at: now)
         case .close:
             close(.transportClose, notifyPeer: false)
         default:
-            perform(heartbeat.received(packet, at: now))
+            perform(heartbeat.received(packet, at: now), at: now)
         }
     }
 
@@ -235,7 +236,8 @@ final class EngineIOServerSession: @unchecked Sendable {
         }
     }
 
-    private func perform(_ actions: [HeartbeatAction<EngineIOServerHeartbeat.Timer, EngineIOPacket>]) {
+    /// Carries out the machine's actions; events are stamped with `now`, the instant the machine decided at.
+    private func perform(_ actions: [HeartbeatAction<EngineIOServerHeartbeat.Timer, EngineIOPacket>], at now: Instant) {
         for action in actions {
             switch action {
             case .send(let packet): send(packet)
@@ -243,30 +245,31 @@ final class EngineIOServerSession: @unchecked Sendable {
                 timers.arm(.heartbeat(timer), at: at, on: server.loop) { [weak self] in
                     guard let self else { return }
                     self.timers.fired(.heartbeat(timer))
-                    self.perform(self.heartbeat.timerFired(timer, at: Instant.monotonicNow()))
+                    let now = Instant.monotonicNow()
+                    self.perform(self.heartbeat.timerFired(timer, at: now), at: now)
                 }
             case .cancel(let timer): timers.cancel(.heartbeat(timer))
-            case .close(let reason): close(reason, notifyPeer: reason != .pingTimeout)
-            case .observe(let observation): observe(observation)
+            case .close(let reason): close(reason, notifyPeer: reason != .pingTimeout, at: now)
+            case .observe(let observation): observe(observation, at: now)
             }
         }
     }
 
-    private func observe(_ observation: HeartbeatObservation) {
+    private func observe(_ observation: HeartbeatObservation, at now: Instant) {
         switch observation {
-        case .pingSent: server.record(sid, .ping)
-        case .pongReceived(let rtt): server.record(sid, .pong, rtt: rtt)
+        case .pingSent: server.record(sid, .ping, at: now)
+        case .pongReceived(let rtt): server.record(sid, .pong, rtt: rtt, at: now)
         case .pingReceived, .opened, .closed: break
         }
     }
 
     /// Ends the session: records the reason, stops timers, closes transports.
-    func close(_ reason: CloseReason, notifyPeer: Bool) {
+    func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant = Instant.monotonicNow()) {
         guard !closed else { return }
         if notifyPeer { send(.close) }
         closed = true
         timers.cancelAll()
-        if !disconnectRecorded { server.record(sid, .disconnect, reason: reason.rawValue) }
+        if !disconnectRecorded { server.record(sid, .disconnect, reason: reason.rawValue, at: now) }
         if let poll = pendingPoll {
             pendingPoll = nil
             HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,

@@ -75,6 +75,15 @@ private func ms(_ value: Int64) -> Instant { .zero + .milliseconds(value) }
         #expect(trace.evaluate(try FixedTimeoutDetector(timeout: .milliseconds(1001))).falseSuspicions == 0)
     }
 
+    /// Chen with η = 1 s, n = 3, α = 200 ms on arrivals 0, 1, 2, 5, 6 s: suspected from τ = 3.2 s;
+    /// the heartbeat at 5 s is stale (τ = 4.867 s) and leaves it suspected; the one at 6 s restores
+    /// trust (τ = 6.533 s). That is one mistake, 3.2 s to 6 s, not two.
+    @Test func aHeartbeatThatLeavesThePeerSuspectedDoesNotEndTheMistake() throws {
+        let trace = try HeartbeatTrace(arrivals: [ms(0), ms(1000), ms(2000), ms(5000), ms(6000)], end: ms(6500))
+        let chen = try ChenDetector(windowSize: 3, safetyMargin: .milliseconds(200), interval: .seconds(1))
+        #expect(trace.evaluate(chen).mistakes == [.init(start: ms(3200), end: ms(6000))])
+    }
+
     @Test func withoutACrashTheTrailingSilenceIsAMistakeCutAtTheEnd() throws {
         let trace = try HeartbeatTrace(arrivals: [ms(0), ms(1000)], end: ms(10_000))
         let result = trace.evaluate(try FixedTimeoutDetector(timeout: .seconds(2)))

@@ -37,3 +37,11 @@ import Testing
         #expect(fired == [.zero, Instant(nanoseconds: 10_000_000), Instant(nanoseconds: 20_000_000)])
     }
 }
+
+@Suite("TimeSpan constructors") struct TimeSpanConstructorTests {
+    @Test func hugeMillisecondsSaturateInsteadOfTrapping() {
+        #expect(TimeSpan.milliseconds(.max).nanoseconds == .max)
+        #expect(TimeSpan.microseconds(.min).nanoseconds == .min)
+        #expect(TimeSpan.milliseconds(1500) == .seconds(1.5))
+    }
+}

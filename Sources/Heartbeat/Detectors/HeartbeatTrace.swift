@@ -35,28 +35,32 @@ public struct HeartbeatTrace: Hashable, Sendable {
     /// Between two arrivals the detector's deadline is fixed, so a suspicion starts at
     /// `deadline(after:)` of the previous arrival if that is not after the next arrival, and ends at
     /// it. A heartbeat exactly at the deadline is late (the detectors' shared rule), which shows as a
-    /// zero-length mistake. Suspicion while the peer is alive is a mistake; the detection is the
+    /// zero-length mistake. Suspicion while the peer is alive is a mistake; a heartbeat that leaves
+    /// the peer suspected (a stale one, for Chen's detector) does not end it. The detection is the
     /// start of the suspicion that holds at the crash or begins after it.
     public func evaluate(_ detector: some FailureDetector) -> DetectorQuality {
         var detector = detector
         var mistakes: [DetectorQuality.Mistake] = []
+        func suspect(from start: Instant, to end: Instant) {
+            if let previous = mistakes.last, previous.end == start {
+                mistakes[mistakes.count - 1].end = end  // trust never came back in between
+            } else {
+                mistakes.append(.init(start: start, end: end))
+            }
+        }
         let aliveUntil = crash ?? end
         for index in arrivals.indices {
             let arrival = arrivals[index]
             if index > 0 {
                 let suspected = detector.deadline(after: arrivals[index - 1])
-                if suspected <= arrival {
-                    mistakes.append(.init(start: suspected, end: arrival))
-                }
+                if suspected <= arrival { suspect(from: suspected, to: arrival) }
             }
             detector.heartbeat(at: arrival)
         }
         var detection: Instant?
         if let last = arrivals.last {
             let suspected = detector.deadline(after: last)
-            if suspected < aliveUntil {
-                mistakes.append(.init(start: suspected, end: aliveUntil))
-            }
+            if suspected < aliveUntil { suspect(from: suspected, to: aliveUntil) }
             if let crash {
                 let detected = max(suspected, crash)
                 if detected <= end { detection = detected }

@@ -14,9 +14,9 @@ public struct TimeSpan: Comparable, Hashable, Sendable, AdditiveArithmetic, Cust
     /// A span of `value` nanoseconds.
     public static func nanoseconds(_ value: Int64) -> TimeSpan { TimeSpan(nanoseconds: value) }
     /// A span of `value` microseconds.
-    public static func microseconds(_ value: Int64) -> TimeSpan { TimeSpan(nanoseconds: value * 1_000) }
-    /// A span of `value` milliseconds.
-    public static func milliseconds(_ value: Int64) -> TimeSpan { TimeSpan(nanoseconds: value * 1_000_000) }
+    public static func microseconds(_ value: Int64) -> TimeSpan { TimeSpan(nanoseconds: 1_000) * value }
+    /// A span of `value` milliseconds (saturating, like every TimeSpan product).
+    public static func milliseconds(_ value: Int64) -> TimeSpan { TimeSpan(nanoseconds: 1_000_000) * value }
     /// A span of `value` seconds, rounded to the nearest nanosecond and clamped to the representable range.
     public static func seconds(_ value: Double) -> TimeSpan {
         let ns = (value * 1e9).rounded()
