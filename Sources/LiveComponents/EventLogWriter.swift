@@ -15,7 +15,8 @@ public final class JSONLinesEventWriter: EventSink {
 
     public func record(_ event: LabEvent) {
         let line = Data((event.jsonLine + "\n").utf8)
-        lock.withLock { handle.write(line) }
+        // The throwing write: a closed pipe (`flatline ... | head`) must not crash the process.
+        lock.withLock { try? handle.write(contentsOf: line) }
     }
 }
 

@@ -73,9 +73,10 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 }
 
-/// Waits for SIGINT or SIGTERM, so the proxy can close its listeners and connections cleanly.
+/// Waits for SIGINT or SIGTERM (or, when given, for `timeout` to pass), so a command can close
+/// its listeners and connections cleanly.
 enum ShutdownSignal {
-    static func wait() async -> String {
+    static func wait(timeout: Double? = nil) async -> String {
         await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
             let queue = DispatchQueue(label: "flatline.signals")
             let once = OnceBox(continuation)
@@ -88,6 +89,9 @@ enum ShutdownSignal {
                 sources.append(source)
             }
             KeepAlive.sources = sources
+            if let timeout {
+                queue.asyncAfter(deadline: .now() + timeout) { once.resume("timeout") }
+            }
         }
     }
 

@@ -67,8 +67,10 @@ struct ApplicationHealthCheckTests {
         #expect(later.received(.message, at: S.s(10)) == [.arm(.check, at: S.s(20))])
         #expect(later.timerFired(.check, at: S.s(10)) == [])
         #expect(later.timerFired(.check, at: S.s(20)) == [.arm(.check, at: S.s(30))])
-        // A late-firing timer keeps the setInterval grid.
-        #expect(later.timerFired(.check, at: S.s(33)) == Self.stale)
+        // A timer that fires late keeps the setInterval grid (next tick at 40 s, not 43 s).
+        _ = later.received(.message, at: S.s(25))
+        #expect(later.timerFired(.check, at: S.s(33)) == [.arm(.check, at: S.s(40))])
+        #expect(later.timerFired(.check, at: S.s(40)) == Self.stale)
     }
 
     @Test func inputAfterTheVerdictIsIgnoredUntilReconnected() {

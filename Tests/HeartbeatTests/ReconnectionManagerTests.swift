@@ -157,6 +157,21 @@ struct ReconnectionManagerTests {
         #expect(manager.state == .stopped)
     }
 
+    /// A namespace connect timeout after Engine.IO opened may be reported either way: as a failed
+    /// attempt or as a drop. Both reconnect with a fresh backoff.
+    @Test func failureAfterTheTransportOpenedIsADrop() {
+        var viaFailure = Self.noJitter()
+        _ = viaFailure.start(at: S.s(0))
+        _ = viaFailure.openFailed(at: S.s(1))
+        _ = viaFailure.timerFired(.reconnectDelay, at: S.s(2))
+        #expect(viaFailure.opened(at: S.ms(2100)) == [.send(.reconnected(attempts: 1))])
+        #expect(viaFailure.openFailed(at: S.s(7)) == [.arm(.reconnectDelay, at: S.s(8))])
+
+        var viaDisconnect = Self.noJitter()
+        Self.open(&viaDisconnect)
+        #expect(viaDisconnect.disconnected(.connectTimeout, at: S.s(20)) == [.arm(.reconnectDelay, at: S.s(21))])
+    }
+
     @Test func stopCancelsWhateverIsPending() {
         var waiting = Self.noJitter()
         Self.open(&waiting)

@@ -95,15 +95,15 @@ struct SocketIOServerSessionTests {
         var session = Self.joined()
         _ = try session.emitWithAck("q", timeout: nil, at: S.s(1))
         #expect(session.receive(.text("1"), at: S.s(2))
-            == [.observe(.closed(.ioClientDisconnect)), .send(.ackFailed(id: 0, .disconnected))])
+            == [.observe(.closed(.clientNamespaceDisconnect)), .send(.ackFailed(id: 0, .disconnected))])
     }
 
     @Test func serverDisconnectSendsDisconnectAndClosesOnlyWhenAsked() {
         var keep = Self.joined()
-        #expect(keep.disconnect(at: S.s(1)) == [Self.wire("1"), .observe(.closed(.ioServerDisconnect))])
+        #expect(keep.disconnect(at: S.s(1)) == [Self.wire("1"), .observe(.closed(.serverNamespaceDisconnect))])
         var close = Self.joined()
         #expect(close.disconnect(closeTransport: true, at: S.s(1))
-            == [Self.wire("1"), .close(.ioServerDisconnect), .observe(.closed(.ioServerDisconnect))])
+            == [Self.wire("1"), .close(.serverNamespaceDisconnect), .observe(.closed(.serverNamespaceDisconnect))])
     }
 
     @Test func parseErrorAndTransportCloseEndTheSession() {
@@ -185,6 +185,6 @@ struct SocketIOServerSessionTests {
 
         toServer(client.disconnect(at: S.ms(40)), at: S.ms(40))
         #expect(client.state == .closed(.ioClientDisconnect))
-        #expect(server.state == .closed(.ioClientDisconnect))
+        #expect(server.state == .closed(.clientNamespaceDisconnect))
     }
 }

@@ -26,6 +26,17 @@ def log(kind, **fields):
 @sio.event
 async def connect(sid, environ, auth=None):
     log("connect", sid=sid)
+    sio.start_background_task(ask, sid)
+
+
+async def ask(sid):
+    """Server-to-client event with an ack: the client's answer is logged."""
+    await sio.sleep(0.1)
+    try:
+        answer = await sio.call("question", {"n": 21}, to=sid, timeout=5)
+        log("answer", sid=sid, data=answer)
+    except Exception as error:  # a client that does not ack
+        log("no_answer", sid=sid, error=repr(error))
 
 
 @sio.event

@@ -73,10 +73,12 @@ public enum ReconnectionTimer: Sendable, Hashable {
 /// `reconnectionAttempts` failed attempts comes `.reconnectFailed` and nothing more until `start`.
 ///
 /// Wiring: `opened(at:)` when the transport opened (Engine.IO "open", socket.io-client's
-/// criterion); `openFailed(at:)` when an attempt failed before that, including a session that
-/// closed with `.connectTimeout` before connecting; `disconnected(_:at:)` when an open connection
+/// criterion); `openFailed(at:)` when an attempt failed, including a session that closed with
+/// `.connectTimeout` before its namespace connected; `disconnected(_:at:)` when a connection
 /// closed; `stop(at:)` when the application closes the client or a CONNECT_ERROR destroyed the
-/// socket (socket.io-client's Manager._close).
+/// socket (socket.io-client's Manager._close). The two failure inputs are lenient about which
+/// state they arrive in: a failure reported after `opened` is a drop (fresh backoff), a
+/// disconnect reported while opening is a failed attempt.
 public struct ReconnectionManager: Sendable {
     /// The actions this machine returns.
     public typealias Action = HeartbeatAction<ReconnectionTimer, ReconnectionCommand>
@@ -137,11 +139,19 @@ public struct ReconnectionManager: Sendable {
         return [.send(.reconnected(attempts: attempts))]
     }
 
-    /// The open attempt in flight failed (error, refused, connect timeout): back off and try again,
-    /// or give up.
+    /// The open attempt failed (error, refused, connect timeout): back off and try again, or give
+    /// up. After `opened` (the transport came up but the namespace never connected) it counts as a
+    /// drop, with a fresh backoff, as a close after socket.io-client's "open" does.
     public mutating func openFailed(at now: Instant) -> [Action] {
-        guard case .opening = state else { return [] }
-        return reconnect(now: now, orElse: .idle)
+        switch state {
+        case .opening:
+            return reconnect(now: now, orElse: .idle)
+        case .open:
+            backoff.reset()
+            return reconnect(now: now, orElse: .idle)
+        case .idle, .waiting, .gaveUp, .stopped:
+            return []
+        }
     }
 
     /// An open connection closed for `reason`. `.ioClientDisconnect` and `.ioServerDisconnect`

@@ -37,6 +37,7 @@ public struct SocketIOParseError: Error, Sendable, Hashable, CustomStringConvert
         self.offset = offset
     }
 
+    /// The error as one line: the byte offset, then what was wrong.
     public var description: String {
         let detail: String
         switch reason {

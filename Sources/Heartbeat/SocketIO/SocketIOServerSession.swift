@@ -23,10 +23,11 @@ public enum SocketIOServerOutput: Sendable, Hashable {
 /// timeouts, and closes the transport when no namespace is joined within the server's
 /// `connectTimeout` (socket.io's default 45 s).
 ///
-/// Close reasons map socket.io's server-side ones: "client namespace disconnect" is
-/// `.ioClientDisconnect`, "server namespace disconnect" is `.ioServerDisconnect`, a client that
-/// never joins in time is `.connectTimeout`. As in socket.io, a namespace disconnect from either
-/// side leaves the transport to the client to close, unless `disconnect(closeTransport: true, at:)`.
+/// Close reasons are socket.io's server-side ones: `.clientNamespaceDisconnect` when the client
+/// sends DISCONNECT, `.serverNamespaceDisconnect` when the server disconnects the socket, and
+/// `.connectTimeout` for a client that never joins in time. As in socket.io, a namespace disconnect
+/// from either side leaves the transport to the client to close, unless
+/// `disconnect(closeTransport: true, at:)`.
 /// Deadlines are exclusive (see `SocketIOClientSession`); after the session closes every input
 /// returns no actions.
 public struct SocketIOServerSession: Sendable {
@@ -150,7 +151,7 @@ public struct SocketIOServerSession: Sendable {
             return join(auth: packet.data)
         case .disconnect:
             guard isConnected else { return [] }
-            return finish(.ioClientDisconnect, closeTransport: false)
+            return finish(.clientNamespaceDisconnect, closeTransport: false)
         case .event, .binaryEvent:
             guard isConnected else { return [] }
             if let id = packet.ackID { acks.owe(id) }
@@ -232,12 +233,12 @@ public struct SocketIOServerSession: Sendable {
     }
 
     /// The server disconnects the socket (socket.disconnect(close)): DISCONNECT if connected, then
-    /// the session ends with `.ioServerDisconnect`; the transport is closed only if asked.
+    /// the session ends with `.serverNamespaceDisconnect`; the transport is closed only if asked.
     public mutating func disconnect(closeTransport: Bool = false, at now: Instant) -> [Action] {
         guard !isClosed else { return [] }
         var actions: [Action] = []
         if isConnected { actions.append(.send(.message(SocketIOMessage(.disconnect(namespace: options.namespace))))) }
-        return actions + finish(.ioServerDisconnect, closeTransport: closeTransport)
+        return actions + finish(.serverNamespaceDisconnect, closeTransport: closeTransport)
     }
 
     /// The transport closed under the session; it ends with that reason.

@@ -1,0 +1,343 @@
+import Heartbeat
+import LabCore
+import NIOCore
+import NIOHTTP1
+
+/// Settings of Flatline's built-in Socket.IO client; defaults are socket.io-client's.
+public struct SocketIOClientConfiguration: Sendable {
+    /// Transports to use: ["websocket"] or ["polling"] (the first one listed is used).
+    public var transports: [String] = ["websocket"]
+    /// Reconnection options (socket.io-client's names and defaults).
+    public var reconnection = ReconnectionOptions()
+    /// socket.io-client's `timeout`: the namespace connect must finish within it.
+    public var connectTimeout: TimeSpan = .seconds(20)
+    /// Seed for the reconnection jitter.
+    public var seed: UInt64 = 0
+    /// How often the client emits "echo" with an ack; nil for never.
+    public var emitInterval: TimeSpan?
+    /// Connection id used in the event log.
+    public var name = "c1"
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Flatline's built-in Socket.IO client on SwiftNIO: Engine.IO over WebSocket or long-polling,
+/// the client heartbeat, the namespace session and socket.io-client's reconnection manager, all
+/// run from the Heartbeat machines; every step goes to the event log.
+public final class SocketIOClient: @unchecked Sendable {
+    enum ClientTimer: Hashable {
+        case heartbeat(EngineIOClientHeartbeat.Timer)
+        case session(SocketIOTimer)
+        case reconnect(ReconnectionTimer)
+        case emit
+    }
+
+    enum Transport {
+        case none
+        case websocket(WebSocketClientConnection)
+        case polling(sid: String)
+    }
+
+    private let loop: any EventLoop
+    private let endpoint: EngineIOEndpoint
+    private let configuration: SocketIOClientConfiguration
+    private let events: any EventSink
+    private let startedAt: Instant
+    private var reconnection: ReconnectionManager
+    private var heartbeat = EngineIOClientHeartbeat()
+    private var session: SocketIOClientSession
+    private var transport: Transport = .none
+    private var generation = 0
+    private var timers = MachineTimers<ClientTimer>()
+    private var pollOutbox: [EngineIOPacket] = []
+    private var posting = false
+    private var stopped = false
+    private var echoCount: Int64 = 0
+
+    private init(loop: any EventLoop, endpoint: EngineIOEndpoint, configuration: SocketIOClientConfiguration,
+                 events: any EventSink) {
+        self.loop = loop
+        self.endpoint = endpoint
+        self.configuration = configuration
+        self.events = events
+        self.startedAt = Instant.monotonicNow()
+        self.reconnection = ReconnectionManager(options: configuration.reconnection,
+                                                generator: SeededGenerator(seed: configuration.seed, stream: [0x7265]))
+        self.session = SocketIOClientSession(options: .init(connectTimeout: configuration.connectTimeout))
+    }
+
+    /// Starts connecting (and reconnecting, as configured) to `endpoint`.
+    public static func start(group: any EventLoopGroup, endpoint: EngineIOEndpoint,
+                             configuration: SocketIOClientConfiguration = .init(), events: any EventSink) -> SocketIOClient {
+        let client = SocketIOClient(loop: group.next(), endpoint: endpoint, configuration: configuration, events: events)
+        client.loop.execute {
+            let now = Instant.monotonicNow()
+            client.performReconnection(client.reconnection.start(at: now), at: now)
+        }
+        return client
+    }
+
+    /// Disconnects as the application would (socket.disconnect(): "io client disconnect").
+    public func stop() async {
+        try? await loop.submit {
+            self.stopped = true
+            let now = Instant.monotonicNow()
+            self.performSession(self.session.disconnect(at: now), at: now)
+            self.performReconnection(self.reconnection.stop(at: now), at: now)
+            self.timers.cancelAll()
+        }.get()
+        // Let the DISCONNECT packet and the close leave before the caller tears down the loop.
+        try? await loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.get()
+    }
+
+    private func record(_ kind: EventKind, reason: String? = nil, attempt: Int? = nil, detail: String? = nil, at now: Instant) {
+        events.record(LabEvent(time: now - startedAt, connection: configuration.name, side: .client, kind: kind,
+                               reason: reason, attempt: attempt, detail: detail))
+    }
+
+    // MARK: Opening a transport
+
+    private func open(attempt: Int, at now: Instant) {
+        guard !stopped else { return }
+        generation += 1
+        let generation = self.generation
+        if attempt > 0 { record(.reconnectAttempt, attempt: attempt, at: now) }
+        heartbeat = EngineIOClientHeartbeat()
+        session = SocketIOClientSession(options: .init(connectTimeout: configuration.connectTimeout))
+        pollOutbox.removeAll()
+        posting = false
+        performSession(session.start(at: now), at: now)
+        if configuration.transports.first == "polling" {
+            PollingRequest.send(on: loop, endpoint: endpoint, method: .GET, target: endpoint.target(transport: "polling", sid: nil),
+                                body: nil).whenComplete { result in
+                guard generation == self.generation else { return }
+                switch result {
+                case .success(let body): self.pollingPayload(body, generation: generation)
+                case .failure: self.openFailed(at: Instant.monotonicNow())
+                }
+            }
+        } else {
+            let (connection, upgraded) = WebSocketClientConnection.connect(
+                on: loop, endpoint: endpoint, sid: nil,
+                onFrame: { [weak self] frame in
+                    guard let self, generation == self.generation else { return }
+                    self.received(frame)
+                },
+                onClose: { [weak self] in
+                    guard let self, generation == self.generation else { return }
+                    let now = Instant.monotonicNow()
+                    self.performHeartbeat(self.heartbeat.transportClosed(at: now), at: now)
+                }
+            )
+            transport = .websocket(connection)
+            upgraded.whenFailure { _ in
+                guard generation == self.generation else { return }
+                self.openFailed(at: Instant.monotonicNow())
+            }
+        }
+    }
+
+    private func openFailed(at now: Instant) {
+        record(.connectError, reason: "transport error", at: now)
+        generation += 1
+        timers.cancelAll()
+        transport = .none
+        performReconnection(reconnection.openFailed(at: now), at: now)
+    }
+
+    // MARK: Polling
+
+    private func pollingPayload(_ body: String, generation: Int) {
+        guard let payload = try? EngineIOPayload(text: body) else {
+            let now = Instant.monotonicNow()
+            performHeartbeat(heartbeat.receivedMalformed(EngineIOParseError(.empty), at: now), at: now)
+            return
+        }
+        for packet in payload.packets {
+            guard generation == self.generation else { return }
+            if case .open(let handshake) = packet { transport = .polling(sid: handshake.sid) }
+            received(packet)
+        }
+        guard generation == self.generation, case .polling(let sid) = transport else { return }
+        PollingRequest.send(on: loop, endpoint: endpoint, method: .GET, target: endpoint.target(transport: "polling", sid: sid),
+                            body: nil).whenComplete { result in
+            guard generation == self.generation else { return }
+            switch result {
+            case .success(let body): self.pollingPayload(body, generation: generation)
+            case .failure:
+                let now = Instant.monotonicNow()
+                self.performHeartbeat(self.heartbeat.transportError(at: now), at: now)
+            }
+        }
+    }
+
+    private func flushPolling() {
+        guard !posting, !pollOutbox.isEmpty, case .polling(let sid) = transport else { return }
+        posting = true
+        let body = EngineIOPayload(packets: pollOutbox).encodedText
+        pollOutbox.removeAll()
+        let generation = self.generation
+        PollingRequest.send(on: loop, endpoint: endpoint, method: .POST, target: endpoint.target(transport: "polling", sid: sid),
+                            body: body).whenComplete { result in
+            guard generation == self.generation else { return }
+            self.posting = false
+            if case .failure = result {
+                let now = Instant.monotonicNow()
+                self.performHeartbeat(self.heartbeat.transportError(at: now), at: now)
+                return
+            }
+            self.flushPolling()
+        }
+    }
+
+    // MARK: Packets
+
+    private func send(_ packet: EngineIOPacket) {
+        switch transport {
+        case .websocket(let connection): connection.send(packet.frame)
+        case .polling:
+            pollOutbox.append(packet)
+            flushPolling()
+        case .none: break
+        }
+    }
+
+    private func received(_ frame: EngineIOFrame) {
+        let now = Instant.monotonicNow()
+        do {
+            received(try EngineIOPacket(frame: frame), at: now)
+        } catch {
+            performHeartbeat(heartbeat.receivedMalformed(error, at: now), at: now)
+        }
+    }
+
+    private func received(_ packet: EngineIOPacket, at now: Instant = Instant.monotonicNow()) {
+        performHeartbeat(heartbeat.received(packet, at: now), at: now)
+        switch packet {
+        case .open:
+            performReconnection(reconnection.opened(at: now), at: now)
+            performSession(session.transportOpened(at: now), at: now)
+        case .ping:
+            record(.ping, at: now)
+        case .message(let text):
+            performSession(session.receive(.text(text), at: now), at: now)
+        case .binary(let bytes):
+            performSession(session.receive(.binary(bytes), at: now), at: now)
+        case .close:
+            closeTransport(reason: .transportClose, at: now)
+        default:
+            break
+        }
+    }
+
+    // MARK: Machines
+
+    private func arm(_ timer: ClientTimer, at instant: Instant, _ fire: @escaping (Instant) -> Void) {
+        let box = UnsafeTransfer(fire)
+        timers.arm(timer, at: instant, on: loop) { [weak self] in
+            guard let self else { return }
+            self.timers.fired(timer)
+            box.value(Instant.monotonicNow())
+        }
+    }
+
+    private func performHeartbeat(_ actions: [EngineIOClientHeartbeat.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(let packet): send(packet)
+            case .arm(let timer, let at):
+                arm(.heartbeat(timer), at: at) { now in self.performHeartbeat(self.heartbeat.timerFired(timer, at: now), at: now) }
+            case .cancel(let timer): timers.cancel(.heartbeat(timer))
+            case .close(let reason): closeTransport(reason: reason, at: now)
+            case .observe: break
+            }
+        }
+    }
+
+    private func performSession(_ actions: [SocketIOClientSession.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(let output): sessionOutput(output, at: now)
+            case .arm(let timer, let at):
+                arm(.session(timer), at: at) { now in self.performSession(self.session.timerFired(timer, at: now), at: now) }
+            case .cancel(let timer): timers.cancel(.session(timer))
+            case .close(let reason):
+                if reason == .connectTimeout { record(.connectError, reason: reason.rawValue, at: now) }
+                closeTransport(reason: reason, at: now, fromSession: true)
+            case .observe: break
+            }
+        }
+    }
+
+    private func sessionOutput(_ output: SocketIOClientOutput, at now: Instant) {
+        switch output {
+        case .message(let message):
+            for frame in message.frames {
+                switch frame {
+                case .text(let text): send(.message(text))
+                case .binary(let bytes): send(.binary(bytes))
+                }
+            }
+        case .connected:
+            record(.connect, detail: "socket.io /", at: now)
+            if let interval = configuration.emitInterval { arm(.emit, at: now + interval) { now in self.emitEcho(at: now) } }
+        case .connectFailed(let failure):
+            record(.connectError, reason: "\(failure)", at: now)
+        case .event(let event):
+            record(.messageReceived, detail: event.name, at: now)
+            if let id = event.ackID { performSession(session.ack(id, event.arguments, at: now), at: now) }
+        case .ackReceived:
+            record(.messageReceived, detail: "ack", at: now)
+        case .ackFailed(let id, let failure):
+            record(.messageReceived, reason: "\(failure)", detail: "ack \(id) failed", at: now)
+        }
+    }
+
+    private func emitEcho(at now: Instant) {
+        guard session.isConnected, let interval = configuration.emitInterval else { return }
+        echoCount += 1
+        // "echo" is not a reserved name, so this cannot throw.
+        if let emitted = try? session.emitWithAck("echo", [.object(["n": .integer(echoCount)])], timeout: nil, at: now) {
+            performSession(emitted.actions, at: now)
+        }
+        record(.messageSent, detail: "echo", at: now)
+        arm(.emit, at: now + interval) { now in self.emitEcho(at: now) }
+    }
+
+    private func performReconnection(_ actions: [ReconnectionManager.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(.openTransport(let attempt)): open(attempt: attempt, at: now)
+            case .send(.reconnected(let attempts)): record(.connect, detail: "reconnected after \(attempts) attempts", at: now)
+            case .send(.reconnectFailed): record(.connectError, reason: "reconnect failed", at: now)
+            case .arm(let timer, let at):
+                arm(.reconnect(timer), at: at) { now in self.performReconnection(self.reconnection.timerFired(timer, at: now), at: now) }
+            case .cancel(let timer): timers.cancel(.reconnect(timer))
+            case .close, .observe: break
+            }
+        }
+    }
+
+    /// The connection ended for `reason`: tell every machine once, record it, close the transport.
+    private func closeTransport(reason: CloseReason, at now: Instant, fromSession: Bool = false) {
+        guard case .none = transport else {
+            let old = transport
+            transport = .none
+            generation += 1
+            timers.cancel(.emit)
+            for t in [EngineIOClientHeartbeat.Timer.pingTimeout] { timers.cancel(.heartbeat(t)) }
+            if case .websocket(let c) = old { c.close() }
+            let wasConnected = session.isConnected
+            if !fromSession { performSession(session.transportClosed(reason, at: now), at: now) }
+            _ = heartbeat.close(at: now)
+            record(.disconnect, reason: reason.rawValue, at: now)
+            if wasConnected || reason != .connectTimeout {
+                performReconnection(reconnection.disconnected(reason, at: now), at: now)
+            } else {
+                performReconnection(reconnection.openFailed(at: now), at: now)
+            }
+            return
+        }
+    }
+}
