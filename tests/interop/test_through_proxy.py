@@ -160,3 +160,34 @@ def test_stalled_link_is_detected_when_each_protocol_says(procs, tmp_path):
         "python_socketio_client_detection_after_stall_s": round(client_detection, 4),
         "python_socketio_client_reason": client_reason,
     }, indent=2) + "\n")
+
+
+def test_flatline_client_detects_a_stalled_link_at_last_ping_plus_interval_plus_timeout(procs, tmp_path):
+    # Whole seconds: python-engineio advertises int(ping_interval) * 1000, truncating fractions.
+    interval, timeout = 1.0, 1.0
+    sio_port = free_port()
+    server = procs.start([sys.executable, str(HERE / "sio_server.py"), str(sio_port), str(interval), str(timeout)])
+    wait_port(sio_port, server)
+    proxy, api, listen, tap = start_proxy(procs, tmp_path, sio_port)
+    client = procs.start([BIN, "connect", "socketio", f"http://127.0.0.1:{listen}", "--reconnection", "off",
+                          "--duration", "8s"])
+    time.sleep(2.5)
+    for stream in ("upstream", "downstream"):
+        r = requests.post(f"http://127.0.0.1:{api}/proxies/sio/toxics",
+                          json={"name": f"stall_{stream}", "type": "stall", "stream": stream})
+        assert r.status_code == 200, r.text
+    out, _ = client.communicate(timeout=30)
+    events = [json.loads(l) for l in out.splitlines()]
+    disconnect = [e for e in events if e["type"] == "disconnect"]
+    assert len(disconnect) == 1 and disconnect[0]["reason"] == "ping timeout", events
+    last_ping = max(e["t"] for e in events if e["type"] == "ping")
+    detection = disconnect[0]["t"] - last_ping
+    assert interval + timeout <= detection <= interval + timeout + 0.1, detection
+    server_log = [json.loads(l) for l in procs.stop(server).splitlines() if l.startswith("{")]
+    results = ROOT / "results" / "interop"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "stall-detection-flatline-client.json").write_text(json.dumps({
+        "pingInterval_s": interval, "pingTimeout_s": timeout,
+        "flatline_client_detection_after_last_ping_s": round(detection, 4),
+        "python_socketio_server_disconnect": [e for e in server_log if e["type"] == "disconnect"],
+    }, indent=2) + "\n")
