@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+[ -f /usr/share/nodejs/ws/index.js ] || need_apt+=(node-ws)
 if [ "${1:-}" = "--bench" ]; then
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
   command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
@@ -31,4 +33,21 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$PY_REQS" ];
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check $PY_REQS
   echo "$PY_REQS" > "$stamp"
+fi
+
+# The socket.io JS client (browser bundle, v4) for the interop tests, taken from a PyPI wheel that
+# ships it (NiceGUI serves it to its browsers); kept under .venv/, never committed.
+JS_WHEEL="nicegui==3.18.0"
+if [ ! -f .venv/socketio-js/socket.io.min.js ]; then
+  echo "==> fetching socket.io.min.js from the $JS_WHEEL wheel"
+  rm -rf .venv/wheels && mkdir -p .venv/wheels .venv/socketio-js
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps "$JS_WHEEL" -d .venv/wheels
+  .venv/bin/python - <<'PY'
+import glob, zipfile
+wheel = glob.glob(".venv/wheels/*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    data = z.read("nicegui/static/socket.io.min.js")
+open(".venv/socketio-js/socket.io.min.js", "wb").write(data)
+PY
+  rm -rf .venv/wheels
 fi

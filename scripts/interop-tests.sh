@@ -19,5 +19,5 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$api_port/version" >/dev/null && break
   sleep 0.1
 done
-FLATLINE_BIN="$bin" FLATLINE_API="127.0.0.1:$api_port" FLATLINE_ECHO="127.0.0.1:$echo_port" \
+SOCKETIO_JS="$PWD/.venv/socketio-js/socket.io.min.js" FLATLINE_BIN="$bin" FLATLINE_API="127.0.0.1:$api_port" FLATLINE_ECHO="127.0.0.1:$echo_port" \
   .venv/bin/python -m pytest -q tests/interop

@@ -153,16 +153,19 @@ final class WebSocketClientConnection: @unchecked Sendable {
                                                      onBinary: { bytes in loop.execute { onFrameBox.value(.binary(bytes)) } },
                                                      onClose: { loop.execute { onCloseBox.value() } }))
                         upgraded.succeed(())
+                        loop.execute { connection.markReadyOnceUpgraded() }
                     }
                 })
                 let config: NIOHTTPClientUpgradeSendableConfiguration = (
                     upgraders: [upgrader],
                     completionHandler: { context in
                         context.pipeline.removeHandler(requester, promise: nil)
-                        loop.execute { connection.markReady() }
                     }
                 )
-                return channel.pipeline.addHTTPClientHandlers(withClientUpgrade: config).flatMap {
+                // .forwardBytes: the server's first frame often shares a read with the 101 response;
+                // the default (.dropBytes) would silently discard it with the HTTP decoder.
+                return channel.pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
+                                                              withClientUpgrade: config).flatMap {
                     channel.pipeline.addHandler(requester)
                 }
             }
@@ -177,6 +180,17 @@ final class WebSocketClientConnection: @unchecked Sendable {
                 return upgraded.futureResult
             }
         return (connection, future)
+    }
+
+    /// NIO's client upgrade handler refuses writes until it has replayed the buffered reads and
+    /// removed itself; wait (a loop turn at a time, a few at most) until it is gone.
+    private func markReadyOnceUpgraded() {
+        guard let channel, channel.isActive else { return }
+        if (try? channel.pipeline.syncOperations.handler(type: NIOHTTPClientUpgradeHandler.self)) != nil {
+            channel.eventLoop.execute { self.markReadyOnceUpgraded() }
+        } else {
+            markReady()
+        }
     }
 
     private func markReady() {

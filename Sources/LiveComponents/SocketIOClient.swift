@@ -284,6 +284,8 @@ public final class SocketIOClient: @unchecked Sendable {
             if let interval = configuration.emitInterval { arm(.emit, at: now + interval) { now in self.emitEcho(at: now) } }
         case .connectFailed(let failure):
             record(.connectError, reason: "\(failure)", at: now)
+            // A server refusal (CONNECT_ERROR) destroys the socket: socket.io-client stops reconnecting.
+            if case .refused = failure { performReconnection(reconnection.stop(at: now), at: now) }
         case .event(let event):
             record(.messageReceived, detail: event.name, at: now)
             if let id = event.ackID { performSession(session.ack(id, event.arguments, at: now), at: now) }
@@ -314,7 +316,10 @@ public final class SocketIOClient: @unchecked Sendable {
             case .arm(let timer, let at):
                 arm(.reconnect(timer), at: at) { now in self.performReconnection(self.reconnection.timerFired(timer, at: now), at: now) }
             case .cancel(let timer): timers.cancel(.reconnect(timer))
-            case .close, .observe: break
+            case .close(let reason):
+                // Stopped while an attempt was under way: abandon that attempt.
+                if case .none = transport { generation += 1 } else { closeTransport(reason: reason, at: now) }
+            case .observe: break
             }
         }
     }

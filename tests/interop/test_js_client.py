@@ -1,0 +1,108 @@
+"""The socket.io JS client (v4, the browser bundle socket.io.min.js taken at test time from a PyPI
+wheel that ships it) against Flatline's built-in server, in node with Debian's node-ws: it must
+connect, exchange events and acks both ways, and time out ("ping timeout") when the link through
+Flatline's proxy stalls, at its last ping + pingInterval + pingTimeout.
+"""
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+BIN = os.environ.get("FLATLINE_BIN")
+BUNDLE = os.environ.get("SOCKETIO_JS")
+WS = os.environ.get("NODE_WS", "/usr/share/nodejs/ws")
+pytestmark = pytest.mark.skipif(not (BIN and BUNDLE and shutil.which("node")),
+                                reason="FLATLINE_BIN, SOCKETIO_JS or node missing (run through scripts/interop-tests.sh)")
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nothing listens on {port}")
+
+
+def run_js(url, seconds, timeout=30):
+    out = subprocess.run(["node", str(HERE / "js_client.js"), BUNDLE, WS, url, str(seconds)],
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+
+
+def test_js_client_exchanges_events_with_flatline_server():
+    port = free_port()
+    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "300ms",
+                               "--ping-timeout", "1s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(port)
+        events = run_js(f"http://127.0.0.1:{port}", 1.2)
+    finally:
+        server.terminate()
+        server_out, _ = server.communicate(timeout=5)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "connect"
+    assert {"type": "ack", "data": {"from": "js", "n": 1}}.items() <= [e for e in events if e["type"] == "ack"][0].items()
+    assert any(e["type"] == "echo" and e["data"] == {"from": "js", "n": 1} for e in events)
+    assert any(e["type"] == "question" and e["data"] == {"n": 21} for e in events)
+    assert kinds.count("ping") >= 2
+    assert events[-1]["type"] == "disconnect" and events[-1]["reason"] == "io client disconnect"
+    server_events = [json.loads(l) for l in server_out.splitlines()]
+    assert any(e["type"] == "message_received" and e.get("detail") == "ack:question" for e in server_events)
+
+
+def test_js_client_times_out_when_the_link_stalls():
+    interval, timeout = 0.3, 0.5
+    port, api, listen = free_port(), free_port(), free_port()
+    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "300ms",
+                               "--ping-timeout", "500ms"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proxy = subprocess.Popen([BIN, "proxy", "--port", str(api)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    js = None
+    try:
+        wait_port(port)
+        wait_port(api)
+        assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
+            "name": "js", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
+        js = subprocess.Popen(["node", str(HERE / "js_client.js"), BUNDLE, WS, f"http://127.0.0.1:{listen}", "20"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        for stream in ("upstream", "downstream"):
+            assert requests.post(f"http://127.0.0.1:{api}/proxies/js/toxics",
+                                 json={"name": f"stall_{stream}", "type": "stall", "stream": stream}).status_code == 200
+        out, err = js.communicate(timeout=30)
+    finally:
+        for p in (server, proxy, js):
+            if p and p.poll() is None:
+                p.terminate()
+                p.communicate(timeout=5)
+    events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    disconnect = events[-1]
+    assert disconnect["type"] == "disconnect" and disconnect["reason"] == "ping timeout", events
+    last_ping = max(e["t"] for e in events if e["type"] == "ping")
+    detection = disconnect["t"] - last_ping
+    # engine.io-client: setTimeout(pingInterval + pingTimeout) from the last ping; node timers are
+    # late by a few ms, never early.
+    assert interval + timeout - 0.005 <= detection <= interval + timeout + 0.1, detection
+    results = ROOT / "results" / "interop"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "stall-detection-js-client.json").write_text(json.dumps({
+        "pingInterval_s": interval, "pingTimeout_s": timeout,
+        "socketio_js_client_detection_after_last_ping_s": round(detection, 4),
+    }, indent=2) + "\n")
