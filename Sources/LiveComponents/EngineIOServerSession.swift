@@ -23,6 +23,8 @@ final class EngineIOServerSession: @unchecked Sendable {
     private unowned let server: EngineIOServer
     private var transport: Transport = .polling
     private var probe: (any Channel)?
+    /// "3probe" went out: until the "5", every poll is answered at once with a noop (python-engineio).
+    private var probeAnswered = false
     private var pendingPoll: (channel: any Channel, request: HTTPRequestHead)?
     private var outbox: [EngineIOPacket] = []
     private var heartbeat: EngineIOServerHeartbeat
@@ -84,6 +86,7 @@ final class EngineIOServerSession: @unchecked Sendable {
             return
         }
         pendingPoll = (channel, request)
+        if probeAnswered, outbox.isEmpty { outbox.append(.noop) }
         flushPolling()
     }
 
@@ -141,12 +144,14 @@ final class EngineIOServerSession: @unchecked Sendable {
             switch packet {
             case .ping("probe"):
                 write(frame: EngineIOPacket.pong("probe").frame, to: probe)
+                probeAnswered = true
                 // Release any pending poll so the client can pause polling and send "5".
                 if pendingPoll != nil, outbox.isEmpty { outbox.append(.noop) }
                 flushPolling()
             case .upgrade:
                 transport = .websocket(probe)
                 self.probe = nil
+                probeAnswered = false
                 if let poll = pendingPoll {
                     pendingPoll = nil
                     HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,
@@ -166,6 +171,7 @@ final class EngineIOServerSession: @unchecked Sendable {
     private func webSocketClosed(_ channel: any Channel) {
         if let probe, probe === channel {
             self.probe = nil
+            probeAnswered = false
             return
         }
         if case .websocket(let current) = transport, current === channel {

@@ -28,6 +28,7 @@ public struct SocketIOClientConfiguration: Sendable {
 public final class SocketIOClient: @unchecked Sendable {
     enum ClientTimer: Hashable {
         case heartbeat(EngineIOClientHeartbeat.Timer)
+        case upgrade(EngineIOUpgradeTimer)
         case session(SocketIOTimer)
         case reconnect(ReconnectionTimer)
         case emit
@@ -52,6 +53,10 @@ public final class SocketIOClient: @unchecked Sendable {
     private var timers = MachineTimers<ClientTimer>()
     private var pollOutbox: [EngineIOPacket] = []
     private var posting = false
+    private var pollInFlight = false
+    private var pollingPaused = false
+    private var upgrade: EngineIOClientUpgrade?
+    private var probe: WebSocketClientConnection?
     private var stopped = false
     private var echoCount: Int64 = 0
 
@@ -107,6 +112,11 @@ public final class SocketIOClient: @unchecked Sendable {
         session = SocketIOClientSession(options: .init(connectTimeout: configuration.connectTimeout))
         pollOutbox.removeAll()
         posting = false
+        pollInFlight = false
+        pollingPaused = false
+        upgrade = configuration.transports.contains("websocket") ? EngineIOClientUpgrade(probeTimeout: .seconds(10)) : nil
+        probe?.close()
+        probe = nil
         performSession(session.start(at: now), at: now)
         if configuration.transports.first == "polling" {
             PollingRequest.send(on: loop, endpoint: endpoint, method: .GET, target: endpoint.target(transport: "polling", sid: nil),
@@ -149,6 +159,7 @@ public final class SocketIOClient: @unchecked Sendable {
     // MARK: Polling
 
     private func pollingPayload(_ body: String, generation: Int) {
+        pollInFlight = false
         guard let payload = try? EngineIOPayload(text: body) else {
             let now = Instant.monotonicNow()
             performHeartbeat(heartbeat.receivedMalformed(EngineIOParseError(.empty), at: now), at: now)
@@ -158,22 +169,48 @@ public final class SocketIOClient: @unchecked Sendable {
             guard generation == self.generation else { return }
             if case .open(let handshake) = packet { transport = .polling(sid: handshake.sid) }
             received(packet)
+            if case .open(let handshake) = packet, generation == self.generation, var u = upgrade {
+                let now = Instant.monotonicNow()
+                let actions = u.start(upgrades: handshake.upgrades, at: now)
+                upgrade = u
+                performUpgrade(actions, at: now)
+            }
         }
+        poll(generation: generation)
+    }
+
+    /// Issues the next long-poll GET unless polling is paused for an upgrade or over.
+    private func poll(generation: Int) {
         guard generation == self.generation, case .polling(let sid) = transport else { return }
+        if pollingPaused {
+            pausedIfIdle()
+            return
+        }
+        pollInFlight = true
         PollingRequest.send(on: loop, endpoint: endpoint, method: .GET, target: endpoint.target(transport: "polling", sid: sid),
                             body: nil).whenComplete { result in
             guard generation == self.generation else { return }
             switch result {
             case .success(let body): self.pollingPayload(body, generation: generation)
             case .failure:
+                self.pollInFlight = false
                 let now = Instant.monotonicNow()
                 self.performHeartbeat(self.heartbeat.transportError(at: now), at: now)
             }
         }
     }
 
+    /// Polling is paused and nothing is in flight: tell the upgrade machine.
+    private func pausedIfIdle() {
+        guard pollingPaused, !pollInFlight, !posting, var u = upgrade else { return }
+        let now = Instant.monotonicNow()
+        let actions = u.currentPaused(at: now)
+        upgrade = u
+        performUpgrade(actions, at: now)
+    }
+
     private func flushPolling() {
-        guard !posting, !pollOutbox.isEmpty, case .polling(let sid) = transport else { return }
+        guard !posting, !pollingPaused, !pollOutbox.isEmpty, case .polling(let sid) = transport else { return }
         posting = true
         let body = EngineIOPayload(packets: pollOutbox).encodedText
         pollOutbox.removeAll()
@@ -188,12 +225,24 @@ public final class SocketIOClient: @unchecked Sendable {
                 return
             }
             self.flushPolling()
+            self.pausedIfIdle()
         }
     }
 
     // MARK: Packets
 
     private func send(_ packet: EngineIOPacket) {
+        if var u = upgrade, u.isPending {
+            let now = Instant.monotonicNow()
+            let actions = u.outbound(packet, at: now)
+            upgrade = u
+            performUpgrade(actions, at: now)
+            return
+        }
+        sendOnCurrent(packet)
+    }
+
+    private func sendOnCurrent(_ packet: EngineIOPacket) {
         switch transport {
         case .websocket(let connection): connection.send(packet.frame)
         case .polling:
@@ -307,6 +356,89 @@ public final class SocketIOClient: @unchecked Sendable {
         arm(.emit, at: now + interval) { now in self.emitEcho(at: now) }
     }
 
+    private func performUpgrade(_ actions: [EngineIOUpgradeAction], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(let packet, on: .current): sendOnCurrent(packet)
+            case .send(let packet, on: .probe): probe?.send(packet.frame)
+            case .arm(let timer, let at):
+                arm(.upgrade(timer), at: at) { now in
+                    guard var u = self.upgrade else { return }
+                    let actions = u.timerFired(timer, at: now)
+                    self.upgrade = u
+                    self.performUpgrade(actions, at: now)
+                }
+            case .cancel(let timer): timers.cancel(.upgrade(timer))
+            case .openProbe: openProbe()
+            case .closeProbe:
+                probe?.close()
+                probe = nil
+            case .pauseCurrent:
+                pollingPaused = true
+                pausedIfIdle()
+            case .resumeCurrent:
+                pollingPaused = false
+                poll(generation: generation)
+                flushPolling()
+            case .upgraded:
+                guard let probe else { continue }
+                transport = .websocket(probe)
+                self.probe = nil
+                record(.connect, detail: "upgraded to websocket", at: now)
+                let queued = pollOutbox
+                pollOutbox.removeAll()
+                for packet in queued { probe.send(packet.frame) }
+            case .failed(let failure):
+                record(.connectError, reason: "upgrade failed: \(failure)", at: now)
+            }
+        }
+    }
+
+    private func openProbe() {
+        guard case .polling(let sid) = transport else { return }
+        let generation = self.generation
+        let (connection, upgraded) = WebSocketClientConnection.connect(
+            on: loop, endpoint: endpoint, sid: sid,
+            onFrame: { [weak self] frame in
+                guard let self, generation == self.generation else { return }
+                if let u = self.upgrade, u.isPending {
+                    let now = Instant.monotonicNow()
+                    guard let packet = try? EngineIOPacket(frame: frame) else { return }
+                    var machine = u
+                    let actions = machine.receivedOnProbe(packet, at: now)
+                    self.upgrade = machine
+                    self.performUpgrade(actions, at: now)
+                } else {
+                    self.received(frame)
+                }
+            },
+            onClose: { [weak self] in
+                guard let self, generation == self.generation else { return }
+                let now = Instant.monotonicNow()
+                if let u = self.upgrade, u.isPending {
+                    var machine = u
+                    let actions = machine.probeClosed(at: now)
+                    self.upgrade = machine
+                    self.performUpgrade(actions, at: now)
+                } else if case .websocket = self.transport {
+                    self.performHeartbeat(self.heartbeat.transportClosed(at: now), at: now)
+                }
+            }
+        )
+        probe = connection
+        upgraded.whenComplete { result in
+            guard generation == self.generation, var u = self.upgrade else { return }
+            let now = Instant.monotonicNow()
+            let actions: [EngineIOUpgradeAction]
+            switch result {
+            case .success: actions = u.probeOpened(at: now)
+            case .failure: actions = u.probeClosed(at: now)
+            }
+            self.upgrade = u
+            self.performUpgrade(actions, at: now)
+        }
+    }
+
     private func performReconnection(_ actions: [ReconnectionManager.Action], at now: Instant) {
         for action in actions {
             switch action {
@@ -333,6 +465,9 @@ public final class SocketIOClient: @unchecked Sendable {
             timers.cancel(.emit)
             for t in [EngineIOClientHeartbeat.Timer.pingTimeout] { timers.cancel(.heartbeat(t)) }
             if case .websocket(let c) = old { c.close() }
+            probe?.close()
+            probe = nil
+            upgrade = nil
             let wasConnected = session.isConnected
             if !fromSession { performSession(session.transportClosed(reason, at: now), at: now) }
             _ = heartbeat.close(at: now)

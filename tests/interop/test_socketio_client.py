@@ -47,7 +47,7 @@ def stop(proc):
     return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
 
 
-@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@pytest.mark.parametrize("transport", ["websocket", "polling", "polling,websocket"])
 def test_flatline_client_against_python_server(transport):
     port = free_port()
     server = start_server(port)
@@ -61,6 +61,8 @@ def test_flatline_client_against_python_server(transport):
     events = [json.loads(l) for l in out.stdout.splitlines()]
     kinds = [e["type"] for e in events]
     assert kinds[0] == "connect"
+    upgraded = any(e["type"] == "connect" and e.get("detail") == "upgraded to websocket" for e in events)
+    assert upgraded == ("," in transport), events[:3]
     assert kinds.count("ping") >= 3, kinds          # python-socketio pings every 300 ms
     sent = sum(1 for e in events if e["type"] == "message_sent" and e["detail"] == "echo")
     echoed = sum(1 for e in events if e["type"] == "message_received" and e["detail"] == "echo")
@@ -99,3 +101,31 @@ def test_flatline_client_reconnects_when_the_server_comes_back():
     assert 0.45 <= delay <= 1.6, delay
     assert any(e["type"] == "connect" and "reconnected" in e.get("detail", "") for e in events), kinds
     assert kinds.count("connect") >= 2
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling", "polling,websocket"])
+def test_flatline_client_against_flatline_server(transport):
+    port = free_port()
+    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "300ms",
+                               "--emit-rate", "10/s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        out = subprocess.run([BIN, "connect", "socketio", f"http://127.0.0.1:{port}", "--transports", transport,
+                              "--emit-rate", "5/s", "--duration", "1.2s"], capture_output=True, text=True, timeout=30)
+    finally:
+        server.terminate()
+        server_out, _ = server.communicate(timeout=5)
+    events = [json.loads(l) for l in out.stdout.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("ping") >= 3
+    assert sum(1 for e in events if e.get("detail") == "tick") >= 8
+    assert sum(1 for e in events if e.get("detail") == "ack") >= 4
+    assert events[-1]["type"] == "disconnect" and events[-1]["reason"] == "io client disconnect"
+    server_events = [json.loads(l) for l in server_out.splitlines()]
+    assert sum(1 for e in server_events if e["type"] == "pong") >= 3
