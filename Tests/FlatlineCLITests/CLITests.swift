@@ -144,4 +144,29 @@ struct CLITests {
         #expect(r.stdout.contains("arrived intact"))
         #expect(r.stdout.contains("ECONNRESET (a real RST)"))
     }
+
+    @Test func connectRejectsABadURLAndTransport() throws {
+        let noPort = try Self.run(["connect", "socketio", "http://127.0.0.1/socket.io/"])
+        #expect(noPort.status == 64)
+        #expect(noPort.stderr.contains("'http://127.0.0.1/socket.io/' has no port"))
+        let transport = try Self.run(["connect", "socketio", "http://127.0.0.1:5000", "--transports", "carrier-pigeon"])
+        #expect(transport.status == 64)
+        #expect(transport.stderr.contains("unknown transport 'carrier-pigeon'"))
+    }
+
+    @Test func serveRejectsADurationWithoutUnit() throws {
+        let r = try Self.run(["serve", "socketio", "--port", "0", "--ping-interval", "25"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("'25' has no unit"))
+    }
+
+    @Test func connectReportsConnectErrorsAndGivesUpWithoutReconnection() throws {
+        let port = try Self.freePort()  // nothing listens there
+        let r = try Self.run(["connect", "socketio", "http://127.0.0.1:\(port)", "--reconnection", "off", "--duration", "1s"],
+                             timeout: 20)
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.contains { $0.contains(#""type":"connect_error""#) && $0.contains(#""reason":"transport error""#) })
+        #expect(!lines.contains { $0.contains(#""type":"reconnect_attempt""#) })
+    }
 }

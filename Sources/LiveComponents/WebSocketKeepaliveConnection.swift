@@ -1,0 +1,335 @@
+import Heartbeat
+import LabCore
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// Settings shared by Flatline's WebSocket keepalive server and client.
+public struct WebSocketKeepaliveOptions: Sendable, Hashable {
+    /// The keepalive machine's settings (`websockets`' ping_interval and ping_timeout, 20 s each).
+    public var keepalive = WebSocketKeepalive.Configuration()
+    /// How long to wait for the peer's Close frame (and, on the client, the server's TCP close)
+    /// after a Close frame went out; `websockets`' close_timeout, 10 s.
+    public var closeTimeout: TimeSpan = .seconds(10)
+    /// The largest incoming message, in bytes, after reassembling fragments (`websockets`' max_size, 1 MiB).
+    public var maxMessageSize = 1 << 20
+
+    /// The defaults, which are `websockets`'.
+    public init() {}
+}
+
+/// One open WebSocket run by the `WebSocketKeepalive` machine: it sends the machine's pings,
+/// pongs and close frames, hands it the peer's pongs and pings, arms its timers, runs the RFC 6455
+/// closing handshake, and writes the event log. The server echoes messages; the client can send
+/// text messages at a rate. Event-loop bound; sits after NIO's frame codec and `NIOWebSocketFrameAggregator`.
+final class WebSocketKeepaliveHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// Which end of the connection this is: the client masks its frames (RFC 6455 section 5.3)
+    /// and waits for NIO's upgrade handler to leave before writing; the server echoes messages
+    /// and closes TCP as soon as the closing handshake is done (section 7.1.1).
+    enum Role {
+        case server
+        case client(sendInterval: TimeSpan?)
+    }
+
+    /// Everything the handler needs to know, fixed for its life.
+    struct Setup {
+        var role: Role
+        /// The connection id in the event log.
+        var name: String
+        /// The request path, for the connect event.
+        var path: String
+        var options: WebSocketKeepaliveOptions
+        var events: any EventSink
+        /// Event times are offsets from this instant.
+        var startedAt: Instant
+    }
+
+    private enum ConnectionTimer: Hashable {
+        case keepalive(WebSocketKeepalive.Timer)
+        case send
+        case closeTimeout
+    }
+
+    private enum State {
+        /// Messages flow; keepalive runs.
+        case open
+        /// We sent a Close frame (our own, not an answer) and wait for the peer's.
+        case closeSent
+        /// The closing handshake is over or the connection failed; the disconnect is recorded.
+        case closed
+    }
+
+    private let setup: Setup
+    private var machine: WebSocketKeepalive
+    private var timers = MachineTimers<ConnectionTimer>()
+    private var state: State = .open
+    private var context: ChannelHandlerContext?
+    /// False on the client until NIO's upgrade handler has left the pipeline; writes wait in `pending`.
+    private var ready = false
+    private var pending: [WebSocketFrame] = []
+    private var closeWhenReady = false
+    private var readinessChecks = 0
+    private var sentCount = 0
+    private let onClosed: () -> Void
+
+    /// Creates the handler; `onClosed` runs once, on the channel's loop, when the channel has closed.
+    init(setup: Setup, onClosed: @escaping () -> Void) throws(WebSocketKeepalive.ConfigurationError) {
+        self.setup = setup
+        self.machine = try WebSocketKeepalive(configuration: setup.options.keepalive)
+        self.onClosed = onClosed
+    }
+
+    private var isClient: Bool {
+        if case .client = setup.role { return true }
+        return false
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let now = Instant.monotonicNow()
+        record(.connect, detail: "websocket \(setup.path)", at: now)
+        perform(machine.opened(at: now), at: now)
+        if case .client(let interval?) = setup.role { arm(.send, at: now + interval) }
+        if isClient { checkReady() } else { markReady() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timers.cancelAll()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let now = Instant.monotonicNow()
+        switch frame.opcode {
+        case .text, .binary:
+            guard case .open = state else { return }
+            let detail = Self.describe(frame.opcode, bytes: frame.data.readableBytes)
+            record(.messageReceived, detail: detail, at: now)
+            if case .server = setup.role {
+                write(WebSocketFrame(fin: true, opcode: frame.opcode, data: frame.unmaskedData))
+                record(.messageSent, detail: detail, at: now)
+            }
+        case .ping:
+            perform(machine.pingReceived(Array(frame.unmaskedData.readableBytesView), at: now), at: now)
+        case .pong:
+            perform(machine.pongReceived(Array(frame.unmaskedData.readableBytesView), at: now), at: now)
+        case .connectionClose:
+            closeFrameReceived(frame.unmaskedData, at: now)
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let now = Instant.monotonicNow()
+        if case .closed = state {} else { finish(reason: CloseReason.transportClose.rawValue, detail: nil, at: now) }
+        timers.cancelAll()
+        onClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let now = Instant.monotonicNow()
+        if case .closed = state {} else {
+            finish(reason: CloseReason.transportError.rawValue, detail: "\(error)", at: now)
+        }
+        context.close(promise: nil)
+    }
+
+    // MARK: Closing
+
+    /// Starts the closing handshake from this side (the application is done, the server stops):
+    /// sends Close with `code` and waits up to the close timeout for the peer's answer.
+    func initiateClose(code: UInt16, reason: String) {
+        guard case .open = state, context != nil else { return }
+        let now = Instant.monotonicNow()
+        stopKeepalive(at: now)
+        timers.cancel(.send)
+        state = .closeSent
+        write(control: .close(code: code, reason: reason))
+        arm(.closeTimeout, at: now + setup.options.closeTimeout)
+    }
+
+    /// The peer's Close frame: either it starts the closing handshake (answer with the same
+    /// payload, as `websockets` does) or it answers ours. Either way the disconnect is the peer's code.
+    private func closeFrameReceived(_ data: ByteBuffer, at now: Instant) {
+        var payload = data
+        let code = payload.readableBytes >= 2 ? payload.readInteger(as: UInt16.self) : nil
+        let text = payload.readString(length: payload.readableBytes) ?? ""
+        let reason = "close \(code ?? 1005)"
+        switch state {
+        case .open:
+            write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+            finish(reason: reason, detail: Self.closeDetail(initiator: "peer", text: text), at: now)
+            closeTransport()
+        case .closeSent:
+            timers.cancel(.closeTimeout)
+            finish(reason: reason, detail: Self.closeDetail(initiator: isClient ? "client" : "server", text: text), at: now)
+            closeTransport()
+        case .closed:
+            break
+        }
+    }
+
+    /// Records the disconnect once and stops every timer of the machine.
+    private func finish(reason: String, detail: String?, at now: Instant) {
+        if case .closed = state { return }
+        if case .open = state { stopKeepalive(at: now) }
+        state = .closed
+        timers.cancel(.send)
+        record(.disconnect, reason: reason, detail: detail, at: now)
+    }
+
+    private func stopKeepalive(at now: Instant) {
+        // The machine's own observation is not recorded: the disconnect reason is the driver's to say.
+        perform(machine.closed(at: now), at: now)
+    }
+
+    /// The server closes TCP once its Close frame is out; the client waits for the server to do
+    /// so (RFC 6455 section 7.1.1), for the close timeout at most.
+    private func closeTransport() {
+        if isClient {
+            arm(.closeTimeout, at: Instant.monotonicNow() + setup.options.closeTimeout)
+        } else {
+            closeAfterWrites()
+        }
+    }
+
+    private func closeAfterWrites() {
+        guard ready else {
+            closeWhenReady = true
+            return
+        }
+        guard let context else { return }
+        // An empty flush completes after every earlier write has left.
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer())))
+            .whenComplete { _ in bound.value.context?.close(promise: nil) }
+    }
+
+    // MARK: Machine
+
+    private func perform(_ actions: [WebSocketKeepalive.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(let control): write(control: control)
+            case .arm(let timer, let at): arm(.keepalive(timer), at: at)
+            case .cancel(let timer): timers.cancel(.keepalive(timer))
+            case .close(let reason):
+                finish(reason: reason.rawValue, detail: "initiated by \(isClient ? "client" : "server")", at: now)
+                closeAfterWrites()
+            case .observe(.pingSent): record(.ping, detail: "sent", at: now)
+            case .observe(.pingReceived): record(.ping, detail: "received", at: now)
+            case .observe(.pongReceived(let rtt)): record(.pong, rtt: rtt, at: now)
+            case .observe(.opened), .observe(.closed): break
+            }
+        }
+    }
+
+    private func arm(_ timer: ConnectionTimer, at instant: Instant) {
+        guard let loop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        timers.arm(timer, at: instant, on: loop) { bound.value.fired(timer) }
+    }
+
+    private func fired(_ timer: ConnectionTimer) {
+        timers.fired(timer)
+        let now = Instant.monotonicNow()
+        switch timer {
+        case .keepalive(let t): perform(machine.timerFired(t, at: now), at: now)
+        case .send: sendMessage(at: now)
+        case .closeTimeout:
+            if case .closeSent = state {
+                finish(reason: CloseReason.transportClose.rawValue, detail: "no close frame within the close timeout", at: now)
+            }
+            context?.close(promise: nil)
+        }
+    }
+
+    private func sendMessage(at now: Instant) {
+        guard case .open = state, case .client(let interval?) = setup.role, let context else { return }
+        sentCount += 1
+        let text = "m\(sentCount)"
+        write(WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(string: text)))
+        record(.messageSent, detail: Self.describe(.text, bytes: text.utf8.count), at: now)
+        arm(.send, at: now + interval)
+    }
+
+    // MARK: Writing
+
+    private func write(control: WebSocketControl) {
+        let opcode: WebSocketOpcode
+        switch control {
+        case .ping: opcode = .ping
+        case .pong: opcode = .pong
+        case .close: opcode = .connectionClose
+        }
+        write(WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(bytes: control.payload)))
+    }
+
+    private func write(_ frame: WebSocketFrame) {
+        var frame = frame
+        // Client frames must be masked (RFC 6455 section 5.3); the encoder applies the key.
+        if isClient { frame.maskKey = .random() }
+        guard ready else {
+            pending.append(frame)
+            return
+        }
+        context?.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// NIO's client upgrade handler refuses writes until it has replayed the reads it buffered and
+    /// removed itself (the first frames can share a read with the 101 response): check a loop turn
+    /// at a time, a bounded number of times, as ClientTransports.swift does.
+    private func checkReady() {
+        guard let context, context.channel.isActive else { return }
+        if (try? context.pipeline.syncOperations.handler(type: NIOHTTPClientUpgradeHandler.self)) == nil {
+            markReady()
+            return
+        }
+        readinessChecks += 1
+        guard readinessChecks < 1000 else {
+            finish(reason: CloseReason.transportError.rawValue, detail: "the HTTP upgrade handler never left", at: Instant.monotonicNow())
+            context.close(promise: nil)
+            return
+        }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.checkReady() }
+    }
+
+    private func markReady() {
+        ready = true
+        let queued = pending
+        pending.removeAll()
+        for frame in queued { context?.write(wrapOutboundOut(frame), promise: nil) }
+        if !queued.isEmpty { context?.flush() }
+        if closeWhenReady {
+            closeWhenReady = false
+            closeAfterWrites()
+        }
+    }
+
+    // MARK: Event log
+
+    private func record(_ kind: EventKind, reason: String? = nil, rtt: TimeSpan? = nil, detail: String? = nil, at now: Instant) {
+        setup.events.record(LabEvent(time: now - setup.startedAt, connection: setup.name, side: isClient ? .client : .server,
+                                     kind: kind, reason: reason, rtt: rtt, detail: detail))
+    }
+
+    private static func describe(_ opcode: WebSocketOpcode, bytes: Int) -> String {
+        "\(opcode == .text ? "text" : "binary") \(bytes)B"
+    }
+
+    private static func closeDetail(initiator: String, text: String) -> String {
+        text.isEmpty ? "initiated by \(initiator)" : "initiated by \(initiator): \(text)"
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketKeepaliveHandler: Sendable {}
