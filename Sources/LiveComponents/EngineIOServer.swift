@@ -43,7 +43,6 @@ public final class EngineIOServer: @unchecked Sendable {
     /// Sessions by sid; only touched on `loop`.
     var sessions: [String: EngineIOServerSession] = [:]
     private var sidRandom: SeededGenerator
-    private var sessionCount: UInt64 = 0
 
     /// The bound port.
     public private(set) var port = 0
@@ -110,10 +109,9 @@ public final class EngineIOServer: @unchecked Sendable {
                                reason: reason, rtt: rtt, detail: detail))
     }
 
+    /// A session id like engine.io's base64id, drawn from the seeded generator.
     func newSid() -> String {
-        sessionCount += 1
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-        return String((0..<20).map { _ in alphabet[Int(sidRandom.next() % 64)] })
+        SocketIOServerSession.makeSocketID(using: &sidRandom)
     }
 
     // MARK: HTTP long-polling

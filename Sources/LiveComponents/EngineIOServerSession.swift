@@ -11,6 +11,7 @@ final class EngineIOServerSession: @unchecked Sendable {
     /// The session's timers: the heartbeat machine's, and the workload's next emit.
     enum SessionTimer: Hashable {
         case heartbeat(EngineIOServerHeartbeat.Timer)
+        case socketIO(SocketIOTimer)
         case emit
     }
 
@@ -29,7 +30,10 @@ final class EngineIOServerSession: @unchecked Sendable {
     private var outbox: [EngineIOPacket] = []
     private var heartbeat: EngineIOServerHeartbeat
     private var timers = MachineTimers<SessionTimer>()
-    private var socketIO: BuiltinSocketIOServer
+    private var socketIO: SocketIOServerSession
+    private var app: BuiltinSocketIOApp
+    /// Event names of our emit-with-acks, by ack id, for the event log.
+    private var pendingAcks: [Int64: String] = [:]
     private var closed = false
     private var disconnectRecorded = false
 
@@ -39,8 +43,8 @@ final class EngineIOServerSession: @unchecked Sendable {
         self.heartbeat = EngineIOServerHeartbeat(configuration: .init(
             pingInterval: server.configuration.pingInterval, pingTimeout: server.configuration.pingTimeout,
             maxPayload: Int64(server.configuration.maxPayload)))
-        self.socketIO = BuiltinSocketIOServer(emitInterval: server.configuration.emitInterval,
-                                              emitSize: server.configuration.emitSize)
+        self.socketIO = SocketIOServerSession(sid: sid + "#ns")
+        self.app = BuiltinSocketIOApp(emitInterval: server.configuration.emitInterval, emitSize: server.configuration.emitSize)
     }
 
     // MARK: Opening
@@ -62,6 +66,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
         let now = Instant.monotonicNow()
         perform(heartbeat.opened(sid: sid, upgrades: upgrades, at: now), at: now)
+        performSocketIO(socketIO.start(at: now), at: now)
     }
 
     private var isWebSocket: Bool {
@@ -211,7 +216,10 @@ final class EngineIOServerSession: @unchecked Sendable {
         switch packet {
         case .message(let text):
             perform(heartbeat.received(packet, at: now), at: now)
-            deliverSocketIO(text, at: now)
+            performSocketIO(socketIO.receive(.text(text), at: now), at: now)
+        case .binary(let bytes):
+            perform(heartbeat.received(packet, at: now), at: now)
+            performSocketIO(socketIO.receive(.binary(bytes), at: now), at: now)
         case .close:
             close(.transportClose, notifyPeer: false)
         default:
@@ -219,26 +227,74 @@ final class EngineIOServerSession: @unchecked Sendable {
         }
     }
 
-    private func deliverSocketIO(_ text: String, at now: Instant) {
-        for output in socketIO.received(text, at: now) { apply(output) }
+    /// Carries out the namespace session's actions, and the built-in app's replies to its events.
+    private func performSocketIO(_ actions: [SocketIOServerSession.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(.message(let message)):
+                for frame in message.frames {
+                    switch frame {
+                    case .text(let text): send(.message(text))
+                    case .binary(let bytes): send(.binary(bytes))
+                    }
+                }
+            case .send(.connectRequested):
+                performSocketIO(socketIO.accept(at: now), at: now)
+            case .send(.connected):
+                server.record(sid, .connect, detail: "socket.io /", at: now)
+                armTick(after: now)
+            case .send(.event(let event)):
+                server.record(sid, .messageReceived, detail: event.name, at: now)
+                for reply in app.replies(to: event) { perform(reply, at: now) }
+            case .send(.ackReceived(let ack)):
+                let name = pendingAcks.removeValue(forKey: ack.id) ?? "\(ack.id)"
+                server.record(sid, .messageReceived, detail: "ack:\(name)", at: now)
+            case .send(.ackFailed(let id, let failure)):
+                server.record(sid, .messageReceived, reason: "\(failure)", detail: "ack:\(pendingAcks.removeValue(forKey: id) ?? "")", at: now)
+            case .arm(let timer, let at):
+                timers.arm(.socketIO(timer), at: at, on: server.loop) { [weak self] in
+                    guard let self else { return }
+                    self.timers.fired(.socketIO(timer))
+                    let now = Instant.monotonicNow()
+                    self.performSocketIO(self.socketIO.timerFired(timer, at: now), at: now)
+                }
+            case .cancel(let timer): timers.cancel(.socketIO(timer))
+            case .close(let reason): close(reason, notifyPeer: true, at: now)
+            case .observe(.closed(let reason)):
+                // The namespace's reason is the one to report; the transport closing after it is a consequence.
+                if !disconnectRecorded, !closed {
+                    server.record(sid, .disconnect, reason: reason.rawValue, at: now)
+                    disconnectRecorded = true
+                }
+            case .observe: break
+            }
+        }
     }
 
-    private func apply(_ output: BuiltinSocketIOServer.Output) {
-        switch output {
-        case .send(let text): send(.message(text))
-        case .record(let kind, let detail, let reason):
-            server.record(sid, kind, reason: reason, detail: detail)
-            if kind == .disconnect {
-                // The namespace's reason is the one to report; the transport closing after it is a consequence.
-                disconnectRecorded = true
-                close(CloseReason(rawValue: reason ?? "") ?? .transportClose, notifyPeer: false)
-            }
-        case .armEmit(let at):
-            timers.arm(.emit, at: at, on: server.loop) { [weak self] in
-                guard let self else { return }
-                self.timers.fired(.emit)
-                for o in self.socketIO.emitDue(at: Instant.monotonicNow()) { self.apply(o) }
-            }
+    private func perform(_ reply: BuiltinSocketIOApp.Reply, at now: Instant) {
+        switch reply {
+        case .emit(let name, let arguments):
+            guard let actions = try? socketIO.emit(name, arguments, at: now) else { return }
+            server.record(sid, .messageSent, detail: name, at: now)
+            performSocketIO(actions, at: now)
+        case .emitWithAck(let name, let arguments):
+            guard let (id, actions) = try? socketIO.emitWithAck(name, arguments, timeout: nil, at: now) else { return }
+            if let id { pendingAcks[id] = name }
+            server.record(sid, .messageSent, detail: name, at: now)
+            performSocketIO(actions, at: now)
+        case .ack(let id, let arguments):
+            performSocketIO(socketIO.ack(id, arguments, at: now), at: now)
+        }
+    }
+
+    private func armTick(after now: Instant) {
+        guard let interval = app.emitInterval else { return }
+        timers.arm(.emit, at: now + interval, on: server.loop) { [weak self] in
+            guard let self, self.socketIO.isConnected else { return }
+            self.timers.fired(.emit)
+            let now = Instant.monotonicNow()
+            self.perform(self.app.tick(), at: now)
+            self.armTick(after: now)
         }
     }
 
@@ -274,6 +330,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         guard !closed else { return }
         if notifyPeer { send(.close) }
         closed = true
+        _ = socketIO.transportClosed(reason, at: now)  // fails pending acks; the disconnect is recorded below
         timers.cancelAll()
         if !disconnectRecorded { server.record(sid, .disconnect, reason: reason.rawValue, at: now) }
         if let poll = pendingPoll {
