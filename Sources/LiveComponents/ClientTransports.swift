@@ -142,31 +142,22 @@ final class WebSocketClientConnection: @unchecked Sendable {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 connection.channel = channel
-                let requester = UpgradeRequester(target: target, host: "\(endpoint.host):\(endpoint.port)", failed: upgraded)
-                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20, upgradePipelineHandler: { channel, _ in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            // Frames are handed on in a later loop turn: the server's first frame
-                            // can arrive inside the upgrade, before the HTTP handlers are gone, and
-                            // an answer written then would never reach the wire. Tasks keep order.
-                            EngineIOWebSocketHandler(onText: { text in loop.execute { onFrameBox.value(.text(text)) } },
-                                                     onBinary: { bytes in loop.execute { onFrameBox.value(.binary(bytes)) } },
-                                                     onClose: { loop.execute { onCloseBox.value() } }))
-                        upgraded.succeed(())
-                        loop.execute { connection.markReadyOnceUpgraded() }
-                    }
-                })
-                let config: NIOHTTPClientUpgradeSendableConfiguration = (
-                    upgraders: [upgrader],
-                    completionHandler: { context in
-                        context.pipeline.removeHandler(requester, promise: nil)
-                    }
-                )
-                // .forwardBytes: the server's first frame often shares a read with the 101 response;
-                // the default (.dropBytes) would silently discard it with the HTTP decoder.
-                return channel.pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
-                                                              withClientUpgrade: config).flatMap {
-                    channel.pipeline.addHandler(requester)
+                return channel.eventLoop.makeCompletedFuture {
+                    try WebSocketClientHandshake.configure(
+                        channel, target: target, host: "\(endpoint.host):\(endpoint.port)", maxFrameSize: 1 << 20,
+                        failed: { _ in upgraded.fail(PollingRequest.Failure(status: 0)) },
+                        upgraded: { channel in
+                            try channel.pipeline.syncOperations.addHandler(
+                                // Frames are handed on in a later loop turn, in order, so that anything
+                                // written in answer meets a pipeline that accepts writes.
+                                EngineIOWebSocketHandler(onText: { text in loop.execute { onFrameBox.value(.text(text)) } },
+                                                         onBinary: { bytes in loop.execute { onFrameBox.value(.binary(bytes)) } },
+                                                         onClose: { loop.execute { onCloseBox.value() } }))
+                            upgraded.succeed(())
+                            WebSocketClientHandshake.whenWritable(channel) { ok in
+                                if ok { connection.markReady() }
+                            }
+                        })
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
@@ -182,18 +173,7 @@ final class WebSocketClientConnection: @unchecked Sendable {
         return (connection, future)
     }
 
-    /// NIO's client upgrade handler refuses writes until it has replayed the buffered reads and
-    /// removed itself; wait (a loop turn at a time, a few at most) until it is gone.
-    private func markReadyOnceUpgraded() {
-        guard let channel, channel.isActive else { return }
-        if (try? channel.pipeline.syncOperations.handler(type: NIOHTTPClientUpgradeHandler.self)) != nil {
-            channel.eventLoop.execute { self.markReadyOnceUpgraded() }
-        } else {
-            markReady()
-        }
-    }
-
-    private func markReady() {
+    fileprivate func markReady() {
         ready = true
         let queued = pending
         pending.removeAll()
@@ -225,48 +205,6 @@ final class WebSocketClientConnection: @unchecked Sendable {
     /// Closes the connection.
     func close() {
         channel?.close(promise: nil)
-    }
-
-    /// Sends the upgrade request when the connection becomes active; fails the upgrade if the
-    /// server answers without upgrading.
-    private final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = HTTPClientResponsePart
-        typealias OutboundOut = HTTPClientRequestPart
-        let target: String
-        let host: String
-        let failed: EventLoopPromise<Void>
-
-        init(target: String, host: String, failed: EventLoopPromise<Void>) {
-            self.target = target
-            self.host = host
-            self.failed = failed
-        }
-
-        func channelActive(context: ChannelHandlerContext) {
-            var headers = HTTPHeaders()
-            headers.add(name: "Host", value: host)
-            headers.add(name: "Content-Length", value: "0")
-            context.write(wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers))),
-                          promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            context.fireChannelActive()
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            // Any HTTP response reaching us means the server did not upgrade.
-            failed.fail(PollingRequest.Failure(status: 0))
-            context.close(promise: nil)
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            failed.fail(ChannelError.eof)
-            context.fireChannelInactive()
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            failed.fail(error)
-            context.close(promise: nil)
-        }
     }
 }
 

@@ -70,8 +70,11 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     /// False on the client until NIO's upgrade handler has left the pipeline; writes wait in `pending`.
     private var ready = false
     private var pending: [WebSocketFrame] = []
+    /// The last write handed to the channel: writes complete in order, so once it has, all have.
+    private var lastWrite: EventLoopFuture<Void>?
+    /// The status code of the Close frame this side sent, if any.
+    private var sentCloseCode: UInt16?
     private var closeWhenReady = false
-    private var readinessChecks = 0
     private var sentCount = 0
     private let onClosed: () -> Void
 
@@ -207,10 +210,12 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
             return
         }
         guard let context else { return }
-        // An empty flush completes after every earlier write has left.
+        guard let lastWrite else {
+            context.close(promise: nil)
+            return
+        }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer())))
-            .whenComplete { _ in bound.value.context?.close(promise: nil) }
+        lastWrite.whenComplete { _ in bound.value.context?.close(promise: nil) }
     }
 
     // MARK: Machine
@@ -222,7 +227,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
             case .arm(let timer, let at): arm(.keepalive(timer), at: at)
             case .cancel(let timer): timers.cancel(.keepalive(timer))
             case .close(let reason):
-                finish(reason: reason.rawValue, detail: "initiated by \(isClient ? "client" : "server")", at: now)
+                finish(reason: reason.rawValue, detail: sentCloseCode.map { "sent close \($0)" }, at: now)
                 closeAfterWrites()
             case .observe(.pingSent): record(.ping, detail: "sent", at: now)
             case .observe(.pingReceived): record(.ping, detail: "received", at: now)
@@ -268,7 +273,9 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
         switch control {
         case .ping: opcode = .ping
         case .pong: opcode = .pong
-        case .close: opcode = .connectionClose
+        case .close(let code, _):
+            opcode = .connectionClose
+            sentCloseCode = code
         }
         write(WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(bytes: control.payload)))
     }
@@ -281,33 +288,30 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
             pending.append(frame)
             return
         }
-        context?.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        lastWrite = context?.writeAndFlush(wrapOutboundOut(frame))
     }
 
-    /// NIO's client upgrade handler refuses writes until it has replayed the reads it buffered and
-    /// removed itself (the first frames can share a read with the 101 response): check a loop turn
-    /// at a time, a bounded number of times, as ClientTransports.swift does.
+    /// Waits until NIO's client upgrade handler accepts writes (see WebSocketClientHandshake).
     private func checkReady() {
-        guard let context, context.channel.isActive else { return }
-        if (try? context.pipeline.syncOperations.handler(type: NIOHTTPClientUpgradeHandler.self)) == nil {
-            markReady()
-            return
-        }
-        readinessChecks += 1
-        guard readinessChecks < 1000 else {
-            finish(reason: CloseReason.transportError.rawValue, detail: "the HTTP upgrade handler never left", at: Instant.monotonicNow())
-            context.close(promise: nil)
-            return
-        }
+        guard let context else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute { bound.value.checkReady() }
+        WebSocketClientHandshake.whenWritable(context.channel) { ok in
+            let handler = bound.value
+            if ok {
+                handler.markReady()
+            } else if let context = handler.context {
+                handler.finish(reason: CloseReason.transportError.rawValue, detail: "the HTTP upgrade handler never left",
+                               at: Instant.monotonicNow())
+                context.close(promise: nil)
+            }
+        }
     }
 
     private func markReady() {
         ready = true
         let queued = pending
         pending.removeAll()
-        for frame in queued { context?.write(wrapOutboundOut(frame), promise: nil) }
+        for frame in queued { lastWrite = context?.write(wrapOutboundOut(frame)) }
         if !queued.isEmpty { context?.flush() }
         if closeWhenReady {
             closeWhenReady = false

@@ -11,7 +11,7 @@ struct ConnectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connect",
         abstract: "Run a built-in client, printing its event log as JSON lines.",
-        subcommands: [ConnectSocketIO.self]
+        subcommands: [ConnectSocketIO.self, ConnectWebSocket.self]
     )
 }
 

@@ -10,7 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run a built-in server, printing its event log as JSON lines.",
-        subcommands: [ServeSocketIO.self]
+        subcommands: [ServeSocketIO.self, ServeWebSocket.self]
     )
 }
 
