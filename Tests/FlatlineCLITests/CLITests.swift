@@ -169,4 +169,27 @@ struct CLITests {
         #expect(lines.contains { $0.contains(#""type":"connect_error""#) && $0.contains(#""reason":"transport error""#) })
         #expect(!lines.contains { $0.contains(#""type":"reconnect_attempt""#) })
     }
+
+    @Test func checkValidatesScenarioFilesWithPositionedErrors() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let pack = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("scenarios").path)
+            .filter { $0.hasSuffix(".yaml") }.map { root.appendingPathComponent("scenarios/\($0)").path }
+        #expect(!pack.isEmpty)
+        let ok = try Self.run(["check"] + pack)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.split(separator: "\n").count == pack.count)
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-bad-\(getpid()).yaml")
+        try Data("""
+        name: typo
+        seed: 1
+        duration: 10m
+        server: { builtin: socketio, pingIntervall: 25s }
+        """.utf8).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let bad = try Self.run(["check", path.path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.hasPrefix("\(path.path):4:"))
+        #expect(bad.stderr.contains("pingIntervall"))
+    }
 }

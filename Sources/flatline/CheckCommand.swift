@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import LabCore
+
+/// `flatline check FILE...`: validates scenario files without running them; every error names
+/// the file, line, column and field path. Exit 0 when all are valid, 2 when one is not.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate scenario files (docs/scenarios.md) without running them."
+    )
+
+    @Argument(help: "Scenario files to check.")
+    var files: [String]
+
+    @Option(name: .customLong("set"), help: "Override a field, e.g. --set server.pingTimeout=60s (repeatable).")
+    var overrides: [String] = []
+
+    func run() throws {
+        var failed = false
+        for file in files {
+            do {
+                let scenario = try Scenario.load(path: file).applying(overrides: overrides)
+                let points = scenario.expandSweeps().count
+                print("ok \(file): \(scenario.name)" + (points > 1 ? " (\(points) sweep points)" : ""))
+            } catch {
+                failed = true
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+            }
+        }
+        if failed { throw ExitCode(2) }
+    }
+}
