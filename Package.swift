@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "LabCore", targets: ["LabCore"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
         .library(name: "Heartbeat", targets: ["Heartbeat"]),
+        .library(name: "Simulator", targets: ["Simulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -35,6 +36,9 @@ let package = Package(
         // Sans-IO heartbeat logic: Engine.IO, Socket.IO, WebSocket keepalive, application health
         // checks and failure detectors as state machines (input + now -> actions). No NIO.
         .target(name: "Heartbeat", dependencies: ["LabCore"], swiftSettings: strict),
+        // Discrete-event simulation: the Heartbeat machines over simulated links driven by the
+        // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
+        .target(name: "Simulator", dependencies: ["LabCore", "Heartbeat"], swiftSettings: strict),
         // The SwiftNIO fault proxy: listeners, links driven by the LabCore schedule.
         .target(
             name: "FaultProxy",
@@ -109,6 +113,7 @@ let package = Package(
         ),
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [

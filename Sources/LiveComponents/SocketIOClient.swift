@@ -312,7 +312,6 @@ public final class SocketIOClient: @unchecked Sendable {
                 arm(.session(timer), at: at) { now in self.performSession(self.session.timerFired(timer, at: now), at: now) }
             case .cancel(let timer): timers.cancel(.session(timer))
             case .close(let reason):
-                if reason == .connectTimeout { record(.connectError, reason: reason.rawValue, at: now) }
                 closeTransport(reason: reason, at: now, fromSession: true)
             case .observe: break
             }
@@ -332,7 +331,12 @@ public final class SocketIOClient: @unchecked Sendable {
             record(.connect, detail: "socket.io /", at: now)
             if let interval = configuration.emitInterval { arm(.emit, at: now + interval) { now in self.emitEcho(at: now) } }
         case .connectFailed(let failure):
-            record(.connectError, reason: "\(failure)", at: now)
+            let reason = switch failure {
+            case .timedOut: CloseReason.connectTimeout.rawValue
+            case .refused: "refused by server"
+            case .incompatibleServer: "incompatible server"
+            }
+            record(.connectError, reason: reason, at: now)
             // A server refusal (CONNECT_ERROR) destroys the socket: socket.io-client stops reconnecting.
             if case .refused = failure { performReconnection(reconnection.stop(at: now), at: now) }
         case .event(let event):

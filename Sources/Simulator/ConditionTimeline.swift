@@ -1,0 +1,91 @@
+import LabCore
+
+/// The simulation's timeline turned into what the link schedules need: the instants at which the
+/// conditions change, and the named, active conditions of each link at any instant. Names are
+/// stable ("baseline.0.latency", "phase2.0.stall"), so a condition that stays across a change keeps
+/// its state and random stream in `LinkSchedule`.
+struct ConditionTimeline: Sendable {
+    /// A condition with its name and the instant its phase started (run time).
+    struct Entry: Sendable {
+        var name: String
+        var condition: Condition
+        var since: Instant
+        /// The phase index, or nil for the baseline.
+        var phase: Int?
+    }
+
+    let baseline: LinkConditions
+    let phases: [SimulationPhase]
+    let seed: UInt64
+    /// Sorted, distinct instants within the run at which some phase starts or ends.
+    let changes: [Instant]
+    /// Whether any condition anywhere can act on a whole connection (reset, blackhole deadline,
+    /// idle timeout): when none does, nobody needs to ask `ConnectionSchedule.nextAction`.
+    let hasConnectionActions: Bool
+
+    init(baseline: LinkConditions, phases: [SimulationPhase], seed: UInt64, duration: TimeSpan) {
+        self.baseline = baseline
+        self.phases = phases
+        self.seed = seed
+        var instants: Set<Int64> = []
+        for phase in phases {
+            if phase.at > .zero, phase.at <= duration { instants.insert(phase.at.nanoseconds) }
+            if let end = phase.end, end <= duration { instants.insert(end.nanoseconds) }
+        }
+        changes = instants.sorted().map { Instant(nanoseconds: $0) }
+        let all = baseline.upstream + baseline.downstream + phases.flatMap { $0.conditions.upstream + $0.conditions.downstream }
+        hasConnectionActions = all.contains { condition in
+            switch condition {
+            case .reset, .idleTimeout: true
+            case .blackhole(let c): c.closeAfter != nil
+            default: false
+            }
+        }
+    }
+
+    /// The conditions of `direction` in force at `now` (phases whose span contains it).
+    func entries(_ direction: LinkDirection, at now: Instant) -> [Entry] {
+        var out: [Entry] = []
+        let base = direction == .upstream ? baseline.upstream : baseline.downstream
+        for (i, c) in base.enumerated() {
+            out.append(Entry(name: "baseline.\(direction.rawValue).\(i).\(c.kind)", condition: c, since: .zero, phase: nil))
+        }
+        for (p, phase) in phases.enumerated() {
+            let start = Instant.zero + phase.at
+            guard start <= now else { continue }
+            if let end = phase.end, Instant.zero + end <= now { continue }
+            let list = direction == .upstream ? phase.conditions.upstream : phase.conditions.downstream
+            for (i, c) in list.enumerated() {
+                out.append(Entry(name: "phase\(p).\(direction.rawValue).\(i).\(c.kind)", condition: c, since: start, phase: p))
+            }
+        }
+        return out
+    }
+
+    /// The entries as one connection's active conditions: `since` no earlier than its opening,
+    /// and a phase applying only if the connection drew it (its probability).
+    func active(_ entries: [Entry], connection: Int, openedAt: Instant) -> [ActiveCondition] {
+        entries.map { entry in
+            var applies = true
+            if let p = entry.phase, phases[p].probability < 1 {
+                applies = ToxicityDraw.value(seed: seed, connection: UInt64(connection), name: "phase\(p)")
+                    < phases[p].probability
+            }
+            return ActiveCondition(name: entry.name, condition: entry.condition, since: max(entry.since, openedAt),
+                                   applies: applies)
+        }
+    }
+
+    /// A description of the phases that start and end at `now`, for the event log.
+    func notes(at now: Instant) -> [String] {
+        var out: [String] = []
+        for (p, phase) in phases.enumerated() {
+            let kinds = Set((phase.conditions.upstream + phase.conditions.downstream).map(\.kind)).sorted()
+                .joined(separator: "+")
+            let label = "phase \(p + 1) (\(kinds)\(phase.note.map { ", " + $0 } ?? ""))"
+            if Instant.zero + phase.at == now { out.append("\(label) starts") }
+            if let end = phase.end, Instant.zero + end == now { out.append("\(label) ends") }
+        }
+        return out
+    }
+}

@@ -1,0 +1,285 @@
+import Heartbeat
+import LabCore
+
+/// One simulated Socket.IO client and the server sessions it opens: the client runs
+/// `EngineIOClientHeartbeat`, `SocketIOClientSession` and `ReconnectionManager` exactly as the live
+/// `SocketIOClient` does on WebSocket, and each (re)connection opens a new `SimulatedTransport`,
+/// whose handshake makes the round trips through the links.
+///
+/// Random streams: every draw derives from (seed, run, connection): the links of transport k from
+/// (…, "link", k) and then the direction, the reconnection jitter and the server's session ids from
+/// their own streams, so adding a connection or a transport does not shift anyone else's draws.
+final class SimulatedConnection {
+    enum ClientTimer: Hashable {
+        case heartbeat
+        case session(SocketIOTimer)
+        case reconnect
+        case emit
+    }
+
+    unowned let engine: SimulationEngine
+    /// The connection's index in the run (logged as "c" + (index + 1)).
+    let index: Int
+    private let random: SeededGenerator
+    private var sidGenerator: SeededGenerator
+    private var reconnection: ReconnectionManager
+    private var heartbeat: EngineIOClientHeartbeat
+    private var session: SocketIOClientSession
+    /// The client's transport, while it has one open.
+    private var current: SimulatedTransport?
+    /// Transports not yet closed at both ends (an old one can outlive the client's interest in it:
+    /// the server learns of a half-open connection only by its own timeout).
+    private(set) var transports: [SimulatedTransport] = []
+    private var transportCount = 0
+    private var timers: [ClientTimer: TimerToken] = [:]
+    private var heartbeatToken: TimerToken?
+    private var echoCount: Int64 = 0
+
+    init(engine: SimulationEngine, index: Int) {
+        self.engine = engine
+        self.index = index
+        let configuration = engine.configuration
+        random = SeededGenerator(seed: configuration.seed, stream: [configuration.run, UInt64(index)])
+        sidGenerator = random.derived(0x736964)
+        reconnection = ReconnectionManager(options: configuration.reconnection, generator: random.derived(0x7265))
+        heartbeat = EngineIOClientHeartbeat(configuration: configuration.clientHeartbeat)
+        session = SocketIOClientSession(options: configuration.clientNamespace)
+    }
+
+    /// The application starts the client (socket.io-client's `connect()`).
+    func start() {
+        performReconnection(reconnection.start(at: engine.now))
+    }
+
+    /// A session id for the next server session, drawn as socket.io's base64id.
+    func nextSocketID() -> String {
+        SocketIOServerSession.makeSocketID(using: &sidGenerator)
+    }
+
+    // MARK: Opening a transport
+
+    private func open(attempt: Int) {
+        let now = engine.now
+        if attempt > 0 {
+            engine.counters.reconnectAttempts += 1
+            engine.record(.reconnectAttempt, side: .client, connection: index, attempt: attempt)
+        }
+        heartbeat = EngineIOClientHeartbeat(configuration: engine.configuration.clientHeartbeat)
+        session = SocketIOClientSession(options: engine.configuration.clientNamespace)
+        performSession(session.start(at: now))
+        let transport = SimulatedTransport(engine: engine, connection: self, number: transportCount,
+                                           random: random.derived(0x6c696e6b, UInt64(transportCount)))
+        transportCount += 1
+        transports.append(transport)
+        current = transport
+        let delay = transport.links.connectDelay
+        if delay > .zero {
+            engine.scheduler.schedule(at: now + delay) { [weak transport] in
+                guard let transport, transport.clientOpen else { return }
+                transport.transmit(.upgradeRequest, .upstream)
+            }
+        } else {
+            transport.transmit(.upgradeRequest, .upstream)
+        }
+    }
+
+    // MARK: Packets
+
+    private func send(_ packet: EngineIOPacket) {
+        guard let current, current.clientOpen else { return }
+        current.transmit(.engineIO(packet), .upstream)
+    }
+
+    /// A packet from the server reached the client on `transport`.
+    func received(_ wire: WirePacket, on transport: SimulatedTransport) {
+        guard transport === current else { return }
+        let now = engine.now
+        let packet: EngineIOPacket
+        switch wire {
+        case .engineIO(let p): packet = p
+        case .sizedTick:
+            // Size-only tick: the Engine.IO machine sees a message; the session would emit "tick" when connected.
+            performHeartbeat(heartbeat.received(.message(""), at: now))
+            if session.isConnected {
+                engine.counters.messagesReceived += 1
+                engine.record(.messageReceived, side: .client, connection: index, detail: engine.detailTick)
+            }
+            return
+        case .upgradeRequest, .upgradeResponse: return
+        }
+        performHeartbeat(heartbeat.received(packet, at: now))
+        switch packet {
+        case .open:
+            performReconnection(reconnection.opened(at: now))
+            performSession(session.transportOpened(at: now))
+        case .ping:
+            engine.record(.ping, side: .client, connection: index)
+        case .message(let text):
+            performSession(session.receive(.text(text), at: now))
+        case .binary(let bytes):
+            performSession(session.receive(.binary(bytes), at: now))
+        case .close:
+            closeTransport(.transportClose)
+        default:
+            break
+        }
+    }
+
+    /// The transport closed under the client (a FIN, a reset, a proxy's close).
+    func transportClosedUnder(_ transport: SimulatedTransport) {
+        guard transport === current else { return }
+        performHeartbeat(heartbeat.transportClosed(at: engine.now))
+    }
+
+    /// Forgets `transport` once both its ends are closed.
+    func transportMayBeFinished(_ transport: SimulatedTransport) {
+        guard transport.isFinished, let i = transports.firstIndex(where: { $0 === transport }) else { return }
+        transports.remove(at: i)
+    }
+
+    // MARK: Machines
+
+    private func arm(_ timer: ClientTimer, at instant: Instant, _ fire: @escaping (Instant) -> Void) {
+        let token = engine.scheduler.schedule(at: instant) { [unowned self] in
+            timers[timer] = nil
+            fire(engine.now)
+        }
+        if let old = timers.updateValue(token, forKey: timer) { engine.scheduler.cancel(old) }
+    }
+
+    private func cancel(_ timer: ClientTimer) {
+        if let token = timers.removeValue(forKey: timer) { engine.scheduler.cancel(token) }
+    }
+
+    private func performHeartbeat(_ actions: [EngineIOClientHeartbeat.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let packet): send(packet)
+            case .arm(let timer, let at):
+                // The one heartbeat timer is re-armed on every ping: kept out of the dictionary.
+                if let old = heartbeatToken { engine.scheduler.cancel(old) }
+                heartbeatToken = engine.scheduler.schedule(at: at) { [unowned self] in
+                    heartbeatToken = nil
+                    performHeartbeat(heartbeat.timerFired(timer, at: engine.now))
+                }
+            case .cancel:
+                if let old = heartbeatToken { engine.scheduler.cancel(old) }
+                heartbeatToken = nil
+            case .close(let reason): closeTransport(reason)
+            case .observe: break
+            }
+        }
+    }
+
+    private func performSession(_ actions: [SocketIOClientSession.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let output): sessionOutput(output)
+            case .arm(let timer, let at):
+                arm(.session(timer), at: at) { [unowned self] now in performSession(session.timerFired(timer, at: now)) }
+            case .cancel(let timer): cancel(.session(timer))
+            case .close(let reason):
+                if reason == .connectTimeout {
+                    engine.record(.connectError, side: .client, connection: index, reason: engine.reason(reason))
+                }
+                closeTransport(reason, fromSession: true)
+            case .observe: break
+            }
+        }
+    }
+
+    private func sessionOutput(_ output: SocketIOClientOutput) {
+        let now = engine.now
+        switch output {
+        case .message(let message):
+            for frame in message.frames {
+                switch frame {
+                case .text(let text): send(.message(text))
+                case .binary(let bytes): send(.binary(bytes))
+                }
+            }
+        case .connected:
+            engine.record(.connect, side: .client, connection: index, detail: engine.detailSocketIO)
+            if let interval = engine.configuration.workload.clientEmitInterval {
+                arm(.emit, at: now + interval) { [unowned self] now in emitEcho(at: now) }
+            }
+        case .connectFailed(let failure):
+            engine.record(.connectError, side: .client, connection: index, reason: engine.string("\(failure)"))
+            if case .refused = failure { performReconnection(reconnection.stop(at: now)) }
+        case .event(let event):
+            engine.counters.messagesReceived += 1
+            let detail = switch event.name {
+            case "tick": engine.detailTick
+            case "echo": engine.detailEcho
+            default: engine.string(event.name)
+            }
+            engine.record(.messageReceived, side: .client, connection: index, detail: detail)
+            if let id = event.ackID { performSession(session.ack(id, event.arguments, at: now)) }
+        case .ackReceived, .ackFailed:
+            engine.counters.messagesReceived += 1
+            engine.record(.messageReceived, side: .client, connection: index, detail: engine.detailAck)
+        }
+    }
+
+    private func emitEcho(at now: Instant) {
+        guard session.isConnected, let interval = engine.configuration.workload.clientEmitInterval else { return }
+        echoCount += 1
+        if let emitted = try? session.emitWithAck("echo", [.object(["n": .integer(echoCount)])], timeout: nil, at: now) {
+            performSession(emitted.actions)
+        }
+        engine.counters.messagesSent += 1
+        engine.record(.messageSent, side: .client, connection: index, detail: engine.detailEcho)
+        arm(.emit, at: now + interval) { [unowned self] now in emitEcho(at: now) }
+    }
+
+    private func performReconnection(_ actions: [ReconnectionManager.Action]) {
+        let now = engine.now
+        for action in actions {
+            switch action {
+            case .send(.openTransport(let attempt)): open(attempt: attempt)
+            case .send(.reconnected(let attempts)):
+                engine.record(.connect, side: .client, connection: index,
+                              detail: engine.string("reconnected after \(attempts) attempts"))
+            case .send(.reconnectFailed):
+                engine.record(.connectError, side: .client, connection: index, reason: engine.string("reconnect failed"))
+            case .arm(_, let at):
+                arm(.reconnect, at: at) { [unowned self] now in
+                    performReconnection(reconnection.timerFired(.reconnectDelay, at: now))
+                }
+            case .cancel: cancel(.reconnect)
+            case .close(let reason):
+                if current != nil { closeTransport(reason) }
+            case .observe: break
+            }
+        }
+        _ = now
+    }
+
+    /// The connection ended for `reason`: tell every machine once, record it, close the client's
+    /// socket (a FIN upstream), and let the reconnection manager decide what comes next, as the
+    /// live client's `closeTransport` does.
+    private func closeTransport(_ reason: CloseReason, fromSession: Bool = false) {
+        guard let transport = current else { return }
+        let now = engine.now
+        current = nil
+        cancel(.emit)
+        if let old = heartbeatToken { engine.scheduler.cancel(old) }
+        heartbeatToken = nil
+        transport.clientOpen = false
+        transport.transmitClose(.upstream)
+        transportMayBeFinished(transport)
+        let wasConnected = session.isConnected
+        if !fromSession { performSession(session.transportClosed(reason, at: now)) }
+        _ = heartbeat.close(at: now)
+        engine.counters.clientDisconnects += 1
+        engine.record(.disconnect, side: .client, connection: index, reason: engine.reason(reason))
+        if wasConnected || reason != .connectTimeout {
+            performReconnection(reconnection.disconnected(reason, at: now))
+        } else {
+            performReconnection(reconnection.openFailed(at: now))
+        }
+    }
+}
+
+@available(*, unavailable)
+extension SimulatedConnection: Sendable {}

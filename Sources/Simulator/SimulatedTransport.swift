@@ -1,0 +1,406 @@
+import DequeModule
+import Heartbeat
+import LabCore
+
+/// One simulated WebSocket transport of a connection (one TCP connection through the fault
+/// links): its `ConnectionSchedule`, the packets its links hold, and the server's end, which runs
+/// `EngineIOServerHeartbeat` and `SocketIOServerSession` as the live `EngineIOServerSession` does.
+///
+/// Every packet is admitted to its link when sent, with its encoded size; the `LinkSchedule`
+/// decides when the far end receives it, or holds it (re-admitted in order when conditions
+/// change), or drops it. FINs go the same way through `admitClose`. Connection actions (reset,
+/// idle-timeout middlebox, blackhole deadline) close both ends.
+final class SimulatedTransport {
+    enum ServerState { case awaitingRequest, open, closed }
+
+    unowned let engine: SimulationEngine
+    unowned let connection: SimulatedConnection
+    /// The transport's number within its connection, from 0.
+    let number: Int
+    var links: ConnectionSchedule
+    private var heldUpstream = Deque<HeldItem>()
+    private var heldDownstream = Deque<HeldItem>()
+    /// Conditions added by a middlebox action (a NAT eviction's blackhole), kept across changes.
+    private var middlebox: [ActiveCondition] = []
+    private var actionToken: TimerToken?
+
+    /// Whether the client still has this transport open.
+    var clientOpen = true
+    var serverState = ServerState.awaitingRequest
+
+    // The server's end, as in LiveComponents' EngineIOServerSession.
+    var heartbeat: EngineIOServerHeartbeat
+    var socketIO: SocketIOServerSession
+    private var pingToken: TimerToken?
+    private var pingTimeoutToken: TimerToken?
+    private var connectTimeoutToken: TimerToken?
+    private var ackTokens: [Int64: TimerToken] = [:]
+    private var tickToken: TimerToken?
+    private var disconnectRecorded = false
+    private var tickSequence: Int64 = 0
+
+    init(engine: SimulationEngine, connection: SimulatedConnection, number: Int, random: SeededGenerator) {
+        self.engine = engine
+        self.connection = connection
+        self.number = number
+        links = ConnectionSchedule(openedAt: engine.now, random: random)
+        heartbeat = EngineIOServerHeartbeat(configuration: engine.configuration.server)
+        socketIO = SocketIOServerSession(sid: "", options: engine.configuration.serverNamespace)
+        setConditions(upstream: engine.timeline.entries(.upstream, at: engine.now),
+                      downstream: engine.timeline.entries(.downstream, at: engine.now))
+    }
+
+    var isFinished: Bool { !clientOpen && serverState == .closed }
+
+    // MARK: Links
+
+    /// New conditions on both links: held packets are re-admitted in order, and the next
+    /// connection action is re-planned.
+    func setConditions(upstream: [ConditionTimeline.Entry], downstream: [ConditionTimeline.Entry]) {
+        let timeline = engine.timeline
+        links.upstream.setConditions(timeline.active(upstream, connection: connection.index, openedAt: links.openedAt)
+            + middlebox)
+        links.downstream.setConditions(timeline.active(downstream, connection: connection.index, openedAt: links.openedAt)
+            + middlebox)
+        release(.upstream)
+        release(.downstream)
+        planAction()
+    }
+
+    /// Sends `packet` from the side that writes on `direction`.
+    func transmit(_ packet: WirePacket, _ direction: LinkDirection) {
+        let size = packet.wireSize(direction)
+        engine.counters.packetsSent += 1
+        links.noteActivity(at: engine.now)
+        if direction == .upstream ? !heldUpstream.isEmpty : !heldDownstream.isEmpty {
+            hold(.packet(packet, size: size), direction)
+            return
+        }
+        _ = admit(packet, size: size, direction)
+    }
+
+    /// Sends a FIN on `direction` (the writing side closed its socket).
+    func transmitClose(_ direction: LinkDirection) {
+        if direction == .upstream ? !heldUpstream.isEmpty : !heldDownstream.isEmpty {
+            hold(.fin, direction)
+            return
+        }
+        _ = admitClose(direction)
+    }
+
+    private func hold(_ item: HeldItem, _ direction: LinkDirection) {
+        if direction == .upstream { heldUpstream.append(item) } else { heldDownstream.append(item) }
+    }
+
+    /// Admits a packet now; false when the link holds it.
+    private func admit(_ packet: WirePacket, size: Int, _ direction: LinkDirection) -> Bool {
+        switch links[direction].admit(bytes: size, at: engine.now) {
+        case .deliver(let deliveries, let thenClose):
+            var delivered = 0
+            for d in deliveries { delivered += d.length }
+            let at = deliveries.last?.at ?? engine.now
+            if delivered == size {
+                engine.scheduler.schedule(at: at) { [self] in arrive(packet, direction) }
+            }
+            if thenClose {
+                engine.scheduler.schedule(at: at) { [self] in connectionClosed(reset: false) }
+            }
+            return true
+        case .hold:
+            hold(.packet(packet, size: size), direction)
+            return false
+        case .drop:
+            engine.counters.packetsDropped += 1
+            return true
+        }
+    }
+
+    private func admitClose(_ direction: LinkDirection) -> Bool {
+        switch links[direction].admitClose(at: engine.now) {
+        case .deliver(let at):
+            engine.scheduler.schedule(at: at) { [self] in finArrived(direction) }
+            return true
+        case .hold:
+            hold(.fin, direction)
+            return false
+        case .drop:
+            return true
+        }
+    }
+
+    /// Re-admits held items in order until the link holds again.
+    private func release(_ direction: LinkDirection) {
+        while let item = direction == .upstream ? heldUpstream.popFirst() : heldDownstream.popFirst() {
+            let passed: Bool
+            switch item {
+            case .packet(let packet, let size): passed = admit(packet, size: size, direction)
+            case .fin: passed = admitClose(direction)
+            }
+            if !passed {
+                // `admit` put it back at the end; it belongs at the front.
+                if direction == .upstream {
+                    heldUpstream.removeLast()
+                    heldUpstream.prepend(item)
+                } else {
+                    heldDownstream.removeLast()
+                    heldDownstream.prepend(item)
+                }
+                return
+            }
+        }
+    }
+
+    /// Arms one timer for the connection's next action (reset, idle timeout, blackhole deadline).
+    /// An idle timeout that traffic postponed is re-planned when the timer fires, not on every packet.
+    private func planAction() {
+        if let token = actionToken { engine.scheduler.cancel(token) }
+        actionToken = nil
+        guard engine.timeline.hasConnectionActions, !isFinished, let due = links.nextAction else { return }
+        actionToken = engine.scheduler.schedule(at: due.at) { [self] in
+            actionToken = nil
+            guard !isFinished, let due = links.nextAction else { return }
+            if due.at > engine.now {
+                planAction()
+                return
+            }
+            switch due.action {
+            case .close: connectionClosed(reset: false)
+            case .reset: connectionClosed(reset: true)
+            case .blackhole:
+                middlebox.append(ActiveCondition(name: "middlebox.\(due.cause)", condition: .blackhole(BlackholeCondition()),
+                                                 since: engine.now))
+                setConditions(upstream: engine.timeline.entries(.upstream, at: engine.now),
+                              downstream: engine.timeline.entries(.downstream, at: engine.now))
+            }
+        }
+    }
+
+    /// A packet reached the end that reads `direction`.
+    private func arrive(_ packet: WirePacket, _ direction: LinkDirection) {
+        engine.counters.packetsDelivered += 1
+        if direction == .upstream {
+            serverReceived(packet)
+        } else if clientOpen {
+            connection.received(packet, on: self)
+        }
+    }
+
+    /// A FIN reached the end that reads `direction`.
+    private func finArrived(_ direction: LinkDirection) {
+        if direction == .upstream {
+            switch serverState {
+            case .awaitingRequest: serverState = .closed
+            case .open: serverClose(.transportClose, notifyPeer: false)
+            case .closed: break
+            }
+        } else if clientOpen {
+            connection.transportClosedUnder(self)
+        }
+    }
+
+    /// The middle of the connection closed it (a proxy's close, reset, data limit): both ends
+    /// learn at once, as they do through a loopback proxy.
+    private func connectionClosed(reset: Bool) {
+        switch serverState {
+        case .awaitingRequest: serverState = .closed
+        case .open: serverClose(.transportClose, notifyPeer: false, sendFIN: false)
+        case .closed: break
+        }
+        if clientOpen { connection.transportClosedUnder(self) }
+        planAction()
+    }
+
+    // MARK: The server's end
+
+    private func serverReceived(_ packet: WirePacket) {
+        switch (packet, serverState) {
+        case (.upgradeRequest, .awaitingRequest):
+            accept()
+        case (.engineIO(let p), .open):
+            let now = engine.now
+            switch p {
+            case .message(let text):
+                performHeartbeat(heartbeat.received(p, at: now))
+                performSocketIO(socketIO.receive(.text(text), at: now))
+            case .binary(let bytes):
+                performHeartbeat(heartbeat.received(p, at: now))
+                performSocketIO(socketIO.receive(.binary(bytes), at: now))
+            case .close:
+                serverClose(.transportClose, notifyPeer: false)
+            default:
+                performHeartbeat(heartbeat.received(p, at: now))
+            }
+        default:
+            break
+        }
+    }
+
+    /// The upgrade request arrived: answer 101, open the Engine.IO session, start the namespace.
+    private func accept() {
+        let now = engine.now
+        serverState = .open
+        let sid = connection.nextSocketID()
+        heartbeat = EngineIOServerHeartbeat(configuration: engine.configuration.server)
+        socketIO = SocketIOServerSession(sid: sid + "#ns", options: engine.configuration.serverNamespace)
+        engine.record(.connect, side: .server, connection: connection.index, detail: engine.detailEngineIO)
+        transmit(.upgradeResponse, .downstream)
+        performHeartbeat(heartbeat.opened(sid: sid, upgrades: [], at: now))
+        performSocketIO(socketIO.start(at: now))
+    }
+
+    private func serverSend(_ packet: EngineIOPacket) {
+        guard serverState == .open else { return }
+        transmit(.engineIO(packet), .downstream)
+    }
+
+    private func performHeartbeat(_ actions: [EngineIOServerHeartbeat.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let packet): serverSend(packet)
+            case .arm(let timer, let at):
+                let token = engine.scheduler.schedule(at: at) { [self] in
+                    switch timer {
+                    case .ping: pingToken = nil
+                    case .pingTimeout: pingTimeoutToken = nil
+                    }
+                    performHeartbeat(heartbeat.timerFired(timer, at: engine.now))
+                }
+                switch timer {
+                case .ping: replace(&pingToken, with: token)
+                case .pingTimeout: replace(&pingTimeoutToken, with: token)
+                }
+            case .cancel(.ping): replace(&pingToken, with: nil)
+            case .cancel(.pingTimeout): replace(&pingTimeoutToken, with: nil)
+            case .close(let reason): serverClose(reason, notifyPeer: reason != .pingTimeout)
+            case .observe(.pingSent):
+                engine.counters.pingsSent += 1
+                engine.record(.ping, side: .server, connection: connection.index)
+            case .observe(.pongReceived(let rtt)):
+                engine.counters.pongsReceived += 1
+                engine.record(.pong, side: .server, connection: connection.index, rtt: rtt)
+            case .observe: break
+            }
+        }
+    }
+
+    private func performSocketIO(_ actions: [SocketIOServerSession.Action]) {
+        let now = engine.now
+        for action in actions {
+            switch action {
+            case .send(.message(let message)):
+                for frame in message.frames {
+                    switch frame {
+                    case .text(let text): serverSend(.message(text))
+                    case .binary(let bytes): serverSend(.binary(bytes))
+                    }
+                }
+            case .send(.connectRequested):
+                performSocketIO(socketIO.accept(at: now))
+            case .send(.connected):
+                engine.record(.connect, side: .server, connection: connection.index, detail: engine.detailSocketIO)
+                armTick()
+            case .send(.event(let event)):
+                engine.counters.messagesReceived += 1
+                engine.record(.messageReceived, side: .server, connection: connection.index,
+                              detail: event.name == "echo" ? engine.detailEcho : engine.string(event.name))
+                if event.name == "echo" {
+                    // The built-in app: emit it back, then acknowledge with the same arguments.
+                    if let emitted = try? socketIO.emit("echo", event.arguments, at: now) {
+                        engine.counters.messagesSent += 1
+                        engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailEcho)
+                        performSocketIO(emitted)
+                    }
+                }
+                if let id = event.ackID { performSocketIO(socketIO.ack(id, event.arguments, at: now)) }
+            case .send(.ackReceived), .send(.ackFailed):
+                engine.counters.messagesReceived += 1
+                engine.record(.messageReceived, side: .server, connection: connection.index, detail: engine.detailAck)
+            case .arm(let timer, let at):
+                let token = engine.scheduler.schedule(at: at) { [self] in
+                    switch timer {
+                    case .connectTimeout: connectTimeoutToken = nil
+                    case .ackTimeout(let id): ackTokens[id] = nil
+                    }
+                    performSocketIO(socketIO.timerFired(timer, at: engine.now))
+                }
+                switch timer {
+                case .connectTimeout: replace(&connectTimeoutToken, with: token)
+                case .ackTimeout(let id): replace(&ackTokens[id], with: token)
+                }
+            case .cancel(.connectTimeout): replace(&connectTimeoutToken, with: nil)
+            case .cancel(.ackTimeout(let id)): replace(&ackTokens[id], with: nil)
+            case .close(let reason): serverClose(reason, notifyPeer: true)
+            case .observe(.closed(let reason)):
+                // The namespace's reason is the one to report; the transport closing after it follows.
+                if !disconnectRecorded, serverState == .open {
+                    engine.counters.serverDisconnects += 1
+                    engine.record(.disconnect, side: .server, connection: connection.index, reason: engine.reason(reason))
+                    disconnectRecorded = true
+                }
+            case .observe: break
+            }
+        }
+    }
+
+    /// The workload's next tick, `serverEmitInterval` after now (after the connect, then after each tick).
+    private func armTick() {
+        guard let interval = engine.configuration.workload.serverEmitInterval else { return }
+        replace(&tickToken, with: engine.scheduler.schedule(at: engine.now + interval) { [self] in
+            tickToken = nil
+            guard serverState == .open, socketIO.isConnected else { return }
+            tick()
+            armTick()
+        })
+    }
+
+    /// One tick of the built-in server app: "tick" with a sequence number and padding to the size.
+    private func tick() {
+        tickSequence += 1
+        if !engine.configuration.workload.encodesServerEvents {
+            // What socketIO.emit guards; the size is the encoded tick's (its seq's digits vary).
+            guard socketIO.isConnected else { return }
+            engine.counters.messagesSent += 1
+            engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailTick)
+            transmit(.sizedTick(payload: engine.tickBaseSize + String(tickSequence).utf8.count), .downstream)
+            return
+        }
+        let pad = String(repeating: "x", count: max(0, engine.configuration.workload.serverEmitSize - 32))
+        guard let actions = try? socketIO.emit("tick", [.object(["seq": .integer(tickSequence), "pad": .string(pad)])],
+                                               at: engine.now) else { return }
+        engine.counters.messagesSent += 1
+        engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailTick)
+        performSocketIO(actions)
+    }
+
+    /// Ends the server's session: records the reason, stops its timers, sends "1" when asked, closes
+    /// its socket (a FIN downstream, unless the connection is already gone).
+    private func serverClose(_ reason: CloseReason, notifyPeer: Bool, sendFIN: Bool = true) {
+        guard serverState == .open else { return }
+        if notifyPeer { serverSend(.close) }
+        serverState = .closed
+        _ = socketIO.transportClosed(reason, at: engine.now)
+        for token in [pingToken, pingTimeoutToken, connectTimeoutToken, tickToken] + Array(ackTokens.values) {
+            if let token { engine.scheduler.cancel(token) }
+        }
+        pingToken = nil
+        pingTimeoutToken = nil
+        connectTimeoutToken = nil
+        tickToken = nil
+        ackTokens = [:]
+        if !disconnectRecorded {
+            engine.counters.serverDisconnects += 1
+            engine.record(.disconnect, side: .server, connection: connection.index, reason: engine.reason(reason))
+            disconnectRecorded = true
+        }
+        if sendFIN { transmitClose(.downstream) }
+        connection.transportMayBeFinished(self)
+    }
+
+    private func replace(_ slot: inout TimerToken?, with token: TimerToken?) {
+        if let old = slot { engine.scheduler.cancel(old) }
+        slot = token
+    }
+}
+
+@available(*, unavailable)
+extension SimulatedTransport: Sendable {}

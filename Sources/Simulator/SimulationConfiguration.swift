@@ -1,0 +1,163 @@
+import Heartbeat
+import LabCore
+
+/// The conditions on both links of a connection: upstream (client to server) and downstream
+/// (server to client), each applied in order by the LabCore `LinkSchedule`.
+public struct LinkConditions: Sendable, Hashable {
+    /// Client to server.
+    public var upstream: [Condition]
+    /// Server to client.
+    public var downstream: [Condition]
+
+    /// Conditions per direction.
+    public init(upstream: [Condition] = [], downstream: [Condition] = []) {
+        self.upstream = upstream
+        self.downstream = downstream
+    }
+
+    /// The same conditions on both links (a scenario's `both:`).
+    public static func both(_ conditions: [Condition]) -> LinkConditions {
+        LinkConditions(upstream: conditions, downstream: conditions)
+    }
+
+    /// No conditions: an ideal link.
+    public static let none = LinkConditions()
+
+    /// The same constant one-way latency on both links.
+    public static func latency(_ oneWay: TimeSpan, jitter: TimeSpan = .zero) -> LinkConditions {
+        .both([.latency(LatencyCondition(latency: oneWay, jitter: jitter))])
+    }
+}
+
+/// One entry of a simulation's timeline: from `at` (since the start of the run) for `duration`
+/// (nil: until the end), these conditions apply on top of the baseline. A stall phase is a stall
+/// "until lifted" whose lifting is the end of the phase; a blackhole phase drops everything sent
+/// during it.
+public struct SimulationPhase: Sendable, Hashable {
+    /// When the phase starts, measured from the start of the run.
+    public var at: TimeSpan
+    /// How long it lasts; nil lasts until the end of the run.
+    public var duration: TimeSpan?
+    /// What it adds to each link.
+    public var conditions: LinkConditions
+    /// The fraction of connections it applies to, decided once per connection from the seed
+    /// (LabCore's `ToxicityDraw`): 1 for all.
+    public var probability: Double
+    /// A note for the event log ("roaming").
+    public var note: String?
+
+    /// Creates a phase.
+    public init(at: TimeSpan, duration: TimeSpan? = nil, conditions: LinkConditions, probability: Double = 1,
+                note: String? = nil) {
+        self.at = at
+        self.duration = duration
+        self.conditions = conditions
+        self.probability = probability
+        self.note = note
+    }
+
+    /// The instant, since the start, when it stops applying (nil: never within the run).
+    public var end: TimeSpan? { duration.map { at + $0 } }
+}
+
+/// What the applications do besides the heartbeat: the built-in server's "tick" events and the
+/// built-in client's "echo" emits with ack, as the live components do.
+public struct SimulationWorkload: Sendable, Hashable {
+    /// The server emits "tick" this often once the namespace is connected; nil for never.
+    public var serverEmitInterval: TimeSpan?
+    /// The approximate encoded size of a tick in bytes (the live server's `emitSize`).
+    public var serverEmitSize: Int
+    /// The client emits "echo" with an ack this often once connected; nil for never.
+    public var clientEmitInterval: TimeSpan?
+    /// When true (the default) every tick is built, encoded and parsed by the Socket.IO machines as
+    /// live; when false a tick is a sized placeholder: the server's session must be connected, the
+    /// link sees the exact encoded size, the client's Engine.IO machine receives it as a message,
+    /// and only the JSON encoding and parsing are skipped (they dominate long runs' cost).
+    public var encodesServerEvents: Bool = true
+
+    /// Creates a workload; the default is none.
+    public init(serverEmitInterval: TimeSpan? = nil, serverEmitSize: Int = 64, clientEmitInterval: TimeSpan? = nil) {
+        self.serverEmitInterval = serverEmitInterval
+        self.serverEmitSize = serverEmitSize
+        self.clientEmitInterval = clientEmitInterval
+    }
+
+    /// No application traffic.
+    public static let none = SimulationWorkload()
+
+    /// The server emits `rate` ticks per second of `size` bytes.
+    public static func serverEvents(perSecond rate: Double, size: Int) -> SimulationWorkload {
+        SimulationWorkload(serverEmitInterval: .seconds(1 / rate), serverEmitSize: size)
+    }
+}
+
+/// Which events a simulation keeps in its log. Message events dominate long runs (two per
+/// message); their counts are kept in `SimulationCounters` whatever the choice.
+public enum EventRecording: Sendable, Hashable {
+    /// Every event.
+    case all
+    /// Everything but `message_sent` / `message_received`.
+    case withoutMessages
+    /// Nothing: counters only.
+    case none
+}
+
+/// Everything a simulated run needs: who connects, with which heartbeat settings, over which
+/// links, under which timeline and workload, for how long, from which seed.
+public struct SimulationConfiguration: Sendable {
+    /// The scenario seed; every random draw derives from (seed, run, connection, ...).
+    public var seed: UInt64
+    /// The run index (Monte Carlo repetition).
+    public var run: UInt64
+    /// How many client connections.
+    public var connections: Int
+    /// How long the run lasts; events at exactly this instant still happen.
+    public var duration: TimeSpan
+    /// Connection i starts opening at i × `connectSpacing`.
+    public var connectSpacing: TimeSpan
+    /// The server's Engine.IO heartbeat settings.
+    public var server: EngineIOServerHeartbeat.Configuration
+    /// The server's Socket.IO namespace options.
+    public var serverNamespace: SocketIOServerSession.Options
+    /// The client's Engine.IO heartbeat settings.
+    public var clientHeartbeat: EngineIOClientHeartbeat.Configuration
+    /// The client's Socket.IO options (connect timeout, ...).
+    public var clientNamespace: SocketIOClientSession.Options
+    /// The client's reconnection settings.
+    public var reconnection: ReconnectionOptions
+    /// The links' conditions for the whole run.
+    public var baseline: LinkConditions
+    /// Condition changes over time, on top of the baseline.
+    public var phases: [SimulationPhase]
+    /// Application traffic.
+    public var workload: SimulationWorkload
+    /// Which events are logged.
+    public var recording: EventRecording
+
+    /// Creates a configuration; defaults are engine.io's and socket.io-client's, one connection,
+    /// an ideal link, no workload, one minute.
+    public init(seed: UInt64 = 0, run: UInt64 = 0, connections: Int = 1, duration: TimeSpan = .seconds(60),
+                connectSpacing: TimeSpan = .zero,
+                server: EngineIOServerHeartbeat.Configuration = .engineIO,
+                serverNamespace: SocketIOServerSession.Options = .init(),
+                clientHeartbeat: EngineIOClientHeartbeat.Configuration = .engineIOClient,
+                clientNamespace: SocketIOClientSession.Options = .init(),
+                reconnection: ReconnectionOptions = .init(),
+                baseline: LinkConditions = .none, phases: [SimulationPhase] = [],
+                workload: SimulationWorkload = .none, recording: EventRecording = .all) {
+        self.seed = seed
+        self.run = run
+        self.connections = connections
+        self.duration = duration
+        self.connectSpacing = connectSpacing
+        self.server = server
+        self.serverNamespace = serverNamespace
+        self.clientHeartbeat = clientHeartbeat
+        self.clientNamespace = clientNamespace
+        self.reconnection = reconnection
+        self.baseline = baseline
+        self.phases = phases
+        self.workload = workload
+        self.recording = recording
+    }
+}

@@ -1,0 +1,103 @@
+import Heartbeat
+import LabCore
+
+/// The discrete-event core shared by every simulated connection of a run: the virtual clock
+/// (LabCore's `VirtualScheduler`), the timeline of conditions, the event log and the counters.
+/// Single-threaded and bound to its run.
+final class SimulationEngine {
+    let configuration: SimulationConfiguration
+    let scheduler = VirtualScheduler()
+    let timeline: ConditionTimeline
+    var log: SimulationEventLog
+    var counters = SimulationCounters()
+    var connections: [SimulatedConnection] = []
+
+    // Interned strings of the hot paths.
+    let detailEngineIO: Int32
+    let detailSocketIO: Int32
+    let detailTick: Int32
+    let detailEcho: Int32
+    let detailAck: Int32
+    private var reasonIndex: [CloseReason: Int32] = [:]
+    /// The Engine.IO payload size of a tick, less its sequence number's digits.
+    let tickBaseSize: Int
+
+    init(configuration: SimulationConfiguration) {
+        self.configuration = configuration
+        timeline = ConditionTimeline(baseline: configuration.baseline, phases: configuration.phases,
+                                     seed: configuration.seed, duration: configuration.duration)
+        // Heartbeat events per connection: about three per ping interval (ping, client ping, pong).
+        let interval = max(configuration.server.pingInterval.nanoseconds, 1)
+        let perConnection = configuration.recording == .none ? 0
+            : Int(min(configuration.duration.nanoseconds / interval, 1 << 20)) * 3 + 8
+        var log = SimulationEventLog(connections: configuration.connections,
+                                     reserve: min(perConnection * configuration.connections, 1 << 26))
+        detailEngineIO = log.intern("engine.io")
+        detailSocketIO = log.intern("socket.io /")
+        detailTick = log.intern("tick")
+        detailEcho = log.intern("echo")
+        detailAck = log.intern("ack")
+        for reason in CloseReason.allCases { reasonIndex[reason] = log.intern(reason.rawValue) }
+        self.log = log
+        let size = configuration.workload.serverEmitSize
+        let sample = SocketIOMessage(.event("tick", [.object(["seq": .integer(1),
+                                                              "pad": .string(String(repeating: "x", count: max(0, size - 32)))])]))
+        tickBaseSize = 1 + sample.packet.encoded.utf8.count - 1
+    }
+
+    var now: Instant { scheduler.now }
+
+    /// The log's index of a close reason's text.
+    func reason(_ reason: CloseReason) -> Int32 { reasonIndex[reason]! }
+
+    /// The log's index of any text.
+    func string(_ text: String) -> Int32 { log.intern(text) }
+
+    /// Records an event at the current instant, unless the recording choice leaves it out.
+    func record(_ kind: EventKind, side: EventSide, connection: Int, reason: Int32 = SimulationEventLog.noString,
+                detail: Int32 = SimulationEventLog.noString, rtt: TimeSpan? = nil, attempt: Int? = nil) {
+        switch configuration.recording {
+        case .all: break
+        case .withoutMessages where kind == .messageSent || kind == .messageReceived: return
+        case .withoutMessages: break
+        case .none: return
+        }
+        log.append(.init(time: scheduler.now.nanoseconds, rtt: rtt?.nanoseconds ?? SimulationEventLog.noValue,
+                         connection: Int32(connection), attempt: Int32(attempt ?? -1), reason: reason, detail: detail,
+                         side: side, kind: kind))
+    }
+
+    /// Runs the whole simulation: connections open at their start instants, the timeline's changes
+    /// apply to every open transport, and the clock advances to the end of the run.
+    func run() {
+        let end = Instant.zero + configuration.duration
+        for index in 0..<configuration.connections {
+            let connection = SimulatedConnection(engine: self, index: index)
+            connections.append(connection)
+            let start = Instant.zero + configuration.connectSpacing * Int64(index)
+            guard start <= end else { continue }
+            scheduler.schedule(at: start) { [unowned connection] in connection.start() }
+        }
+        for change in timeline.changes {
+            scheduler.schedule(at: change) { [unowned self] in self.applyTimeline() }
+        }
+        scheduler.advance(to: end)
+    }
+
+    /// The timeline changed now: log it and give every open transport its new conditions.
+    func applyTimeline() {
+        for note in timeline.notes(at: now) {
+            record(.fault, side: .proxy, connection: -1, detail: string(note))
+        }
+        let up = timeline.entries(.upstream, at: now)
+        let down = timeline.entries(.downstream, at: now)
+        for connection in connections {
+            for transport in connection.transports {
+                transport.setConditions(upstream: up, downstream: down)
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension SimulationEngine: Sendable {}
