@@ -93,7 +93,9 @@ def test_flatline_client_reconnects_when_the_server_comes_back():
     events = [json.loads(l) for l in out.splitlines()]
     kinds = [e["type"] for e in events]
     first_drop = kinds.index("disconnect")
-    assert events[first_drop]["reason"] in ("transport close", "transport error"), events[first_drop]
+    # A stopped server is noticed either by its closing the socket or, when its process is slow to
+    # close sockets on SIGTERM, by the client's heartbeat; both are real-world ways to see it go.
+    assert events[first_drop]["reason"] in ("transport close", "transport error", "ping timeout"), events[first_drop]
     attempts = [e for e in events if e["type"] == "reconnect_attempt"]
     assert attempts and attempts[0]["attempt"] == 1
     # socket.io-client's backoff: the first delay is 1 s +- 50 % after the drop.
