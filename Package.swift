@@ -39,6 +39,8 @@ let package = Package(
         // Discrete-event simulation: the Heartbeat machines over simulated links driven by the
         // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
         .target(name: "Simulator", dependencies: ["LabCore", "Heartbeat"], swiftSettings: strict),
+        // Scenario runs: scenario -> simulated (or live) run -> event log, metrics, verdicts, results.
+        .target(name: "Runner", dependencies: ["LabCore", "Heartbeat", "Simulator"], swiftSettings: strict),
         // The SwiftNIO fault proxy: listeners, links driven by the LabCore schedule.
         .target(
             name: "FaultProxy",
@@ -65,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap",
+                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -114,6 +116,7 @@ let package = Package(
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [

@@ -1,34 +1,6 @@
 import Heartbeat
 import LabCore
 
-/// The conditions on both links of a connection: upstream (client to server) and downstream
-/// (server to client), each applied in order by the LabCore `LinkSchedule`.
-public struct LinkConditions: Sendable, Hashable {
-    /// Client to server.
-    public var upstream: [Condition]
-    /// Server to client.
-    public var downstream: [Condition]
-
-    /// Conditions per direction.
-    public init(upstream: [Condition] = [], downstream: [Condition] = []) {
-        self.upstream = upstream
-        self.downstream = downstream
-    }
-
-    /// The same conditions on both links (a scenario's `both:`).
-    public static func both(_ conditions: [Condition]) -> LinkConditions {
-        LinkConditions(upstream: conditions, downstream: conditions)
-    }
-
-    /// No conditions: an ideal link.
-    public static let none = LinkConditions()
-
-    /// The same constant one-way latency on both links.
-    public static func latency(_ oneWay: TimeSpan, jitter: TimeSpan = .zero) -> LinkConditions {
-        .both([.latency(LatencyCondition(latency: oneWay, jitter: jitter))])
-    }
-}
-
 /// One entry of a simulation's timeline: from `at` (since the start of the run) for `duration`
 /// (nil: until the end), these conditions apply on top of the baseline. A stall phase is a stall
 /// "until lifted" whose lifting is the end of the phase; a blackhole phase drops everything sent

@@ -282,30 +282,6 @@ public struct ReadinessProbe: Sendable, Hashable {
 
 // MARK: - Link and timeline
 
-/// Conditions per direction: upstream is client to server, downstream server to client. `both:` in
-/// a file adds the same conditions to each direction.
-public struct LinkConditions: Sendable, Hashable {
-    /// Client-to-server conditions, in pipeline order.
-    public var upstream: [Condition]
-    /// Server-to-client conditions, in pipeline order.
-    public var downstream: [Condition]
-
-    /// Creates a set of per-direction conditions.
-    public init(upstream: [Condition] = [], downstream: [Condition] = []) {
-        self.upstream = upstream
-        self.downstream = downstream
-    }
-
-    /// The conditions on `direction`.
-    public subscript(direction: LinkDirection) -> [Condition] {
-        get { direction == .upstream ? upstream : downstream }
-        set { if direction == .upstream { upstream = newValue } else { downstream = newValue } }
-    }
-
-    /// Whether there is no condition in either direction.
-    public var isEmpty: Bool { upstream.isEmpty && downstream.isEmpty }
-}
-
 /// A period of the timeline that adds conditions to the baseline link.
 public struct Phase: Sendable, Hashable {
     /// When the phase ends.

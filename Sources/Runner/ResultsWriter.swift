@@ -1,0 +1,109 @@
+import Foundation
+import LabCore
+
+/// One expectation's outcome as reports show it: the bound, the measured value, pass or fail.
+public struct ExpectationOutcome: Sendable, Hashable {
+    /// The expectation's name ("falseDisconnects").
+    public var name: String
+    /// The bound as written ("<= 0").
+    public var bound: String
+    /// What was measured ("3").
+    public var measured: String
+    /// Whether it held.
+    public var passed: Bool
+
+    /// Creates an outcome.
+    public init(name: String, bound: String, measured: String, passed: Bool) {
+        self.name = name
+        self.bound = bound
+        self.measured = measured
+        self.passed = passed
+    }
+}
+
+/// Writes a run's results directory atomically and never over an existing one:
+/// `<out>/<scenario>/<run-id>/` with events.jsonl (one file per run when there are several),
+/// summary.json and junit.xml. Files are written into a hidden sibling directory first and the
+/// directory is renamed into place, so a reader never sees half a result.
+public struct ResultsWriter {
+    /// The results root (`results/` by default).
+    public var root: URL
+
+    /// Creates a writer under `root`.
+    public init(root: URL) {
+        self.root = root
+    }
+
+    /// A run id from the time, seed and mode; unique within the scenario's folder.
+    public func newRunID(scenario: String, seed: UInt64, mode: String, now: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let base = "\(formatter.string(from: now))-\(mode)-seed\(seed)"
+        var id = base
+        var n = 2
+        while FileManager.default.fileExists(atPath: root.appendingPathComponent(scenario).appendingPathComponent(id).path) {
+            id = "\(base)-\(n)"
+            n += 1
+        }
+        return id
+    }
+
+    /// Writes the files and moves the directory into place; returns its path.
+    public func write(scenario: String, runID: String, eventLogs: [String], summary: JSONValue,
+                      outcomes: [ExpectationOutcome], duration: TimeSpan) throws -> URL {
+        let folder = root.appendingPathComponent(scenario)
+        let final = folder.appendingPathComponent(runID)
+        guard !FileManager.default.fileExists(atPath: final.path) else {
+            throw RunnerError(scenario: scenario, message: "results \(final.path) already exist; they are never overwritten")
+        }
+        let staging = folder.appendingPathComponent(".\(runID).partial")
+        try? FileManager.default.removeItem(at: staging)
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        if eventLogs.count == 1 {
+            try Data(eventLogs[0].utf8).write(to: staging.appendingPathComponent("events.jsonl"))
+        } else {
+            for (i, log) in eventLogs.enumerated() {
+                try Data(log.utf8).write(to: staging.appendingPathComponent("events-\(i).jsonl"))
+            }
+        }
+        try Data(summary.serialized + [0x0A]).write(to: staging.appendingPathComponent("summary.json"))
+        try Data(Self.junit(scenario: scenario, outcomes: outcomes, duration: duration).utf8)
+            .write(to: staging.appendingPathComponent("junit.xml"))
+        try FileManager.default.moveItem(at: staging, to: final)
+        return final
+    }
+
+    /// JUnit XML: one test case per expectation, failures with the measured value beside the bound.
+    public static func junit(scenario: String, outcomes: [ExpectationOutcome], duration: TimeSpan) -> String {
+        let failures = outcomes.filter { !$0.passed }.count
+        var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        xml += #"<testsuites tests="\#(outcomes.count)" failures="\#(failures)">"# + "\n"
+        xml += #"  <testsuite name="\#(escape(scenario))" tests="\#(outcomes.count)" failures="\#(failures)" time="\#(duration.seconds)">"# + "\n"
+        for o in outcomes {
+            xml += #"    <testcase classname="\#(escape(scenario))" name="\#(escape(o.name))">"#
+            if !o.passed {
+                xml += "\n" + #"      <failure message="\#(escape(o.name)): measured \#(escape(o.measured)), expected \#(escape(o.bound))"/>"# + "\n    "
+            }
+            xml += "</testcase>\n"
+        }
+        xml += "  </testsuite>\n</testsuites>\n"
+        return xml
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,70 @@
+import Heartbeat
+import LabCore
+import Simulator
+
+/// Why a scenario cannot be run in the chosen mode.
+public struct RunnerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The scenario's source file or name.
+    public var scenario: String
+    /// What is missing or wrong.
+    public var message: String
+
+    /// Creates an error about `scenario`.
+    public init(scenario: String, message: String) {
+        self.scenario = scenario
+        self.message = message
+    }
+
+    public var description: String { "\(scenario): \(message)" }
+}
+
+/// Turns a scenario into the simulator's configuration: the same settings, baseline link and
+/// timeline, so a simulated run answers the question the scenario file asks.
+public enum ScenarioSimulation {
+    /// What the simulator does not model yet, reported beside the results so nobody mistakes a
+    /// simulated "pass" for more than it is.
+    public static func limitations(of scenario: Scenario) -> [String] {
+        var notes: [String] = []
+        if case .socketIO(let client) = scenario.clients.component {
+            if client.application.healthCheck != nil {
+                notes.append("clients.application.healthCheck is not simulated yet (live runs only)")
+            }
+            if client.application.customPing != nil {
+                notes.append("clients.application.customPing is not simulated yet (live runs only)")
+            }
+        }
+        return notes
+    }
+
+    /// The simulator configuration for run `run` of `scenario` (seed and run index decide every draw).
+    public static func configuration(for scenario: Scenario, run: UInt64, seed: UInt64? = nil,
+                                     source: String) throws(RunnerError) -> SimulationConfiguration {
+        guard case .socketIO(let server) = scenario.server else {
+            throw RunnerError(scenario: source, message: "server: an external component can only run live (--mode live)")
+        }
+        guard case .socketIO(let client) = scenario.clients.component else {
+            throw RunnerError(scenario: source, message: "clients: an external component can only run live (--mode live)")
+        }
+        let phases = scenario.timeline().map { occurrence in
+            SimulationPhase(at: occurrence.range.lowerBound,
+                            duration: occurrence.range.upperBound - occurrence.range.lowerBound,
+                            conditions: scenario.phases[occurrence.phase].conditions,
+                            note: scenario.phases[occurrence.phase].note)
+        }
+        var workload = SimulationWorkload(
+            serverEmitInterval: scenario.workload.serverToClient?.rate.interval,
+            serverEmitSize: Int(scenario.workload.serverToClient?.size.bytes ?? 64),
+            clientEmitInterval: scenario.workload.clientToServer?.rate.interval)
+        workload.encodesServerEvents = true
+        return SimulationConfiguration(
+            seed: seed ?? scenario.seed, run: run, connections: scenario.clients.count, duration: scenario.duration,
+            server: .init(pingInterval: server.pingInterval, pingTimeout: server.pingTimeout),
+            clientNamespace: .init(connectTimeout: client.connectTimeout),
+            reconnection: ReconnectionOptions(reconnection: client.reconnection.enabled,
+                                              reconnectionAttempts: client.reconnection.attempts,
+                                              reconnectionDelay: client.reconnection.delay,
+                                              reconnectionDelayMax: client.reconnection.delayMax,
+                                              randomizationFactor: client.reconnection.randomization),
+            baseline: scenario.link, phases: phases, workload: workload)
+    }
+}
