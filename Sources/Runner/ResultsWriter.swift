@@ -1,26 +1,6 @@
 import Foundation
 import LabCore
 
-/// One expectation's outcome as reports show it: the bound, the measured value, pass or fail.
-public struct ExpectationOutcome: Sendable, Hashable {
-    /// The expectation's name ("falseDisconnects").
-    public var name: String
-    /// The bound as written ("<= 0").
-    public var bound: String
-    /// What was measured ("3").
-    public var measured: String
-    /// Whether it held.
-    public var passed: Bool
-
-    /// Creates an outcome.
-    public init(name: String, bound: String, measured: String, passed: Bool) {
-        self.name = name
-        self.bound = bound
-        self.measured = measured
-        self.passed = passed
-    }
-}
-
 /// Writes a run's results directory atomically and never over an existing one:
 /// `<out>/<scenario>/<run-id>/` with events.jsonl (one file per run when there are several),
 /// summary.json and junit.xml. Files are written into a hidden sibling directory first and the
@@ -52,7 +32,7 @@ public struct ResultsWriter {
 
     /// Writes the files and moves the directory into place; returns its path.
     public func write(scenario: String, runID: String, eventLogs: [String], summary: JSONValue,
-                      outcomes: [ExpectationOutcome], duration: TimeSpan) throws -> URL {
+                      outcomes: [Verdict], duration: TimeSpan) throws -> URL {
         let folder = root.appendingPathComponent(scenario)
         let final = folder.appendingPathComponent(runID)
         guard !FileManager.default.fileExists(atPath: final.path) else {
@@ -76,7 +56,7 @@ public struct ResultsWriter {
     }
 
     /// JUnit XML: one test case per expectation, failures with the measured value beside the bound.
-    public static func junit(scenario: String, outcomes: [ExpectationOutcome], duration: TimeSpan) -> String {
+    public static func junit(scenario: String, outcomes: [Verdict], duration: TimeSpan) -> String {
         let failures = outcomes.filter { !$0.passed }.count
         var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
         xml += #"<testsuites tests="\#(outcomes.count)" failures="\#(failures)">"# + "\n"

@@ -192,4 +192,40 @@ struct CLITests {
         #expect(bad.stderr.hasPrefix("\(path.path):4:"))
         #expect(bad.stderr.contains("pingIntervall"))
     }
+
+    @Test func runExitsZeroOneOrTwoAndWritesResults() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func scenario(_ name: String, pingTimeout: String, stall: String) throws -> String {
+            let path = dir.appendingPathComponent("\(name).yaml").path
+            try Data("""
+            name: \(name)
+            seed: 3
+            duration: 3m
+            server: { builtin: socketio, pingInterval: 25s, pingTimeout: \(pingTimeout) }
+            clients: { count: 2, builtin: socketio }
+            link: { both: { latency: 20ms } }
+            toleratedStall: 60s
+            phases:
+              - { at: 60s, for: \(stall), both: stall, note: roaming }
+            expect: { falseDisconnects: 0 }
+            """.utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let out = dir.appendingPathComponent("results").path
+        // A 50 s stall (60-110 s) with pingTimeout 20 s: the ping of 75 s goes unanswered, the server
+        // closes at 95 s, 35 s into a stall tolerated up to 60 s: false. With pingTimeout 60 s it is survived.
+        let tight = try Self.run(["run", try scenario("tight", pingTimeout: "20s", stall: "50s"), "--out", out], timeout: 120)
+        #expect(tight.status == 1, "\(tight.stdout)\(tight.stderr)")
+        #expect(tight.stdout.contains("FAIL falseDisconnects"))
+        let relaxed = try Self.run(["run", try scenario("relaxed", pingTimeout: "60s", stall: "50s"), "--out", out], timeout: 120)
+        #expect(relaxed.status == 0, "\(relaxed.stdout)\(relaxed.stderr)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: "\(out)/relaxed")
+        #expect(written.count == 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(out)/relaxed/\(written[0])").sorted()
+        #expect(files == ["events.jsonl", "junit.xml", "summary.json"])
+        let invalid = try Self.run(["run", dir.appendingPathComponent("missing.yaml").path, "--out", out])
+        #expect(invalid.status == 2)
+    }
 }

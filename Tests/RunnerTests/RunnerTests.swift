@@ -53,8 +53,8 @@ import Testing
         let writer = ResultsWriter(root: root)
         let id = writer.newRunID(scenario: "s", seed: 1, mode: "sim", now: Date(timeIntervalSince1970: 0))
         #expect(id == "19700101-000000-sim-seed1")
-        let outcomes = [ExpectationOutcome(name: "falseDisconnects", bound: "<= 0", measured: "2", passed: false),
-                        ExpectationOutcome(name: "detectionWithin", bound: "<= 45s", measured: "30.1s", passed: true)]
+        let outcomes = [Verdict(name: "falseDisconnects", bound: "<= 0", measured: "2", passed: false),
+                        Verdict(name: "detectionWithin", bound: "<= 45s", measured: "30.1s", passed: true)]
         let dir = try writer.write(scenario: "s", runID: id, eventLogs: ["{}\n"], summary: .object(["ok": .bool(true)]),
                                    outcomes: outcomes, duration: .seconds(3))
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()

@@ -1,0 +1,101 @@
+import Foundation
+import LabCore
+import Simulator
+
+/// The outcome of running one scenario (one sweep point) for one or more seeded runs.
+public struct ScenarioRunResult: Sendable {
+    /// The scenario as run (overrides and sweep values applied).
+    public var scenario: Scenario
+    /// Each run's metrics.
+    public var metrics: [RunMetrics]
+    /// Each expectation, passing only if it held in every run; measured values are the worst run's.
+    public var verdicts: [Verdict]
+    /// Mean and 95% interval of each metric over the runs.
+    public var aggregate: [MetricInterval]
+    /// What the simulation does not model for this scenario.
+    public var limitations: [String]
+    /// Where the results were written.
+    public var folder: URL?
+
+    /// Whether every expectation held.
+    public var passed: Bool { verdicts.allSatisfy(\.passed) }
+}
+
+/// Runs scenarios in virtual time and writes their results (events.jsonl, summary.json,
+/// junit.xml) under the results root: DESIGN.md's "Runner", simulated mode.
+public struct ScenarioRunner {
+    /// Where results go.
+    public var writer: ResultsWriter
+    /// The Flatline version recorded in summaries.
+    public var version: String
+
+    /// Creates a runner writing under `resultsRoot`.
+    public init(resultsRoot: URL, version: String) {
+        self.writer = ResultsWriter(root: resultsRoot)
+        self.version = version
+    }
+
+    /// Simulates `runs` seeded runs of `scenario` and writes one results folder.
+    public func simulate(_ scenario: Scenario, source: String, runs: Int, seed: UInt64?) throws -> ScenarioRunResult {
+        let baseSeed = seed ?? scenario.seed
+        let truth = GroundTruth(scenario: scenario)
+        var logs: [String] = []
+        var metrics: [RunMetrics] = []
+        for run in 0..<max(1, runs) {
+            let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: baseSeed, source: source)
+            let result = Simulation(configuration).run()
+            logs.append(result.jsonLines)
+            metrics.append(RunMetrics.compute(events: result.events, truth: truth, duration: scenario.duration))
+        }
+        let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
+        var verdicts: [Verdict] = []
+        for (i, verdict) in (perRun.first ?? []).enumerated() {
+            let failing = perRun.first { !$0[i].passed }?[i]
+            verdicts.append(failing ?? verdict)
+        }
+        let aggregate = RunMetrics.aggregate(metrics)
+        let limitations = ScenarioSimulation.limitations(of: scenario)
+        let runID = writer.newRunID(scenario: scenario.name, seed: baseSeed, mode: "sim")
+        let summary = Self.summary(scenario: scenario, source: source, seed: baseSeed, runs: metrics.count, version: version,
+                                   verdicts: verdicts, aggregate: aggregate, limitations: limitations)
+        let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, summary: summary,
+                                      outcomes: verdicts, duration: scenario.duration)
+        return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,
+                                 limitations: limitations, folder: folder)
+    }
+
+    static func summary(scenario: Scenario, source: String, seed: UInt64, runs: Int, version: String,
+                        verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String]) -> JSONValue {
+        var settings: JSONObject = ["duration": .string("\(scenario.duration)"), "clients": .integer(Int64(scenario.clients.count))]
+        if case .socketIO(let server) = scenario.server {
+            settings["pingInterval"] = .string("\(server.pingInterval)")
+            settings["pingTimeout"] = .string("\(server.pingTimeout)")
+        }
+        if case .socketIO(let client) = scenario.clients.component {
+            settings["connectTimeout"] = .string("\(client.connectTimeout)")
+        }
+        settings["toleratedStall"] = .string("\(scenario.toleratedStall)")
+        var metrics = JSONObject()
+        for m in aggregate {
+            metrics[m.name] = .object(["mean": .number(m.mean), "lower": .number(m.lower), "upper": .number(m.upper),
+                                       "runs": .integer(Int64(m.count))])
+        }
+        return .object([
+            "scenario": .string(scenario.name),
+            "file": .string(source),
+            "mode": .string("sim"),
+            "seed": .integer(Int64(bitPattern: seed)),
+            "runs": .integer(Int64(runs)),
+            "partial": .bool(false),
+            "versions": .object(["flatline": .string(version)]),
+            "settings": .object(settings),
+            "metrics": .object(metrics),
+            "verdicts": .array(verdicts.map {
+                .object(["name": .string($0.name), "bound": .string($0.bound), "measured": .string($0.measured),
+                         "passed": .bool($0.passed)])
+            }),
+            "passed": .bool(verdicts.allSatisfy(\.passed)),
+            "limitations": .array(limitations.map { .string($0) }),
+        ])
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import LabCore
+import ProxyAPI
+import Runner
+
+/// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
+/// Exit 0 when all hold, 1 when one fails, 2 on invalid input.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run scenario files and check their expectations (exit 0 pass, 1 fail, 2 invalid input)."
+    )
+
+    @Argument(help: "Scenario files.")
+    var files: [String]
+
+    @Option(help: "sim (virtual time). Live runs are not available in this version.")
+    var mode = "sim"
+
+    @Option(help: "Seed for every random draw (default: the scenario's).")
+    var seed: UInt64?
+
+    @Option(help: "Monte Carlo runs with derived seeds.")
+    var runs = 1
+
+    @Option(name: .customLong("set"), help: "Override a field, e.g. --set server.pingTimeout=60s (repeatable).")
+    var overrides: [String] = []
+
+    @Option(help: "Results root.")
+    var out = "results"
+
+    func validate() throws {
+        guard mode == "sim" else {
+            throw ValidationError("--mode \(mode): only 'sim' is available in this version (live runs are not implemented yet)")
+        }
+        guard (1...10_000).contains(runs) else { throw ValidationError("--runs must be 1-10000, got \(runs)") }
+    }
+
+    func run() throws {
+        var scenarios: [(Scenario, String)] = []
+        var invalid = false
+        for file in files {
+            do {
+                let scenario = try Scenario.load(path: file).applying(overrides: overrides)
+                for point in scenario.expandSweeps() { scenarios.append((point, file)) }
+            } catch {
+                invalid = true
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+            }
+        }
+        if invalid { throw ExitCode(2) }
+        let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: out), version: flatlineVersion)
+        var allPassed = true
+        print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
+        for (scenario, file) in scenarios {
+            let result: ScenarioRunResult
+            do {
+                result = try runner.simulate(scenario, source: file, runs: runs, seed: seed)
+            } catch let error as RunnerError {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            allPassed = allPassed && result.passed
+            let name = scenario.name.padding(toLength: 52, withPad: " ", startingAt: 0)
+            if result.verdicts.isEmpty { print(name + "(no expectations)") }
+            for (i, v) in result.verdicts.enumerated() {
+                let label = i == 0 ? name : String(repeating: " ", count: 52)
+                print(label + "\(v.passed ? "PASS" : "FAIL") \(v.name.padding(toLength: 16, withPad: " ", startingAt: 0)) "
+                      + "\(v.bound.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v.measured)")
+            }
+            for note in result.limitations { print(String(repeating: " ", count: 52) + "note: \(note)") }
+            if let folder = result.folder { print(String(repeating: " ", count: 52) + "results: \(folder.path)") }
+        }
+        if !allPassed { throw ExitCode(1) }
+    }
+}
