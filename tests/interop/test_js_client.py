@@ -7,12 +7,12 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 import requests
+from interop_support import free_port, wait_port
 
 BIN = os.environ.get("FLATLINE_BIN")
 BUNDLE = os.environ.get("SOCKETIO_JS")
@@ -21,23 +21,6 @@ pytestmark = pytest.mark.skipif(not (BIN and BUNDLE and shutil.which("node")),
                                 reason="FLATLINE_BIN, SOCKETIO_JS or node missing (run through scripts/interop-tests.sh)")
 HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port):
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nothing listens on {port}")
 
 
 def run_js(url, seconds, timeout=30):

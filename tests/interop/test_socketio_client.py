@@ -11,16 +11,11 @@ import sys
 import time
 
 import pytest
+from interop_support import free_port
 
 BIN = os.environ.get("FLATLINE_BIN")
 pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
 HERE = pathlib.Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port):

@@ -13,15 +13,10 @@ import time
 
 import pytest
 import socketio
+from interop_support import free_port
 
 BIN = os.environ.get("FLATLINE_BIN")
 pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -10,70 +10,18 @@ import asyncio
 import json
 import os
 import pathlib
-import socket
-import subprocess
 import sys
 import time
 
 import pytest
 import requests
 import socketio
+from interop_support import free_port, wait_port
 
 BIN = os.environ.get("FLATLINE_BIN")
 pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
 HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"process exited early: {proc.args}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nothing listens on {port}")
-
-
-class Procs:
-    def __init__(self):
-        self.procs = []
-
-    def start(self, args, **kw):
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p):
-        p.terminate()
-        try:
-            out, _ = p.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        return out
-
-    def close(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
-
-
-@pytest.fixture
-def procs():
-    ps = Procs()
-    yield ps
-    ps.close()
 
 
 def start_proxy(procs, tmp_path, upstream_port):

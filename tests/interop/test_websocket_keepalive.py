@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import pathlib
-import socket
 import subprocess
 import time
 
@@ -27,6 +26,7 @@ import requests
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
+from interop_support import free_port, wait_port
 
 BIN = os.environ.get("FLATLINE_BIN")
 pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
@@ -34,25 +34,6 @@ ROOT = pathlib.Path(__file__).parent.parent.parent
 
 INTERVAL, TIMEOUT = 0.3, 0.5
 FLAGS = ["--ping-interval", "300ms", "--ping-timeout", "500ms"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"process exited early: {proc.args}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nothing listens on {port}")
 
 
 def stop(proc) -> str:
