@@ -40,7 +40,15 @@ let package = Package(
         // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
         .target(name: "Simulator", dependencies: ["LabCore", "Heartbeat"], swiftSettings: strict),
         // Scenario runs: scenario -> simulated (or live) run -> event log, metrics, verdicts, results.
-        .target(name: "Runner", dependencies: ["LabCore", "Heartbeat", "Simulator"], swiftSettings: strict),
+        .target(
+            name: "Runner",
+            dependencies: [
+                "LabCore", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // The SwiftNIO fault proxy: listeners, links driven by the LabCore schedule.
         .target(
             name: "FaultProxy",

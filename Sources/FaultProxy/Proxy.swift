@@ -206,6 +206,18 @@ public final class Proxy: @unchecked Sendable {
         try? await mutateToxics { toxics throws(ProxyError) in toxics.removeAll() }
     }
 
+    /// Adds and removes toxics in one step without waiting for connections to confirm: for timed
+    /// changes fired from an event-loop timer (a scenario's phases), where waiting would only add
+    /// delay. Names to remove that are not present are ignored; a name to add that exists is replaced.
+    public func changeToxics(adding: [Toxic], removing: [String]) {
+        let (toxics, conns) = state.withLockedValue { s -> ([Toxic], [ProxyConnection]) in
+            s.toxics.removeAll { t in removing.contains(t.name) || adding.contains { $0.name == t.name } }
+            s.toxics.append(contentsOf: adding)
+            return (s.toxics, Array(s.connections.values))
+        }
+        for c in conns { _ = c.applyToxics(toxics) }
+    }
+
     /// The toxic with this name.
     public func toxic(named name: String) throws(ProxyError) -> Toxic {
         guard let t = state.withLockedValue({ $0.toxics.first { $0.name == name } }) else { throw .toxicNotFound(name) }

@@ -47,20 +47,21 @@ public final class EngineIOServer: @unchecked Sendable {
     /// The bound port.
     public private(set) var port = 0
 
-    private init(loop: any EventLoop, configuration: EngineIOServerConfiguration, events: any EventSink) {
+    private init(loop: any EventLoop, configuration: EngineIOServerConfiguration, events: any EventSink, startedAt: Instant?) {
         self.loop = loop
         self.configuration = configuration
         self.events = events
-        self.startedAt = Instant.monotonicNow()
+        self.startedAt = startedAt ?? Instant.monotonicNow()
         self.sidRandom = SeededGenerator(seed: configuration.seed, stream: [0x736964])
     }
 
-    /// Starts a server on `host:port` (port 0 picks one).
+    /// Starts a server on `host:port` (port 0 picks one); event times count from `startedAt`
+    /// (default: now), so a runner can give every component of a run one time origin.
     public static func start(group: any EventLoopGroup, host: String = "127.0.0.1", port: Int,
                              configuration: EngineIOServerConfiguration = .init(),
-                             events: any EventSink) async throws -> EngineIOServer {
+                             events: any EventSink, startedAt: Instant? = nil) async throws -> EngineIOServer {
         let loop = group.next()
-        let server = EngineIOServer(loop: loop, configuration: configuration, events: events)
+        let server = EngineIOServer(loop: loop, configuration: configuration, events: events, startedAt: startedAt)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: max(1 << 16, configuration.maxPayload),
             shouldUpgrade: { channel, head in

@@ -61,21 +61,24 @@ public final class SocketIOClient: @unchecked Sendable {
     private var echoCount: Int64 = 0
 
     private init(loop: any EventLoop, endpoint: EngineIOEndpoint, configuration: SocketIOClientConfiguration,
-                 events: any EventSink) {
+                 events: any EventSink, startedAt: Instant?) {
         self.loop = loop
         self.endpoint = endpoint
         self.configuration = configuration
         self.events = events
-        self.startedAt = Instant.monotonicNow()
+        self.startedAt = startedAt ?? Instant.monotonicNow()
         self.reconnection = ReconnectionManager(options: configuration.reconnection,
                                                 generator: SeededGenerator(seed: configuration.seed, stream: [0x7265]))
         self.session = SocketIOClientSession(options: .init(connectTimeout: configuration.connectTimeout))
     }
 
-    /// Starts connecting (and reconnecting, as configured) to `endpoint`.
+    /// Starts connecting (and reconnecting, as configured) to `endpoint`; event times count from
+    /// `startedAt` (default: now).
     public static func start(group: any EventLoopGroup, endpoint: EngineIOEndpoint,
-                             configuration: SocketIOClientConfiguration = .init(), events: any EventSink) -> SocketIOClient {
-        let client = SocketIOClient(loop: group.next(), endpoint: endpoint, configuration: configuration, events: events)
+                             configuration: SocketIOClientConfiguration = .init(), events: any EventSink,
+                             startedAt: Instant? = nil) -> SocketIOClient {
+        let client = SocketIOClient(loop: group.next(), endpoint: endpoint, configuration: configuration, events: events,
+                                    startedAt: startedAt)
         client.loop.execute {
             let now = Instant.monotonicNow()
             client.performReconnection(client.reconnection.start(at: now), at: now)

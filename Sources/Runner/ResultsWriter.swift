@@ -3,7 +3,7 @@ import LabCore
 
 /// Writes a run's results directory atomically and never over an existing one:
 /// `<out>/<scenario>/<run-id>/` with events.jsonl (one file per run when there are several),
-/// summary.json and junit.xml. Files are written into a hidden sibling directory first and the
+/// summary.json, junit.xml and report.html (when given). Files are written into a hidden sibling directory first and the
 /// directory is renamed into place, so a reader never sees half a result.
 public struct ResultsWriter {
     /// The results root (`results/` by default).
@@ -32,7 +32,7 @@ public struct ResultsWriter {
 
     /// Writes the files and moves the directory into place; returns its path.
     public func write(scenario: String, runID: String, eventLogs: [String], summary: JSONValue,
-                      outcomes: [Verdict], duration: TimeSpan) throws -> URL {
+                      outcomes: [Verdict], duration: TimeSpan, report: String? = nil) throws -> URL {
         let folder = root.appendingPathComponent(scenario)
         let final = folder.appendingPathComponent(runID)
         guard !FileManager.default.fileExists(atPath: final.path) else {
@@ -51,6 +51,9 @@ public struct ResultsWriter {
         try Data(summary.serialized + [0x0A]).write(to: staging.appendingPathComponent("summary.json"))
         try Data(Self.junit(scenario: scenario, outcomes: outcomes, duration: duration).utf8)
             .write(to: staging.appendingPathComponent("junit.xml"))
+        if let report {
+            try Data(report.utf8).write(to: staging.appendingPathComponent("report.html"))
+        }
         try FileManager.default.moveItem(at: staging, to: final)
         return final
     }

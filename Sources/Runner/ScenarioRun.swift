@@ -22,7 +22,7 @@ public struct ScenarioRunResult: Sendable {
 }
 
 /// Runs scenarios in virtual time and writes their results (events.jsonl, summary.json,
-/// junit.xml) under the results root: DESIGN.md's "Runner", simulated mode.
+/// junit.xml, report.html) under the results root: DESIGN.md's "Runner", simulated mode.
 public struct ScenarioRunner {
     /// Where results go.
     public var writer: ResultsWriter
@@ -41,12 +41,35 @@ public struct ScenarioRunner {
         let truth = GroundTruth(scenario: scenario)
         var logs: [String] = []
         var metrics: [RunMetrics] = []
+        var shownEvents: [LabEvent] = []
         for run in 0..<max(1, runs) {
             let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: baseSeed, source: source)
             let result = Simulation(configuration).run()
             logs.append(result.jsonLines)
-            metrics.append(RunMetrics.compute(events: result.events, truth: truth, duration: scenario.duration))
+            let events = result.events
+            if run == 0 { shownEvents = events }
+            metrics.append(RunMetrics.compute(events: events, truth: truth, duration: scenario.duration))
         }
+        return try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: logs, metrics: metrics,
+                          shownEvents: shownEvents, limitations: ScenarioSimulation.limitations(of: scenario))
+    }
+
+    /// Runs `scenario` live on loopback with every duration scaled by `timeScale`, and writes one
+    /// results folder; times in the results are the scaled ones.
+    public func live(_ scenario: Scenario, source: String, timeScale: Double, seed: UInt64?) async throws -> ScenarioRunResult {
+        let baseSeed = seed ?? scenario.seed
+        let scaled = scenario.scaled(by: timeScale)
+        let events = try await LiveScenarioRun.run(scaled, source: source, seed: baseSeed)
+        let metrics = RunMetrics.compute(events: events, truth: GroundTruth(scenario: scaled), duration: scaled.duration)
+        let log = events.map { $0.jsonLine + "\n" }.joined()
+        var notes: [String] = []
+        if timeScale != 1 { notes.append("time scale \(timeScale): every duration multiplied by it; latency distributions not rescaled") }
+        return try finish(scaled, source: source, seed: baseSeed, mode: "live", logs: [log], metrics: [metrics],
+                          shownEvents: events, limitations: notes)
+    }
+
+    private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],
+                        metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String]) throws -> ScenarioRunResult {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
         for (i, verdict) in (perRun.first ?? []).enumerated() {
@@ -54,17 +77,20 @@ public struct ScenarioRunner {
             verdicts.append(failing ?? verdict)
         }
         let aggregate = RunMetrics.aggregate(metrics)
-        let limitations = ScenarioSimulation.limitations(of: scenario)
-        let runID = writer.newRunID(scenario: scenario.name, seed: baseSeed, mode: "sim")
-        let summary = Self.summary(scenario: scenario, source: source, seed: baseSeed, runs: metrics.count, version: version,
-                                   verdicts: verdicts, aggregate: aggregate, limitations: limitations)
+        let runID = writer.newRunID(scenario: scenario.name, seed: seed, mode: mode)
+        let summary = Self.summary(scenario: scenario, source: source, seed: seed, mode: mode, runs: metrics.count,
+                                   version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations)
+        // report.html shows the first run's timeline, RTTs and disconnects beside every run's figures.
+        let report = HTMLReport(scenario: scenario, source: source, mode: mode, seed: seed, runs: metrics.count,
+                                verdicts: verdicts, events: shownEvents, metrics: metrics[0],
+                                aggregate: aggregate, limitations: limitations, version: version).render()
         let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, summary: summary,
-                                      outcomes: verdicts, duration: scenario.duration)
+                                      outcomes: verdicts, duration: scenario.duration, report: report)
         return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,
                                  limitations: limitations, folder: folder)
     }
 
-    static func summary(scenario: Scenario, source: String, seed: UInt64, runs: Int, version: String,
+    static func summary(scenario: Scenario, source: String, seed: UInt64, mode: String, runs: Int, version: String,
                         verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String]) -> JSONValue {
         var settings: JSONObject = ["duration": .string("\(scenario.duration)"), "clients": .integer(Int64(scenario.clients.count))]
         if case .socketIO(let server) = scenario.server {
@@ -83,7 +109,7 @@ public struct ScenarioRunner {
         return .object([
             "scenario": .string(scenario.name),
             "file": .string(source),
-            "mode": .string("sim"),
+            "mode": .string(mode),
             "seed": .integer(Int64(bitPattern: seed)),
             "runs": .integer(Int64(runs)),
             "partial": .bool(false),

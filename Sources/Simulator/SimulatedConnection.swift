@@ -6,6 +6,12 @@ import LabCore
 /// `SocketIOClient` does on WebSocket, and each (re)connection opens a new `SimulatedTransport`,
 /// whose handshake makes the round trips through the links.
 ///
+/// On top of the session, the application layer of a dashboard, when configured: `CustomPing`
+/// emits its ping event and takes the server's pong event, `HealthCheck` watches inbound traffic
+/// (every Engine.IO message as `.message`, Engine.IO pings as `.heartbeat`). Both start on the
+/// namespace's "connect" and stop on any disconnect; when one fires, the client closes with its
+/// reason and the `ReconnectionManager` reconnects, as socket.io-client does after a forced close.
+///
 /// Random streams: every draw derives from (seed, run, connection): the links of transport k from
 /// (…, "link", k) and then the direction, the reconnection jitter and the server's session ids from
 /// their own streams, so adding a connection or a transport does not shift anyone else's draws.
@@ -15,6 +21,8 @@ final class SimulatedConnection {
         case session(SocketIOTimer)
         case reconnect
         case emit
+        case customPing(CustomPingTimer)
+        case healthCheck
     }
 
     unowned let engine: SimulationEngine
@@ -25,6 +33,10 @@ final class SimulatedConnection {
     private var reconnection: ReconnectionManager
     private var heartbeat: EngineIOClientHeartbeat
     private var session: SocketIOClientSession
+    /// The dashboard's custom ping, if the configuration runs one.
+    private var customPing: CustomPing?
+    /// The dashboard's health check, if the configuration runs one.
+    private var healthCheck: HealthCheck?
     /// The client's transport, while it has one open.
     private var current: SimulatedTransport?
     /// Transports not yet closed at both ends (an old one can outlive the client's interest in it:
@@ -44,6 +56,8 @@ final class SimulatedConnection {
         reconnection = ReconnectionManager(options: configuration.reconnection, generator: random.derived(0x7265))
         heartbeat = EngineIOClientHeartbeat(configuration: configuration.clientHeartbeat)
         session = SocketIOClientSession(options: configuration.clientNamespace)
+        customPing = configuration.application.customPing.map { CustomPing(options: $0) }
+        healthCheck = configuration.application.healthCheck.map { HealthCheck(options: $0) }
     }
 
     /// The application starts the client (socket.io-client's `connect()`).
@@ -100,6 +114,8 @@ final class SimulatedConnection {
         case .sizedTick:
             // Size-only tick: the Engine.IO machine sees a message; the session would emit "tick" when connected.
             performHeartbeat(heartbeat.received(.message(""), at: now))
+            observeTraffic(.message, on: transport, at: now)
+            guard transport === current else { return }
             if session.isConnected {
                 engine.counters.messagesReceived += 1
                 engine.record(.messageReceived, side: .client, connection: index, detail: engine.detailTick)
@@ -108,6 +124,12 @@ final class SimulatedConnection {
         case .upgradeRequest, .upgradeResponse: return
         }
         performHeartbeat(heartbeat.received(packet, at: now))
+        switch packet {
+        case .message, .binary: observeTraffic(.message, on: transport, at: now)
+        case .ping, .pong: observeTraffic(.heartbeat, on: transport, at: now)
+        default: break
+        }
+        guard transport === current else { return }
         switch packet {
         case .open:
             performReconnection(reconnection.opened(at: now))
@@ -123,6 +145,12 @@ final class SimulatedConnection {
         default:
             break
         }
+    }
+
+    /// Inbound traffic for the health check; it may find the connection stale and close it.
+    private func observeTraffic(_ traffic: HealthCheckTraffic, on transport: SimulatedTransport, at now: Instant) {
+        guard transport === current, let check = healthCheck, check.state == .watching else { return }
+        performHealthCheck(healthCheck!.received(traffic, at: now))
     }
 
     /// The transport closed under the client (a FIN, a reset, a proxy's close).
@@ -203,6 +231,9 @@ final class SimulatedConnection {
             if let interval = engine.configuration.workload.clientEmitInterval {
                 arm(.emit, at: now + interval) { [unowned self] now in emitEcho(at: now) }
             }
+            // The dashboard's socket.on("connect"): start the custom ping and the health check.
+            if customPing != nil { performCustomPing(customPing!.connected(at: now)) }
+            if healthCheck != nil, session.isConnected { performHealthCheck(healthCheck!.connected(at: now)) }
         case .connectFailed(let failure):
             engine.record(.connectError, side: .client, connection: index, reason: engine.string("\(failure)"))
             if case .refused = failure { performReconnection(reconnection.stop(at: now)) }
@@ -215,9 +246,48 @@ final class SimulatedConnection {
             }
             engine.record(.messageReceived, side: .client, connection: index, detail: detail)
             if let id = event.ackID { performSession(session.ack(id, event.arguments, at: now)) }
+            if customPing != nil, session.isConnected {
+                performCustomPing(customPing!.received(event: event.name, arguments: event.arguments, at: now))
+            }
         case .ackReceived, .ackFailed:
             engine.counters.messagesReceived += 1
             engine.record(.messageReceived, side: .client, connection: index, detail: engine.detailAck)
+        }
+    }
+
+    private func performCustomPing(_ actions: [CustomPing.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let emit):
+                let now = engine.now
+                guard session.isConnected, let emitted = try? session.emit(emit.event, emit.arguments, at: now) else { continue }
+                engine.counters.messagesSent += 1
+                engine.record(.messageSent, side: .client, connection: index, detail: engine.string(emit.event))
+                performSession(emitted)
+            case .arm(let timer, let at):
+                arm(.customPing(timer), at: at) { [unowned self] now in
+                    guard customPing != nil else { return }
+                    performCustomPing(customPing!.timerFired(timer, at: now))
+                }
+            case .cancel(let timer): cancel(.customPing(timer))
+            case .close(let reason): closeTransport(reason)
+            case .observe: break
+            }
+        }
+    }
+
+    private func performHealthCheck(_ actions: [HealthCheck.Action]) {
+        for action in actions {
+            switch action {
+            case .arm(let timer, let at):
+                arm(.healthCheck, at: at) { [unowned self] now in
+                    guard healthCheck != nil else { return }
+                    performHealthCheck(healthCheck!.timerFired(timer, at: now))
+                }
+            case .cancel: cancel(.healthCheck)
+            case .close(let reason): closeTransport(reason)
+            case .observe, .send: break
+            }
         }
     }
 
@@ -271,6 +341,9 @@ final class SimulatedConnection {
         let wasConnected = session.isConnected
         if !fromSession { performSession(session.transportClosed(reason, at: now)) }
         _ = heartbeat.close(at: now)
+        // Any disconnect stops the application layer (a forced close has stopped its own machine).
+        if customPing != nil { performCustomPing(customPing!.disconnected(at: now)) }
+        if healthCheck != nil { performHealthCheck(healthCheck!.disconnected(at: now)) }
         engine.counters.clientDisconnects += 1
         engine.record(.disconnect, side: .client, connection: index, reason: engine.reason(reason))
         if wasConnected || reason != .connectTimeout {

@@ -4,7 +4,9 @@ import LabCore
 
 /// One simulated WebSocket transport of a connection (one TCP connection through the fault
 /// links): its `ConnectionSchedule`, the packets its links hold, and the server's end, which runs
-/// `EngineIOServerHeartbeat` and `SocketIOServerSession` as the live `EngineIOServerSession` does.
+/// `EngineIOServerHeartbeat` and `SocketIOServerSession` as the live `EngineIOServerSession` does,
+/// with the built-in server app: "tick" events, "echo" emitted back and acked, and the custom
+/// ping's event answered with its pong event.
 ///
 /// Every packet is admitted to its link when sent, with its encoded size; the `LinkSchedule`
 /// decides when the far end receives it, or holds it (re-admitted in order when conditions
@@ -308,6 +310,15 @@ final class SimulatedTransport {
                     if let emitted = try? socketIO.emit("echo", event.arguments, at: now) {
                         engine.counters.messagesSent += 1
                         engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailEcho)
+                        performSocketIO(emitted)
+                    }
+                } else if event.name == engine.configuration.application.pingEvent {
+                    // The dashboard server's answer to its client's custom ping: the pong event,
+                    // echoing the ping's arguments (its sequence number).
+                    let pong = engine.configuration.application.pongEvent
+                    if let emitted = try? socketIO.emit(pong, event.arguments, at: now) {
+                        engine.counters.messagesSent += 1
+                        engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.string(pong))
                         performSocketIO(emitted)
                     }
                 }

@@ -63,6 +63,38 @@ public struct SimulationWorkload: Sendable, Hashable {
     }
 }
 
+/// The application layer a dashboard client runs on top of its Socket.IO session (DESIGN.md's
+/// motivating case): a health check watching inbound traffic and a custom ping over Socket.IO
+/// events. Either one, when it fires, forces a reconnect: the client closes with its reason
+/// (`.healthCheckStale`, `.forcedClose`) and the reconnection manager takes over, as
+/// socket.io-client does after `socket.io.engine.close()`. The built-in server answers the custom
+/// ping's event with its pong event, echoing the arguments.
+public struct SimulationApplicationLayer: Sendable, Hashable {
+    /// The health check; nil when the client runs none.
+    public var healthCheck: HealthCheck.Options?
+    /// The custom ping; nil when the client runs none.
+    public var customPing: CustomPing.Options?
+
+    /// Creates the layer; nothing runs by default.
+    public init(healthCheck: HealthCheck.Options? = nil, customPing: CustomPing.Options? = nil) {
+        self.healthCheck = healthCheck
+        self.customPing = customPing
+    }
+
+    /// No application layer: the client is a bare socket.io-client.
+    public static let none = SimulationApplicationLayer()
+
+    /// The health check and custom ping of a dashboard preset (`DashboardSettings.before`, `.after`).
+    public init(_ dashboard: DashboardSettings) {
+        self.init(healthCheck: dashboard.healthCheck, customPing: dashboard.customPing)
+    }
+
+    /// The event the server answers (the custom ping's, else "ping").
+    var pingEvent: String { customPing?.pingEvent ?? "ping" }
+    /// The event the server answers with (the custom ping's, else "pong").
+    var pongEvent: String { customPing?.pongEvent ?? "pong" }
+}
+
 /// Which events a simulation keeps in its log. Message events dominate long runs (two per
 /// message); their counts are kept in `SimulationCounters` whatever the choice.
 public enum EventRecording: Sendable, Hashable {
@@ -97,6 +129,8 @@ public struct SimulationConfiguration: Sendable {
     public var clientNamespace: SocketIOClientSession.Options
     /// The client's reconnection settings.
     public var reconnection: ReconnectionOptions
+    /// The client's application layer (health check, custom ping) on top of its session.
+    public var application: SimulationApplicationLayer
     /// The links' conditions for the whole run.
     public var baseline: LinkConditions
     /// Condition changes over time, on top of the baseline.
@@ -107,7 +141,7 @@ public struct SimulationConfiguration: Sendable {
     public var recording: EventRecording
 
     /// Creates a configuration; defaults are engine.io's and socket.io-client's, one connection,
-    /// an ideal link, no workload, one minute.
+    /// an ideal link, no workload, no application layer, one minute.
     public init(seed: UInt64 = 0, run: UInt64 = 0, connections: Int = 1, duration: TimeSpan = .seconds(60),
                 connectSpacing: TimeSpan = .zero,
                 server: EngineIOServerHeartbeat.Configuration = .engineIO,
@@ -115,6 +149,7 @@ public struct SimulationConfiguration: Sendable {
                 clientHeartbeat: EngineIOClientHeartbeat.Configuration = .engineIOClient,
                 clientNamespace: SocketIOClientSession.Options = .init(),
                 reconnection: ReconnectionOptions = .init(),
+                application: SimulationApplicationLayer = .none,
                 baseline: LinkConditions = .none, phases: [SimulationPhase] = [],
                 workload: SimulationWorkload = .none, recording: EventRecording = .all) {
         self.seed = seed
@@ -127,9 +162,20 @@ public struct SimulationConfiguration: Sendable {
         self.clientHeartbeat = clientHeartbeat
         self.clientNamespace = clientNamespace
         self.reconnection = reconnection
+        self.application = application
         self.baseline = baseline
         self.phases = phases
         self.workload = workload
         self.recording = recording
+    }
+}
+
+extension SimulationConfiguration {
+    /// Runs the clients as the motivating case's dashboard with `settings`: its health check and
+    /// custom ping, its connect timeout and its reconnection options.
+    public mutating func useDashboard(_ settings: DashboardSettings) {
+        application = SimulationApplicationLayer(settings)
+        clientNamespace.connectTimeout = settings.connectTimeout
+        reconnection = settings.reconnection
     }
 }

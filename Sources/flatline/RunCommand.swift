@@ -6,7 +6,7 @@ import Runner
 
 /// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
 /// Exit 0 when all hold, 1 when one fails, 2 on invalid input.
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run scenario files and check their expectations (exit 0 pass, 1 fail, 2 invalid input)."
@@ -15,8 +15,11 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "Scenario files.")
     var files: [String]
 
-    @Option(help: "sim (virtual time). Live runs are not available in this version.")
+    @Option(help: "sim (virtual time) or live (loopback sockets through the fault proxy, built-in components).")
     var mode = "sim"
+
+    @Option(name: .customLong("time-scale"), help: "Live runs: multiply every duration by this, e.g. 0.1 runs 30 minutes in 3.")
+    var timeScale = 1.0
 
     @Option(help: "Seed for every random draw (default: the scenario's).")
     var seed: UInt64?
@@ -31,13 +34,15 @@ struct RunCommand: ParsableCommand {
     var out = "results"
 
     func validate() throws {
-        guard mode == "sim" else {
-            throw ValidationError("--mode \(mode): only 'sim' is available in this version (live runs are not implemented yet)")
+        guard mode == "sim" || mode == "live" else {
+            throw ValidationError("--mode must be sim or live, got '\(mode)'")
         }
+        guard timeScale > 0, timeScale <= 100 else { throw ValidationError("--time-scale must be in (0, 100], got \(timeScale)") }
+        guard mode == "live" || timeScale == 1 else { throw ValidationError("--time-scale applies to --mode live only") }
         guard (1...10_000).contains(runs) else { throw ValidationError("--runs must be 1-10000, got \(runs)") }
     }
 
-    func run() throws {
+    func run() async throws {
         var scenarios: [(Scenario, String)] = []
         var invalid = false
         for file in files {
@@ -56,7 +61,11 @@ struct RunCommand: ParsableCommand {
         for (scenario, file) in scenarios {
             let result: ScenarioRunResult
             do {
-                result = try runner.simulate(scenario, source: file, runs: runs, seed: seed)
+                if mode == "live" {
+                    result = try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed)
+                } else {
+                    result = try runner.simulate(scenario, source: file, runs: runs, seed: seed)
+                }
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(2)

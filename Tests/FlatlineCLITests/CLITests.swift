@@ -224,7 +224,7 @@ struct CLITests {
         let written = try FileManager.default.contentsOfDirectory(atPath: "\(out)/relaxed")
         #expect(written.count == 1)
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(out)/relaxed/\(written[0])").sorted()
-        #expect(files == ["events.jsonl", "junit.xml", "summary.json"])
+        #expect(files == ["events.jsonl", "junit.xml", "report.html", "summary.json"])
         let invalid = try Self.run(["run", dir.appendingPathComponent("missing.yaml").path, "--out", out])
         #expect(invalid.status == 2)
     }

@@ -11,7 +11,14 @@ import Testing
     seed: 9
     duration: 2m
     server: { builtin: socketio, pingInterval: 10s, pingTimeout: 5s }
-    clients: { count: 3, builtin: socketio, connectTimeout: 7s, reconnection: { delay: 2s, delayMax: 8s, randomization: 0 } }
+    clients:
+      count: 3
+      builtin: socketio
+      connectTimeout: 7s
+      reconnection: { delay: 2s, delayMax: 8s, randomization: 0 }
+      application:
+        healthCheck: { staleAfter: 30s, heartbeatsCount: true, checkInterval: 5s }
+        customPing: { interval: 45s, timeout: 20s, firstPingAfter: 3s, pingEvent: hb, pongEvent: hb-ack }
     workload: { serverToClient: { rate: 2/s, size: 256B } }
     link: { both: { latency: 20ms } }
     phases:
@@ -31,6 +38,23 @@ import Testing
         #expect(c.phases.map(\.at) == [.seconds(30), .seconds(100)])
         #expect(c.phases.map(\.duration) == [.seconds(10), .seconds(20)])
         #expect(c.phases.map(\.note) == ["roaming", "outage"])
+        #expect(c.application.healthCheck == HealthCheck.Options(staleAfter: .seconds(30), heartbeatsCount: true,
+                                                                 checkInterval: .seconds(5)))
+        #expect(c.application.customPing == CustomPing.Options(interval: .seconds(45), timeout: .seconds(20),
+                                                               firstPingAfter: .seconds(3), pingEvent: "hb", pongEvent: "hb-ack"))
+        // The application layer is simulated now: nothing to caveat.
+        #expect(ScenarioSimulation.limitations(of: scenario).isEmpty)
+    }
+
+    @Test func noApplicationLayerMapsToNone() throws {
+        let scenario = try Scenario.parse(yaml: """
+        name: bare
+        duration: 1m
+        server: { builtin: socketio }
+        clients: { builtin: socketio }
+        """, source: "bare.yaml")
+        let c = try ScenarioSimulation.configuration(for: scenario, run: 0, source: "bare.yaml")
+        #expect(c.application == .none)
     }
 
     @Test func externalComponentsAreRefusedInSimulationWithAClearMessage() throws {
@@ -68,5 +92,61 @@ import Testing
         }
         #expect(writer.newRunID(scenario: "s", seed: 1, mode: "sim", now: Date(timeIntervalSince1970: 0)) == id + "-2")
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("s/.\(id).partial").path))
+    }
+}
+
+/// The motivating case end to end: the scenario pack's dashboard files, simulated with the
+/// application layer, judged by the metrics (DESIGN.md: "our dashboard keeps disconnecting" turned
+/// into a failing test that a config change makes pass).
+@Suite struct DashboardScenarioTests {
+    /// The repository's scenarios/ folder, found from this file's place (Tests/RunnerTests/).
+    static func path(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scenarios").appendingPathComponent(name).path
+    }
+
+    /// Simulates run 0 of `scenario` and computes its metrics and verdicts.
+    static func simulate(_ scenario: Scenario) throws -> (metrics: RunMetrics, verdicts: [Verdict]) {
+        let configuration = try ScenarioSimulation.configuration(for: scenario, run: 0, source: scenario.name)
+        let result = Simulation(configuration).run()
+        let metrics = RunMetrics.compute(events: result.events, truth: GroundTruth(scenario: scenario), duration: scenario.duration)
+        return (metrics, scenario.expectations.verdicts(for: metrics))
+    }
+
+    static func verdict(_ name: String, in verdicts: [Verdict]) -> Verdict? { verdicts.first { $0.name == name } }
+
+    @Test func anIdleBeforeDashboardFlapsOnHealthCheckStale() throws {
+        // The dashboard-before link and timeline, with a dashboard that has no updates to show.
+        let scenario = try Scenario.load(path: Self.path("dashboard-before.yaml")).applying(overrides: ["workload={}"])
+        let (metrics, verdicts) = try Self.simulate(scenario)
+        let o = metrics.overall
+        // Every ~31 s on each of the 20 connections; never a real outage.
+        #expect(o.falseDisconnects >= 20 * 50)
+        #expect(o.detections == 0)
+        let reasons = Set(metrics.disconnects.filter { $0.counted }.map(\.reason))
+        #expect(reasons.contains("health check stale"))
+        #expect(o.stability < 75)
+        #expect(Self.verdict("falseDisconnects", in: verdicts)?.passed == false)
+        #expect(Self.verdict("stabilityAtLeast", in: verdicts)?.passed == false)
+    }
+
+    @Test(arguments: ["20s", "60s"])
+    func theAfterSettingsSurviveTheSameConditionsAndStillDetectTheOutage(pingTimeout: String) throws {
+        let scenario = try Scenario.load(path: Self.path("dashboard-after.yaml"))
+            .applying(overrides: ["workload={}", "server.pingTimeout=\(pingTimeout)"])
+        let (metrics, verdicts) = try Self.simulate(scenario)
+        let o = metrics.overall
+        #expect(o.falseDisconnects == 0)
+        #expect(o.detections == 20 && o.missedDetections == 0)
+        #expect(verdicts.allSatisfy { $0.passed }, "\(verdicts)")
+    }
+
+    @Test func theAfterFileAsShippedPassesWithTheApplicationLayerRunning() throws {
+        let scenario = try Scenario.load(path: Self.path("dashboard-after.yaml"))
+            .applying(overrides: ["clients.count=4", "server.pingTimeout=60s"])
+        let (metrics, verdicts) = try Self.simulate(scenario)
+        #expect(metrics.overall.falseDisconnects == 0)
+        #expect(metrics.overall.detections == 4 && metrics.overall.missedDetections == 0)
+        #expect(verdicts.allSatisfy { $0.passed }, "\(verdicts)")
     }
 }

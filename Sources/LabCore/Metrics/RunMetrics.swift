@@ -10,9 +10,9 @@ public struct ClassifiedDisconnect: Sendable, Hashable {
     public var reason: String
     /// False or a detection (with its detection time).
     public var classification: DisconnectClassification
-    /// Whether it counts in the connection's figures: logged by the connection's counted side
-    /// (client preferred) while that side had the connection open. Disconnects of the other side,
-    /// and failed attempts (a disconnect with no open connection), are listed but not counted.
+    /// Whether it counts in the run's figures: logged by the run's counted side (client preferred)
+    /// while that side had the connection open. Disconnects of the other side, and failed attempts
+    /// (a disconnect with no open connection), are listed but not counted.
     public var counted: Bool
 
     /// Creates a classified disconnect.
@@ -200,7 +200,13 @@ public struct RunMetrics: Sendable, Hashable {
             duration: duration,
             connections: perConnection.map { $0.metrics(duration: duration) },
             overall: overall,
-            disconnects: classified.sorted { ($0.disconnect.time, $0.index) < ($1.disconnect.time, $1.index) }.map(\.disconnect),
+            disconnects: classified.sorted { ($0.disconnect.time, $0.index) < ($1.disconnect.time, $1.index) }.map { entry in
+                // Counted means counted in the run's figures: a connection seen only from the other
+                // side (a live server logs under its session ids) is listed, not counted.
+                var d = entry.disconnect
+                d.counted = d.counted && d.side == runSide
+                return d
+            },
             missedDetections: perConnection.flatMap(\.missed),
             disconnectCounts: disconnectCounts)
     }
