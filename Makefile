@@ -9,9 +9,17 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The demo: the proxy at work on an echo server; then the motivating dashboard before and after its
+# fix, simulated (the "before" fails its expectations by design: that is the bug reproduced); then
+# the fixed one live through the proxy at 1/20 of its duration. Reports land under results/.
 demo: deps
 	$(SWIFT) build --product flatline
 	$$($(SWIFT) build --show-bin-path)/flatline demo
+	@echo; echo "== the motivating dashboard, simulated (before: expected to FAIL; after: expected to PASS)"
+	-$$($(SWIFT) build --show-bin-path)/flatline run scenarios/dashboard-before.yaml scenarios/dashboard-after.yaml --runs 1
+	@echo; echo "== the fixed dashboard, live through the proxy, 30 minutes in 90 seconds"
+	$$($(SWIFT) build --show-bin-path)/flatline run scenarios/dashboard-after.yaml --mode live --time-scale 0.05 --set 'sweeps={}'
+	@echo; echo "Reports: results/<scenario>/<run-id>/report.html"
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -36,10 +36,14 @@ final class EngineIOServerSession: @unchecked Sendable {
     private var pendingAcks: [Int64: String] = [:]
     private var closed = false
     private var disconnectRecorded = false
+    /// The name events are logged under: the sid, or the name a Flatline client sent in its CONNECT
+    /// auth ({"flatline": "c1"}), so both sides of a live run log one connection under one name.
+    private var logName: String
 
     init(server: EngineIOServer, sid: String) {
         self.server = server
         self.sid = sid
+        self.logName = sid
         self.heartbeat = EngineIOServerHeartbeat(configuration: .init(
             pingInterval: server.configuration.pingInterval, pingTimeout: server.configuration.pingTimeout,
             maxPayload: Int64(server.configuration.maxPayload)))
@@ -62,7 +66,8 @@ final class EngineIOServerSession: @unchecked Sendable {
     }
 
     private func opened() {
-        server.record(sid, .connect, detail: "engine.io")
+        // The connection is logged from the namespace connect on, under the client's name when it
+        // sends one: an Engine.IO-level connect here would sit under the bare sid.
         let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
         let now = Instant.monotonicNow()
         perform(heartbeat.opened(sid: sid, upgrades: upgrades, at: now), at: now)
@@ -240,17 +245,18 @@ final class EngineIOServerSession: @unchecked Sendable {
                 }
             case .send(.connectRequested):
                 performSocketIO(socketIO.accept(at: now), at: now)
-            case .send(.connected):
-                server.record(sid, .connect, detail: "socket.io /", at: now)
+            case .send(.connected(let auth)):
+                if case .object(let fields)? = auth, case .string(let name)? = fields["flatline"] { logName = name }
+                server.record(logName, .connect, detail: "socket.io /", at: now)
                 armTick(after: now)
             case .send(.event(let event)):
-                server.record(sid, .messageReceived, detail: event.name, at: now)
+                server.record(logName, .messageReceived, detail: event.name, at: now)
                 for reply in app.replies(to: event) { perform(reply, at: now) }
             case .send(.ackReceived(let ack)):
                 let name = pendingAcks.removeValue(forKey: ack.id) ?? "\(ack.id)"
-                server.record(sid, .messageReceived, detail: "ack:\(name)", at: now)
+                server.record(logName, .messageReceived, detail: "ack:\(name)", at: now)
             case .send(.ackFailed(let id, let failure)):
-                server.record(sid, .messageReceived, reason: "\(failure)", detail: "ack:\(pendingAcks.removeValue(forKey: id) ?? "")", at: now)
+                server.record(logName, .messageReceived, reason: "\(failure)", detail: "ack:\(pendingAcks.removeValue(forKey: id) ?? "")", at: now)
             case .arm(let timer, let at):
                 timers.arm(.socketIO(timer), at: at, on: server.loop) { [weak self] in
                     guard let self else { return }
@@ -263,7 +269,7 @@ final class EngineIOServerSession: @unchecked Sendable {
             case .observe(.closed(let reason)):
                 // The namespace's reason is the one to report; the transport closing after it is a consequence.
                 if !disconnectRecorded, !closed {
-                    server.record(sid, .disconnect, reason: reason.rawValue, at: now)
+                    server.record(logName, .disconnect, reason: reason.rawValue, at: now)
                     disconnectRecorded = true
                 }
             case .observe: break
@@ -275,12 +281,12 @@ final class EngineIOServerSession: @unchecked Sendable {
         switch reply {
         case .emit(let name, let arguments):
             guard let actions = try? socketIO.emit(name, arguments, at: now) else { return }
-            server.record(sid, .messageSent, detail: name, at: now)
+            server.record(logName, .messageSent, detail: name, at: now)
             performSocketIO(actions, at: now)
         case .emitWithAck(let name, let arguments):
             guard let (id, actions) = try? socketIO.emitWithAck(name, arguments, timeout: nil, at: now) else { return }
             if let id { pendingAcks[id] = name }
-            server.record(sid, .messageSent, detail: name, at: now)
+            server.record(logName, .messageSent, detail: name, at: now)
             performSocketIO(actions, at: now)
         case .ack(let id, let arguments):
             performSocketIO(socketIO.ack(id, arguments, at: now), at: now)
@@ -319,8 +325,8 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     private func observe(_ observation: HeartbeatObservation, at now: Instant) {
         switch observation {
-        case .pingSent: server.record(sid, .ping, at: now)
-        case .pongReceived(let rtt): server.record(sid, .pong, rtt: rtt, at: now)
+        case .pingSent: server.record(logName, .ping, at: now)
+        case .pongReceived(let rtt): server.record(logName, .pong, rtt: rtt, at: now)
         case .pingReceived, .opened, .closed: break
         }
     }
@@ -332,7 +338,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         closed = true
         _ = socketIO.transportClosed(reason, at: now)  // fails pending acks; the disconnect is recorded below
         timers.cancelAll()
-        if !disconnectRecorded { server.record(sid, .disconnect, reason: reason.rawValue, at: now) }
+        if !disconnectRecorded { server.record(logName, .disconnect, reason: reason.rawValue, at: now) }
         if let poll = pendingPoll {
             pendingPoll = nil
             HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,

@@ -69,7 +69,7 @@ public final class SocketIOClient: @unchecked Sendable {
         self.startedAt = startedAt ?? Instant.monotonicNow()
         self.reconnection = ReconnectionManager(options: configuration.reconnection,
                                                 generator: SeededGenerator(seed: configuration.seed, stream: [0x7265]))
-        self.session = SocketIOClientSession(options: .init(connectTimeout: configuration.connectTimeout))
+        self.session = SocketIOClientSession(options: .init(auth: ["flatline": .string(configuration.name)], connectTimeout: configuration.connectTimeout))
     }
 
     /// Starts connecting (and reconnecting, as configured) to `endpoint`; event times count from
@@ -112,7 +112,7 @@ public final class SocketIOClient: @unchecked Sendable {
         let generation = self.generation
         if attempt > 0 { record(.reconnectAttempt, attempt: attempt, at: now) }
         heartbeat = EngineIOClientHeartbeat()
-        session = SocketIOClientSession(options: .init(connectTimeout: configuration.connectTimeout))
+        session = SocketIOClientSession(options: .init(auth: ["flatline": .string(configuration.name)], connectTimeout: configuration.connectTimeout))
         pollOutbox.removeAll()
         posting = false
         pollInFlight = false

@@ -79,7 +79,8 @@ public enum LiveScenarioRun {
         await server.stop()
         await registry.removeAll()
         try await group.shutdownGracefully()
-        return events.events.sorted { $0.time < $1.time }
+        // The teardown (clients disconnecting at the end) is not part of the run.
+        return events.events.filter { $0.time < scenario.duration }.sorted { $0.time < $1.time }
     }
 
     /// One proxy toxic per condition and direction, named so phases never collide.

@@ -64,6 +64,10 @@ public struct ScenarioRunner {
         let log = events.map { $0.jsonLine + "\n" }.joined()
         var notes: [String] = []
         if timeScale != 1 { notes.append("time scale \(timeScale): every duration multiplied by it; latency distributions not rescaled") }
+        if case .socketIO(let client) = scenario.clients.component,
+           client.application.healthCheck != nil || client.application.customPing != nil {
+            notes.append("clients.application (health check, custom ping) is simulated but not run by the live client yet")
+        }
         return try finish(scaled, source: source, seed: baseSeed, mode: "live", logs: [log], metrics: [metrics],
                           shownEvents: events, limitations: notes)
     }

@@ -24,8 +24,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seed for every random draw (default: the scenario's).")
     var seed: UInt64?
 
-    @Option(help: "Monte Carlo runs with derived seeds.")
-    var runs = 1
+    @Option(help: "Monte Carlo runs with derived seeds (default: the scenario's repetitions).")
+    var runs: Int?
 
     @Option(name: .customLong("set"), help: "Override a field, e.g. --set server.pingTimeout=60s (repeatable).")
     var overrides: [String] = []
@@ -39,7 +39,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard timeScale > 0, timeScale <= 100 else { throw ValidationError("--time-scale must be in (0, 100], got \(timeScale)") }
         guard mode == "live" || timeScale == 1 else { throw ValidationError("--time-scale applies to --mode live only") }
-        guard (1...10_000).contains(runs) else { throw ValidationError("--runs must be 1-10000, got \(runs)") }
+        if let runs, !(1...10_000).contains(runs) { throw ValidationError("--runs must be 1-10000, got \(runs)") }
     }
 
     func run() async throws {
@@ -64,7 +64,7 @@ struct RunCommand: AsyncParsableCommand {
                 if mode == "live" {
                     result = try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed)
                 } else {
-                    result = try runner.simulate(scenario, source: file, runs: runs, seed: seed)
+                    result = try runner.simulate(scenario, source: file, runs: runs ?? scenario.repetitions, seed: seed)
                 }
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
