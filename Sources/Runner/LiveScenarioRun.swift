@@ -37,11 +37,7 @@ public enum LiveScenarioRun {
             var c = SocketIOClientConfiguration()
             c.name = "c\(i + 1)"
             c.connectTimeout = clientSettings.connectTimeout
-            c.reconnection = ReconnectionOptions(reconnection: clientSettings.reconnection.enabled,
-                                                 reconnectionAttempts: clientSettings.reconnection.attempts,
-                                                 reconnectionDelay: clientSettings.reconnection.delay,
-                                                 reconnectionDelayMax: clientSettings.reconnection.delayMax,
-                                                 randomizationFactor: clientSettings.reconnection.randomization)
+            c.reconnection = clientSettings.reconnection.options
             c.seed = seed &+ UInt64(i)
             c.emitInterval = scenario.workload.clientToServer?.rate.interval
             clients.append(SocketIOClient.start(group: group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxy.listenAddress.port),

@@ -60,12 +60,17 @@ public enum ScenarioSimulation {
             seed: seed ?? scenario.seed, run: run, connections: scenario.clients.count, duration: scenario.duration,
             server: .init(pingInterval: server.pingInterval, pingTimeout: server.pingTimeout),
             clientNamespace: .init(connectTimeout: client.connectTimeout),
-            reconnection: ReconnectionOptions(reconnection: client.reconnection.enabled,
-                                              reconnectionAttempts: client.reconnection.attempts,
-                                              reconnectionDelay: client.reconnection.delay,
-                                              reconnectionDelayMax: client.reconnection.delayMax,
-                                              randomizationFactor: client.reconnection.randomization),
+            reconnection: client.reconnection.options,
             application: application,
             baseline: scenario.link, phases: phases, workload: workload)
+    }
+}
+
+extension ReconnectionSettings {
+    /// The scenario's reconnection settings as the Heartbeat reconnection manager takes them, for
+    /// simulated and live runs alike.
+    public var options: ReconnectionOptions {
+        ReconnectionOptions(reconnection: enabled, reconnectionAttempts: attempts, reconnectionDelay: delay,
+                            reconnectionDelayMax: delayMax, randomizationFactor: randomization)
     }
 }
