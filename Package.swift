@@ -28,7 +28,6 @@ let package = Package(
             name: "LabCore",
             dependencies: [
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
@@ -82,6 +81,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Issue 4's simulator speed benchmark for `make bench`: one JSON line per run.
+        .executableTarget(name: "SimulatorBench", dependencies: ["LabCore", "Simulator"], swiftSettings: strict),
         // Load generator for `make bench`: plain blocking sockets, so the client adds no framework overhead.
         .executableTarget(
             name: "FlatlineBench",

@@ -1,3 +1,4 @@
+import DequeModule
 import Heartbeat
 import LabCore
 
@@ -25,13 +26,18 @@ final class SimulatedConnection {
         case healthCheck
     }
 
-    unowned let engine: SimulationEngine
+    // unowned(unsafe): the engine owns every connection and transport for the whole run (and the
+    // scheduler, whose callbacks are the only other holders), so these never dangle; checked
+    // unowned references cost a retain and a release per access, which dominated batched ticks.
+    unowned(unsafe) let engine: SimulationEngine
     /// The connection's index in the run (logged as "c" + (index + 1)).
     let index: Int
     private let random: SeededGenerator
     private var sidGenerator: SeededGenerator
     private var reconnection: ReconnectionManager
-    private var heartbeat: EngineIOClientHeartbeat
+    // Unchecked exclusivity on the state the batched-tick loop touches: single-threaded, and no
+    // access here overlaps another (dynamic checks cost a thread-local lookup per access).
+    @exclusivity(unchecked) private var heartbeat: EngineIOClientHeartbeat
     private var session: SocketIOClientSession
     /// The dashboard's custom ping, if the configuration runs one.
     private var customPing: CustomPing?
@@ -42,6 +48,9 @@ final class SimulatedConnection {
     /// Transports not yet closed at both ends (an old one can outlive the client's interest in it:
     /// the server learns of a half-open connection only by its own timeout).
     private(set) var transports: [SimulatedTransport] = []
+    /// Closed transports with batched ticks still in flight: they still arrive (and count as
+    /// delivered packets, as with one event per tick), to a closed end.
+    private var draining: [SimulatedTransport] = []
     private var transportCount = 0
     private var timers: [ClientTimer: TimerToken] = [:]
     private var heartbeatToken: TimerToken?
@@ -88,7 +97,7 @@ final class SimulatedConnection {
         current = transport
         let delay = transport.links.connectDelay
         if delay > .zero {
-            engine.scheduler.schedule(at: now + delay) { [weak transport] in
+            engine.schedule(at: now + delay, for: self) { [weak transport] in
                 guard let transport, transport.clientOpen else { return }
                 transport.transmit(.upgradeRequest, .upstream)
             }
@@ -147,6 +156,36 @@ final class SimulatedConnection {
         }
     }
 
+    /// Batched ticks (`SimulationEngine.batchesTicks`): every transport emits the server ticks due
+    /// by now and delivers those that have arrived, each at its own instant.
+    func catchUp() {
+        let now = engine.now
+        for transport in transports { transport.catchUp(to: now) }
+        if !draining.isEmpty {
+            for transport in draining { transport.catchUp(to: now) }
+            draining.removeAll { !$0.hasTicksInFlight }
+        }
+    }
+
+    /// Batched ticks reached the client on `transport` at `times` (each at most now): what
+    /// `received` does with each size-only tick, at the tick's own instant. No health check runs
+    /// in batched mode, and a message changes no session state, so the session is asked once.
+    func receivedBatchedTicks(on transport: SimulatedTransport, at times: Slice<Deque<Instant>>) {
+        guard transport === current else { return }
+        var connected = session.isConnected
+        var received = 0
+        for at in times {
+            let actions = heartbeat.received(.message(""), at: at)
+            if !actions.isEmpty {
+                performHeartbeat(actions)
+                guard transport === current else { break }
+                connected = session.isConnected
+            }
+            if connected { received += 1 }
+        }
+        engine.counters.messagesReceived += received
+    }
+
     /// Inbound traffic for the health check; it may find the connection stale and close it.
     private func observeTraffic(_ traffic: HealthCheckTraffic, on transport: SimulatedTransport, at now: Instant) {
         guard transport === current, let check = healthCheck, check.state == .watching else { return }
@@ -163,12 +202,13 @@ final class SimulatedConnection {
     func transportMayBeFinished(_ transport: SimulatedTransport) {
         guard transport.isFinished, let i = transports.firstIndex(where: { $0 === transport }) else { return }
         transports.remove(at: i)
+        if transport.hasTicksInFlight { draining.append(transport) }
     }
 
     // MARK: Machines
 
     private func arm(_ timer: ClientTimer, at instant: Instant, _ fire: @escaping (Instant) -> Void) {
-        let token = engine.scheduler.schedule(at: instant) { [unowned self] in
+        let token = engine.schedule(at: instant, for: self) { [unowned self] in
             timers[timer] = nil
             fire(engine.now)
         }
@@ -186,7 +226,7 @@ final class SimulatedConnection {
             case .arm(let timer, let at):
                 // The one heartbeat timer is re-armed on every ping: kept out of the dictionary.
                 if let old = heartbeatToken { engine.scheduler.cancel(old) }
-                heartbeatToken = engine.scheduler.schedule(at: at) { [unowned self] in
+                heartbeatToken = engine.schedule(at: at, for: self) { [unowned self] in
                     heartbeatToken = nil
                     performHeartbeat(heartbeat.timerFired(timer, at: engine.now))
                 }

@@ -15,13 +15,18 @@ import LabCore
 final class SimulatedTransport {
     enum ServerState { case awaitingRequest, open, closed }
 
-    unowned let engine: SimulationEngine
-    unowned let connection: SimulatedConnection
+    // unowned(unsafe): the engine owns every connection and transport for the whole run (and the
+    // scheduler, whose callbacks are the only other holders), so these never dangle; checked
+    // unowned references cost a retain and a release per access, which dominated batched ticks.
+    unowned(unsafe) let engine: SimulationEngine
+    unowned(unsafe) let connection: SimulatedConnection
     /// The transport's number within its connection, from 0.
     let number: Int
-    var links: ConnectionSchedule
-    private var heldUpstream = Deque<HeldItem>()
-    private var heldDownstream = Deque<HeldItem>()
+    // Unchecked exclusivity on the state the batched-tick loop touches: single-threaded, and no
+    // access here overlaps another (dynamic checks cost a thread-local lookup per access).
+    @exclusivity(unchecked) var links: ConnectionSchedule
+    @exclusivity(unchecked) private var heldUpstream = Deque<HeldItem>()
+    @exclusivity(unchecked) private var heldDownstream = Deque<HeldItem>()
     /// Conditions added by a middlebox action (a NAT eviction's blackhole), kept across changes.
     private var middlebox: [ActiveCondition] = []
     private var actionToken: TimerToken?
@@ -39,7 +44,11 @@ final class SimulatedTransport {
     private var ackTokens: [Int64: TimerToken] = [:]
     private var tickToken: TimerToken?
     private var disconnectRecorded = false
-    private var tickSequence: Int64 = 0
+    @exclusivity(unchecked) private var tickSequence: Int64 = 0
+    /// Batched ticks: when the server's next tick is due (nil: none armed).
+    @exclusivity(unchecked) private var nextTickAt: Instant?
+    /// Batched ticks: when each tick in flight downstream reaches the client, in order.
+    @exclusivity(unchecked) private var tickArrivals = Deque<Instant>()
 
     init(engine: SimulationEngine, connection: SimulatedConnection, number: Int, random: SeededGenerator) {
         self.engine = engine
@@ -69,16 +78,22 @@ final class SimulatedTransport {
         planAction()
     }
 
-    /// Sends `packet` from the side that writes on `direction`.
-    func transmit(_ packet: WirePacket, _ direction: LinkDirection) {
-        let size = packet.wireSize(direction)
+    /// Sends `packet` from the side that writes on `direction`, now (or at `at`, an instant not
+    /// after now, when a batch catches up).
+    func transmit(_ packet: WirePacket, _ direction: LinkDirection, at: Instant? = nil) {
         engine.counters.packetsSent += 1
-        links.noteActivity(at: engine.now)
+        put(packet, direction, at: at ?? engine.now)
+    }
+
+    /// `transmit` without the count, for loops that count their packets once.
+    private func put(_ packet: WirePacket, _ direction: LinkDirection, at: Instant) {
+        let size = packet.wireSize(direction)
+        links.noteActivity(at: at)
         if direction == .upstream ? !heldUpstream.isEmpty : !heldDownstream.isEmpty {
             hold(.packet(packet, size: size), direction)
             return
         }
-        _ = admit(packet, size: size, direction)
+        _ = admit(packet, size: size, direction, at: at)
     }
 
     /// Sends a FIN on `direction` (the writing side closed its socket).
@@ -95,17 +110,19 @@ final class SimulatedTransport {
     }
 
     /// Admits a packet now; false when the link holds it.
-    private func admit(_ packet: WirePacket, size: Int, _ direction: LinkDirection) -> Bool {
-        switch links[direction].admit(bytes: size, at: engine.now) {
-        case .deliver(let deliveries, let thenClose):
-            var delivered = 0
-            for d in deliveries { delivered += d.length }
-            let at = deliveries.last?.at ?? engine.now
+    private func admit(_ packet: WirePacket, size: Int, _ direction: LinkDirection, at now: Instant? = nil) -> Bool {
+        let now = now ?? engine.now
+        switch links[direction].admitWhole(bytes: size, at: now) {
+        case .deliver(let at, let delivered, let thenClose):
             if delivered == size {
-                engine.scheduler.schedule(at: at) { [self] in arrive(packet, direction) }
+                if engine.batchesTicks, case .sizedTick = packet {
+                    tickArrivals.append(at)
+                } else {
+                    engine.schedule(at: at, for: connection) { [self] in arrive(packet, direction) }
+                }
             }
             if thenClose {
-                engine.scheduler.schedule(at: at) { [self] in connectionClosed(reset: false) }
+                engine.schedule(at: at, for: connection) { [self] in connectionClosed(reset: false) }
             }
             return true
         case .hold:
@@ -120,7 +137,7 @@ final class SimulatedTransport {
     private func admitClose(_ direction: LinkDirection) -> Bool {
         switch links[direction].admitClose(at: engine.now) {
         case .deliver(let at):
-            engine.scheduler.schedule(at: at) { [self] in finArrived(direction) }
+            engine.schedule(at: at, for: connection) { [self] in finArrived(direction) }
             return true
         case .hold:
             hold(.fin, direction)
@@ -158,7 +175,7 @@ final class SimulatedTransport {
         if let token = actionToken { engine.scheduler.cancel(token) }
         actionToken = nil
         guard engine.timeline.hasConnectionActions, !isFinished, let due = links.nextAction else { return }
-        actionToken = engine.scheduler.schedule(at: due.at) { [self] in
+        actionToken = engine.schedule(at: due.at, for: connection) { [self] in
             actionToken = nil
             guard !isFinished, let due = links.nextAction else { return }
             if due.at > engine.now {
@@ -260,7 +277,7 @@ final class SimulatedTransport {
             switch action {
             case .send(let packet): serverSend(packet)
             case .arm(let timer, let at):
-                let token = engine.scheduler.schedule(at: at) { [self] in
+                let token = engine.schedule(at: at, for: connection) { [self] in
                     switch timer {
                     case .ping: pingToken = nil
                     case .pingTimeout: pingTimeoutToken = nil
@@ -327,7 +344,7 @@ final class SimulatedTransport {
                 engine.counters.messagesReceived += 1
                 engine.record(.messageReceived, side: .server, connection: connection.index, detail: engine.detailAck)
             case .arm(let timer, let at):
-                let token = engine.scheduler.schedule(at: at) { [self] in
+                let token = engine.schedule(at: at, for: connection) { [self] in
                     switch timer {
                     case .connectTimeout: connectTimeoutToken = nil
                     case .ackTimeout(let id): ackTokens[id] = nil
@@ -356,12 +373,67 @@ final class SimulatedTransport {
     /// The workload's next tick, `serverEmitInterval` after now (after the connect, then after each tick).
     private func armTick() {
         guard let interval = engine.configuration.workload.serverEmitInterval else { return }
-        replace(&tickToken, with: engine.scheduler.schedule(at: engine.now + interval) { [self] in
+        if engine.batchesTicks {
+            nextTickAt = engine.now + interval
+            return
+        }
+        replace(&tickToken, with: engine.schedule(at: engine.now + interval, for: connection) { [self] in
             tickToken = nil
             guard serverState == .open, socketIO.isConnected else { return }
             tick()
             armTick()
         })
+    }
+
+    /// Batched ticks: emits every tick due by `now` at its own instant (as `armTick`'s timer would
+    /// have, while the session stays connected), then hands the client those that have arrived.
+    func catchUp(to now: Instant) {
+        if var due = nextTickAt, due <= now, let interval = engine.configuration.workload.serverEmitInterval {
+            // Nothing in the loop changes the server's state (closes come as scheduled events).
+            guard serverState == .open, socketIO.isConnected else {
+                nextTickAt = nil
+                return catchUpArrivals(to: now)
+            }
+            let baseSize = engine.tickBaseSize
+            var sent = 0
+            while due <= now {
+                tickSequence += 1
+                sent += 1
+                put(.sizedTick(payload: baseSize + Self.digits(tickSequence)), .downstream, at: due)
+                due = due + interval
+            }
+            nextTickAt = due
+            engine.counters.messagesSent += sent
+            engine.counters.packetsSent += sent
+        }
+        catchUpArrivals(to: now)
+    }
+
+    /// Hands the client the batched ticks that have arrived by `now`, each at its own instant.
+    private func catchUpArrivals(to now: Instant) {
+        var count = 0
+        for at in tickArrivals {
+            if at > now { break }
+            count += 1
+        }
+        guard count > 0 else { return }
+        engine.counters.packetsDelivered += count
+        if clientOpen { connection.receivedBatchedTicks(on: self, at: tickArrivals.prefix(count)) }
+        tickArrivals.removeFirst(count)
+    }
+
+    /// Whether batched ticks are still on their way to the client.
+    var hasTicksInFlight: Bool { !tickArrivals.isEmpty }
+
+    /// The number of decimal digits of a positive sequence number (what `String(n).utf8.count` gives).
+    static func digits(_ n: Int64) -> Int {
+        var count = 1
+        var rest = n
+        while rest >= 10 {
+            rest /= 10
+            count += 1
+        }
+        return count
     }
 
     /// One tick of the built-in server app: "tick" with a sequence number and padding to the size.
@@ -372,7 +444,7 @@ final class SimulatedTransport {
             guard socketIO.isConnected else { return }
             engine.counters.messagesSent += 1
             engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailTick)
-            transmit(.sizedTick(payload: engine.tickBaseSize + String(tickSequence).utf8.count), .downstream)
+            transmit(.sizedTick(payload: engine.tickBaseSize + Self.digits(tickSequence)), .downstream)
             return
         }
         let pad = String(repeating: "x", count: max(0, engine.configuration.workload.serverEmitSize - 32))
@@ -397,6 +469,7 @@ final class SimulatedTransport {
         pingTimeoutToken = nil
         connectTimeoutToken = nil
         tickToken = nil
+        nextTickAt = nil
         ackTokens = [:]
         if !disconnectRecorded {
             engine.counters.serverDisconnects += 1

@@ -139,6 +139,12 @@ public struct SimulationConfiguration: Sendable {
     public var workload: SimulationWorkload
     /// Which events are logged.
     public var recording: EventRecording
+    /// Whether size-only ticks may be batched (true by default). When ticks are size-only, message
+    /// events are not logged and no health check watches inbound traffic, a tick's only effects are
+    /// on its link and on counters, so the engine emits and delivers them in catch-up batches at the
+    /// next event of their connection instead of two timer events each: the same link decisions and
+    /// counters, a fraction of the cost. False forces one event per tick (the equivalence tests).
+    public var batchesTicks = true
 
     /// Creates a configuration; defaults are engine.io's and socket.io-client's, one connection,
     /// an ideal link, no workload, no application layer, one minute.

@@ -9,7 +9,7 @@ final class SimulationEngine {
     let scheduler = VirtualScheduler()
     let timeline: ConditionTimeline
     var log: SimulationEventLog
-    var counters = SimulationCounters()
+    @exclusivity(unchecked) var counters = SimulationCounters()
     var connections: [SimulatedConnection] = []
 
     // Interned strings of the hot paths.
@@ -21,6 +21,9 @@ final class SimulationEngine {
     private var reasonIndex: [CloseReason: Int32] = [:]
     /// The Engine.IO payload size of a tick, less its sequence number's digits.
     let tickBaseSize: Int
+    /// Whether ticks go in catch-up batches (`SimulationConfiguration.batchesTicks`): then every
+    /// scheduled callback first brings its connection up to now (`SimulatedConnection.catchUp`).
+    let batchesTicks: Bool
 
     init(configuration: SimulationConfiguration) {
         self.configuration = configuration
@@ -43,6 +46,18 @@ final class SimulationEngine {
         let sample = SocketIOMessage(.event("tick", [.object(["seq": .integer(1),
                                                               "pad": .string(String(repeating: "x", count: max(0, size - 32)))])]))
         tickBaseSize = 1 + sample.packet.encoded.utf8.count - 1
+        batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
+            && !configuration.workload.encodesServerEvents && configuration.recording != .all
+            && configuration.application.healthCheck == nil
+    }
+
+    /// Schedules `body` for `connection` at `deadline`. With batched ticks the connection first
+    /// catches up (emits and delivers the ticks due by then), so every callback sees the state it
+    /// would have seen with one timer per tick.
+    @discardableResult
+    func schedule(at deadline: Instant, for connection: SimulatedConnection,
+                  _ body: @escaping () -> Void) -> TimerToken {
+        scheduler.schedule(at: deadline, owner: batchesTicks ? Int32(connection.index) : -1, body)
     }
 
     var now: Instant { scheduler.now }
@@ -71,21 +86,30 @@ final class SimulationEngine {
     /// apply to every open transport, and the clock advances to the end of the run.
     func run() {
         let end = Instant.zero + configuration.duration
+        if batchesTicks {
+            scheduler.willRun = { [unowned self] owner in connections[Int(owner)].catchUp() }
+        }
         for index in 0..<configuration.connections {
             let connection = SimulatedConnection(engine: self, index: index)
             connections.append(connection)
             let start = Instant.zero + configuration.connectSpacing * Int64(index)
             guard start <= end else { continue }
-            scheduler.schedule(at: start) { [unowned connection] in connection.start() }
+            schedule(at: start, for: connection) { [unowned connection] in connection.start() }
         }
         for change in timeline.changes {
             scheduler.schedule(at: change) { [unowned self] in self.applyTimeline() }
         }
         scheduler.advance(to: end)
+        if batchesTicks {
+            for connection in connections { connection.catchUp() }
+        }
     }
 
     /// The timeline changed now: log it and give every open transport its new conditions.
     func applyTimeline() {
+        if batchesTicks {
+            for connection in connections { connection.catchUp() }
+        }
         for note in timeline.notes(at: now) {
             record(.fault, side: .proxy, connection: -1, detail: string(note))
         }

@@ -25,6 +25,35 @@ import Testing
         #expect(s.pendingCount == 0)
     }
 
+    @Test("a cancelled entry before the deadline never lets a later callback run early")
+    func cancelledEntryDoesNotPullLaterCallbacksIn() {
+        let s = VirtualScheduler()
+        var log: [Int] = []
+        let early = s.schedule(at: Instant(nanoseconds: 10)) { log.append(10) }
+        s.schedule(at: Instant(nanoseconds: 50)) { log.append(50) }
+        s.cancel(early)
+        s.advance(to: Instant(nanoseconds: 20))
+        #expect(log.isEmpty)
+        #expect(s.now == Instant(nanoseconds: 20))
+        #expect(s.nextDeadline == Instant(nanoseconds: 50))
+        s.advance(to: Instant(nanoseconds: 50))
+        #expect(log == [50])
+    }
+
+    @Test("slots are reused, and a stale token cannot cancel the callback now in its slot")
+    func staleTokensAreHarmless() {
+        let s = VirtualScheduler()
+        var log: [Int] = []
+        let first = s.schedule(at: Instant(nanoseconds: 1)) { log.append(1) }
+        s.advance(to: Instant(nanoseconds: 1))
+        let second = s.schedule(at: Instant(nanoseconds: 5)) { log.append(5) }
+        #expect(second.slot == first.slot, "the freed slot is reused")
+        s.cancel(first)
+        s.advance(to: Instant(nanoseconds: 10))
+        #expect(log == [1, 5])
+        #expect(s.pendingCount == 0)
+    }
+
     @Test func callbacksMayScheduleMoreWithinTheSameAdvance() {
         let s = VirtualScheduler()
         var fired: [Instant] = []

@@ -23,6 +23,17 @@ public enum ChunkFate: Sendable, Hashable {
     case drop
 }
 
+/// `ChunkFate` as a simulator needs it (`LinkSchedule.admitWhole`): no per-piece detail.
+public enum WholeChunkFate: Sendable, Hashable {
+    /// `bytes` of the chunk are delivered, the last of them at `at` (all of them unless a data
+    /// limit cut the chunk); when `thenClose` is set the connection closes after them.
+    case deliver(at: Instant, bytes: Int, thenClose: Bool)
+    /// Keep the chunk until the conditions change.
+    case hold
+    /// Discard it.
+    case drop
+}
+
 /// What happens to a close (FIN) that arrived on a link.
 public enum CloseFate: Sendable, Hashable {
     /// Pass the FIN to the far side at this instant (after the data before it).
@@ -41,13 +52,32 @@ public enum CloseFate: Sendable, Hashable {
 /// one) and every random draw comes from a stream derived from the link's seed and the
 /// condition's name, so adding one condition does not change another's draws.
 public struct LinkSchedule: Sendable {
+    /// The state one condition keeps on this link.
     struct Runtime: Sendable {
         var rng: SeededGenerator
         var sampler: CorrelatedSampler?
         var loss: LossProcess?
         var busyUntil: Instant = .zero
         var bytesPassed: Int64 = 0
-        var condition: Condition
+    }
+
+    /// What a blocking condition does to every chunk while it applies.
+    private enum Blocking: Sendable { case hold, drop }
+
+    /// One condition that delays a piece without cutting it, flattened for the hot path: plain
+    /// values only, so passing a chunk through retains and copies nothing.
+    struct Step: Sendable {
+        enum Kind: Sendable { case latency, bandwidth, stall }
+        var kind: Kind
+        /// The condition's index in `conditions` (and `runtimes`).
+        var index: Int
+        /// Latency: the constant part and the jitter, in nanoseconds (a distribution is the runtime's sampler).
+        var latency: Int64 = 0
+        var jitter: Int64 = 0
+        /// Bandwidth: the rate.
+        var rate = ByteRate(bytesPerSecond: 0)
+        /// A timed stall: when it ends.
+        var stallEnd = Instant.zero
     }
 
     /// A run of bytes of a chunk on its way through the conditions. `separate` marks the first bytes
@@ -68,7 +98,15 @@ public struct LinkSchedule: Sendable {
 
     /// The conditions currently on this link, in the order they apply.
     public private(set) var conditions: [ActiveCondition] = []
-    private var runtimes: [String: Runtime] = [:]
+    /// The state of each condition: `runtimes[i]` belongs to `conditions[i]`.
+    private var runtimes: [Runtime] = []
+    /// The first blocking condition's effect (an untimed stall, a zero rate, a blackhole), if any applies.
+    private var blocking: Blocking?
+    /// Whether an applying condition may cut a chunk into several deliveries (loss, slicer, data
+    /// limit); when none does, a chunk is one piece and `admit` takes its allocation-free path.
+    private var cuts = false
+    /// The applying conditions that delay pieces (latency, bandwidth, timed stalls), in order.
+    private var steps: [Step] = []
     private let root: SeededGenerator
     /// The delivery time of the last byte scheduled so far: nothing later may be delivered earlier.
     public private(set) var lastDelivery: Instant = .zero
@@ -91,21 +129,44 @@ public struct LinkSchedule: Sendable {
     /// Replaces the conditions. A condition whose name and value are unchanged keeps its state
     /// (correlation memory, loss state, bandwidth queue, bytes counted); a changed one starts afresh.
     public mutating func setConditions(_ new: [ActiveCondition]) {
-        var kept: [String: Runtime] = [:]
+        var kept: [Runtime] = []
+        kept.reserveCapacity(new.count)
         for active in new {
-            if let old = runtimes[active.name], old.condition == active.condition {
-                kept[active.name] = old
+            if let i = conditions.firstIndex(where: { $0.name == active.name }), conditions[i].condition == active.condition {
+                kept.append(runtimes[i])
             } else {
-                kept[active.name] = makeRuntime(for: active)
+                kept.append(makeRuntime(for: active))
             }
         }
         runtimes = kept
         conditions = new
+        blocking = nil
+        cuts = false
+        steps = []
+        for (index, active) in new.enumerated() where active.applies {
+            switch active.condition {
+            case .latency(let c):
+                steps.append(Step(kind: .latency, index: index, latency: c.latency.nanoseconds, jitter: c.jitter.nanoseconds))
+            case .bandwidth(let c) where c.rate.bytesPerSecond > 0:
+                steps.append(Step(kind: .bandwidth, index: index, rate: c.rate))
+            case .stall(let c) where c.duration != nil:
+                steps.append(Step(kind: .stall, index: index, stallEnd: active.since + c.duration!))
+            default:
+                break
+            }
+            switch active.condition {
+            case .stall(let c) where c.duration == nil: if blocking == nil { blocking = .hold }
+            case .bandwidth(let c) where c.rate.bytesPerSecond <= 0: if blocking == nil { blocking = .hold }
+            case .blackhole: if blocking == nil { blocking = .drop }
+            case .loss, .slicer, .limitData: cuts = true
+            default: break
+            }
+        }
     }
 
     private func makeRuntime(for active: ActiveCondition) -> Runtime {
         let rng = root.derived(StableHash.fnv1a(active.name))
-        var runtime = Runtime(rng: rng, condition: active.condition)
+        var runtime = Runtime(rng: rng)
         switch active.condition {
         case .latency(let c):
             if let d = c.distribution {
@@ -122,37 +183,76 @@ public struct LinkSchedule: Sendable {
     /// Decides the fate of `bytes` bytes arriving at `now`.
     public mutating func admit(bytes: Int, at now: Instant) -> ChunkFate {
         guard bytes > 0 else { return .deliver([], thenClose: false) }
-        if let blocking = blockingFate(at: now) {
+        if let blocking {
             if blocking == .drop { bytesDropped += Int64(bytes) }
-            return blocking
+            return blocking == .drop ? .drop : .hold
         }
+        if !cuts { return .deliver([Delivery(at: passWhole(bytes: bytes, at: now), length: bytes)], thenClose: false) }
+        let (deliveries, thenClose) = passCut(bytes: bytes, at: now)
+        return .deliver(deliveries, thenClose: thenClose)
+    }
+
+    /// The same decision as `admit`, told as a simulator needs it: when the chunk's last delivered
+    /// byte arrives and how many bytes are delivered. Allocates nothing on links that cut no chunks.
+    public mutating func admitWhole(bytes: Int, at now: Instant) -> WholeChunkFate {
+        guard bytes > 0 else { return .deliver(at: now, bytes: 0, thenClose: false) }
+        if let blocking {
+            if blocking == .drop { bytesDropped += Int64(bytes) }
+            return blocking == .drop ? .drop : .hold
+        }
+        if !cuts { return .deliver(at: passWhole(bytes: bytes, at: now), bytes: bytes, thenClose: false) }
+        let (deliveries, thenClose) = passCut(bytes: bytes, at: now)
+        var delivered = 0
+        for d in deliveries { delivered += d.length }
+        return .deliver(at: deliveries.last?.at ?? now, bytes: delivered, thenClose: thenClose)
+    }
+
+    /// A chunk that no condition cuts: one piece through the conditions, then after every byte before it.
+    private mutating func passWhole(bytes: Int, at now: Instant) -> Instant {
+        var piece = Piece(at: now, length: bytes)
+        for step in steps {
+            pass(&piece, step)
+        }
+        let at = max(piece.at, lastDelivery)
+        lastDelivery = at
+        bytesDelivered += Int64(bytes)
+        return at
+    }
+
+    /// Delays one piece by a condition that acts on pieces one by one (latency, bandwidth, a timed
+    /// stall); the conditions that cut pieces are `passCut`'s.
+    private mutating func pass(_ piece: inout Piece, _ step: Step) {
+        switch step.kind {
+        case .latency:
+            piece.at = piece.at + Self.delay(latency: step.latency, jitter: step.jitter, &runtimes[step.index])
+        case .bandwidth:
+            let start = max(piece.at, runtimes[step.index].busyUntil)
+            let end = start + (step.rate.transmissionTime(of: piece.length) ?? .zero)
+            runtimes[step.index].busyUntil = end
+            piece.at = end
+        case .stall:
+            if piece.at < step.stallEnd { piece.at = step.stallEnd }
+        }
+    }
+
+    /// The general path: the chunk as pieces, which loss, slicers and data limits cut.
+    private mutating func passCut(bytes: Int, at now: Instant) -> (deliveries: [Delivery], thenClose: Bool) {
         var pieces = [Piece(at: now, length: bytes)]
         var thenClose = false
-        for active in conditions where active.applies {
-            guard var runtime = runtimes[active.name] else { continue }
-            switch active.condition {
-            case .latency(let c):
-                for i in pieces.indices {
-                    pieces[i].at = pieces[i].at + Self.delay(c, &runtime)
-                }
-            case .bandwidth(let c):
-                for i in pieces.indices {
-                    let start = max(pieces[i].at, runtime.busyUntil)
-                    let end = start + (c.rate.transmissionTime(of: pieces[i].length) ?? .zero)
-                    runtime.busyUntil = end
-                    pieces[i].at = end
-                }
-            case .stall(let c):
-                if let duration = c.duration {
-                    let end = active.since + duration
-                    for i in pieces.indices where pieces[i].at < end { pieces[i].at = end }
-                }
+        var nextStep = 0
+        for i in conditions.indices where conditions[i].applies {
+            switch conditions[i].condition {
+            case .latency, .bandwidth, .stall:
+                // Untimed stalls and zero rates block instead (`blocking`) and have no step.
+                guard nextStep < steps.count, steps[nextStep].index == i else { continue }
+                for j in pieces.indices { pass(&pieces[j], steps[nextStep]) }
+                nextStep += 1
             case .loss(let c):
-                pieces = Self.applyLoss(c, to: pieces, &runtime)
+                pieces = Self.applyLoss(c, to: pieces, &runtimes[i])
             case .slicer(let c):
-                pieces = Self.slice(c, pieces, &runtime)
+                pieces = Self.slice(c, pieces, &runtimes[i])
             case .limitData(let c):
-                let allowed = max(0, c.bytes - runtime.bytesPassed)
+                let allowed = max(0, c.bytes - runtimes[i].bytesPassed)
                 var remaining = allowed
                 var cut: [Piece] = []
                 for piece in pieces where remaining > 0 {
@@ -161,7 +261,7 @@ public struct LinkSchedule: Sendable {
                     remaining -= Int64(take)
                 }
                 let total = pieces.reduce(0) { $0 + $1.length }
-                runtime.bytesPassed += allowed - remaining
+                runtimes[i].bytesPassed += allowed - remaining
                 if Int64(total) >= allowed {
                     thenClose = true
                     // Close once the limit is reached exactly too, as Toxiproxy does.
@@ -171,7 +271,6 @@ public struct LinkSchedule: Sendable {
             case .blackhole, .slowClose, .reset, .idleTimeout, .slowConnect:
                 break
             }
-            runtimes[active.name] = runtime
         }
         // No overtaking: each piece leaves no earlier than the one before it. Pieces leaving together
         // are one delivery, except where a slicer cut them apart.
@@ -187,27 +286,25 @@ public struct LinkSchedule: Sendable {
             }
             bytesDelivered += Int64(piece.length)
         }
-        return .deliver(merged, thenClose: thenClose)
+        return (merged, thenClose)
     }
 
     /// Decides when a FIN arriving at `now` reaches the far side: after the link's latency and any
     /// timed stall, never before the data sent before it, plus any slow-close delay; held behind
     /// held data; swallowed by a blackhole.
     public mutating func admitClose(at now: Instant) -> CloseFate {
-        if let blocking = blockingFate(at: now) {
+        if let blocking {
             return blocking == .drop ? .drop : .hold
         }
         // A FIN travels like a segment: it takes the link's latency and waits out a timed stall,
         // then comes after every byte before it, then any slow-close delay.
         var at = now
-        for active in conditions where active.applies {
-            guard var runtime = runtimes[active.name] else { continue }
-            switch active.condition {
+        for i in conditions.indices where conditions[i].applies {
+            switch conditions[i].condition {
             case .latency(let c):
-                at = at + Self.delay(c, &runtime)
-                runtimes[active.name] = runtime
+                at = at + Self.delay(c, &runtimes[i])
             case .stall(let c):
-                if let duration = c.duration { at = max(at, active.since + duration) }
+                if let duration = c.duration { at = max(at, conditions[i].since + duration) }
             default:
                 break
             }
@@ -220,27 +317,16 @@ public struct LinkSchedule: Sendable {
         return .deliver(at: at)
     }
 
-    /// The hold or drop decided by the first blocking condition, if any applies now.
-    private func blockingFate(at now: Instant) -> ChunkFate? {
-        for active in conditions where active.applies {
-            switch active.condition {
-            case .stall(let c) where c.duration == nil:
-                return .hold
-            case .bandwidth(let c) where c.rate.bytesPerSecond <= 0:
-                return .hold
-            case .blackhole:
-                return .drop
-            default:
-                continue
-            }
-        }
-        return nil
+    private static func delay(_ c: LatencyCondition, _ runtime: inout Runtime) -> TimeSpan {
+        delay(latency: c.latency.nanoseconds, jitter: c.jitter.nanoseconds, &runtime)
     }
 
-    private static func delay(_ c: LatencyCondition, _ runtime: inout Runtime) -> TimeSpan {
-        var ns = Double(c.latency.nanoseconds)
-        if c.jitter > .zero {
-            let j = Double(c.jitter.nanoseconds)
+    /// A latency condition's delay for one piece: the constant, a uniform jitter draw, and the
+    /// distribution's correlated draw when it has one (`runtime.sampler`).
+    private static func delay(latency: Int64, jitter: Int64, _ runtime: inout Runtime) -> TimeSpan {
+        var ns = Double(latency)
+        if jitter > 0 {
+            let j = Double(jitter)
             ns += (runtime.rng.nextUnit() * 2 - 1) * j
         }
         if var sampler = runtime.sampler {
