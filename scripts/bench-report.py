@@ -21,6 +21,7 @@ TARGET_ADDED_RTT_SLACK_US = 10.0
 TARGET_ACCURACY_P99_MS = 1.0
 TARGET_IDLE_KB_PER_CONN = 15.0
 TARGET_PEAK_RSS_MIB = 128.0
+TARGET_SIM_24H_SECONDS = 30.0
 
 BASELINES = ("direct", "socat", "haproxy")
 
@@ -182,7 +183,13 @@ def summarize(records):
             "status": client.get("status"),
         }
 
-    return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput
+    # 6. the simulator: its target run, the unbatched baseline, counters-only memory.
+    simulator = {}
+    for r in ok:
+        if r["section"] == "simulator" and isinstance(r["data"], dict):
+            simulator[r["path"]] = r["data"]
+
+    return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator
 
 
 def fmt(x, digits=1, sign=False):
@@ -199,7 +206,7 @@ def verdict(ok):
 
 
 def build(records, partial):
-    meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput = summarize(records)
+    meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator = summarize(records)
     flatline_skipped = not meta.get("flatline")
     rows = []
     checks = {}
@@ -294,6 +301,41 @@ def build(records, partial):
         flat, None, None, f"≤ {TARGET_PEAK_RSS_MIB:g} MiB", ok, "peak_rss_under_latency",
     )
 
+    # 6. simulator speed: the target run's wall time (extrapolated to 24 h when shorter), against
+    # the same configuration with one event per tick; memory of counters-only runs.
+    st, se = simulator.get("target"), simulator.get("exact")
+    if st:
+        day = st.get("extrapolated_24h_seconds")
+        hours = st.get("simulated_hours")
+        ok = day <= TARGET_SIM_24H_SECONDS if day is not None else None
+        flat = f"{fmt(day)} s" + ("" if hours == 24 else f" (extrapolated from {fmt(hours, 2)} h in {fmt(st.get('wall_seconds'), 2)} s)")
+        flat += f", peak RSS {fmt(st.get('peak_rss_kib', 0) / 1024)} MiB with {fmt(st.get('events_logged'), 0)} events logged"
+        base = None
+        ratio = None
+        if se and se.get("extrapolated_24h_seconds"):
+            base = f"one event per tick: {fmt(se['extrapolated_24h_seconds'])} s (from {fmt(se.get('simulated_hours'), 2)} h)"
+            ratio = f"{se['extrapolated_24h_seconds'] / day:.1f}× faster" if day else None
+        rows.append([
+            "Simulator: 24 h × 1,000 connections, 25 s heartbeats, 2 events/s (s, one core)",
+            flat, base or "—", ratio or "—", f"≤ {TARGET_SIM_24H_SECONDS:g} s", verdict(ok),
+        ])
+        checks["simulator_24h"] = {"pass": ok, "skipped": False}
+        counters = sorted(
+            (v for k, v in simulator.items() if k.startswith("counters-")), key=lambda v: v.get("simulated_hours", 0)
+        )
+        if len(counters) >= 2:
+            a, b = counters[0], counters[-1]
+            ra, rb = a.get("peak_rss_kib"), b.get("peak_rss_kib")
+            ok = (rb <= ra * 1.5 + 4096) if ra and rb else None
+            rows.append([
+                "Simulator memory, counters only (peak RSS, MiB)",
+                f"{fmt(rb / 1024)} after {fmt(b.get('simulated_hours'), 1)} h",
+                f"{fmt(ra / 1024)} after {fmt(a.get('simulated_hours'), 1)} h",
+                f"{rb / ra:.2f}×" if ra else "—",
+                "bounded: ≤ 1.5× + 4 MiB", verdict(ok),
+            ])
+            checks["simulator_memory_bounded"] = {"pass": ok, "skipped": False}
+
     table = []
     title = "Flatline benchmarks" + (" — PARTIAL RUN" if partial else "") + (" (quick mode)" if meta.get("quick") else "")
     table.append(f"## {title}\n")
@@ -340,6 +382,8 @@ def build(records, partial):
             "latency_accuracy_p99_ms": f"|p99 error| <= {TARGET_ACCURACY_P99_MS}",
             "idle_kb_per_conn": f"<= {TARGET_IDLE_KB_PER_CONN}",
             "peak_rss_mib_under_50ms": f"<= {TARGET_PEAK_RSS_MIB}",
+            "simulator_24h_seconds": f"<= {TARGET_SIM_24H_SECONDS} (1,000 connections, one core)",
+            "simulator_memory_bounded": "counters-only peak RSS after the longer run <= 1.5x the shorter + 4 MiB",
         },
         "checks": checks,
         "throughput": throughput,
@@ -347,6 +391,7 @@ def build(records, partial):
         "latency_accuracy": accuracy,
         "idle": idle,
         "latency_throughput": latency_throughput,
+        "simulator": simulator,
         "notes": notes,
         "errors": errors,
     }

@@ -3,7 +3,8 @@
 #
 # Measures, side by side in one run and on loopback only: throughput, added round-trip time,
 # latency-toxic accuracy, memory per idle connection and peak memory under a latency condition,
-# for direct loopback, socat, haproxy and Flatline. Writes results/bench/results.json,
+# for direct loopback, socat, haproxy and Flatline; then the simulator's speed on issue 4's run
+# (1,000 connections for 24 simulated hours) against its own unbatched baseline. Writes results/bench/results.json,
 # results/bench/table.md and raw.jsonl, and prints the table.
 #
 # Knobs (environment):
@@ -17,6 +18,8 @@
 #   BENCH_SCRATCH=PATH      swift build --scratch-path (default: .build)
 #   BENCH_SKIP_BUILD=1      do not build; use BENCH_BIN (FlatlineBench) and BENCH_FLATLINE
 #   BENCH_BIN=PATH          FlatlineBench binary to use
+#   BENCH_SIMBENCH=PATH     SimulatorBench binary to use
+#   BENCH_SIM_HOURS=24      simulated hours of the simulator's target run (quick: 1)
 #   BENCH_FLATLINE=PATH     flatline binary to use; "none" skips the Flatline rows
 #   BENCH_OUT=results/bench output directory
 set -euo pipefail
@@ -30,10 +33,12 @@ if [[ $QUICK == 1 ]]; then
     BYTES=${BENCH_BYTES:-128MiB}; REPS=${BENCH_REPS:-1}; PINGS=${BENCH_PINGS:-2000}
     WARMUP=${BENCH_WARMUP:-200}; IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
     ACC5_COUNT=200; ACC50_COUNT=40; LAT_MAX_SECONDS=20; IDLE_HOLD=2; PING_ROUNDS=${BENCH_PING_ROUNDS:-2}
+    SIM_HOURS=${BENCH_SIM_HOURS:-1}; SIM_EXACT_HOURS=0.1; SIM_BOUNDED_HOURS="0.1 1"
 else
     BYTES=${BENCH_BYTES:-1GiB}; REPS=${BENCH_REPS:-3}; PINGS=${BENCH_PINGS:-20000}
     WARMUP=${BENCH_WARMUP:-2000}; IDLE_CONNS=${BENCH_IDLE_CONNS:-9000}
     ACC5_COUNT=1000; ACC50_COUNT=200; LAT_MAX_SECONDS=120; IDLE_HOLD=5; PING_ROUNDS=${BENCH_PING_ROUNDS:-4}
+    SIM_HOURS=${BENCH_SIM_HOURS:-24}; SIM_EXACT_HOURS=1; SIM_BOUNDED_HOURS="1 24"
 fi
 PORT_BASE=${BENCH_PORT_BASE:-26000}
 OUT=${BENCH_OUT:-results/bench}
@@ -206,6 +211,7 @@ ensure_tools() {
 }
 
 BENCH=""
+SIMBENCH=""
 FLATLINE=""
 build() {
     local scratch=()
@@ -217,12 +223,16 @@ build() {
             say "FlatlineBench failed to build"
             exit 1
         }
+        say "building SimulatorBench (release)"
+        swift build -c release "${scratch[@]}" --product SimulatorBench >"$LOGS/build-simbench.log" 2>&1 ||
+            note "SimulatorBench failed to build (see $LOGS/build-simbench.log): simulator rows skipped"
     fi
     local bin="$ROOT/.build/release"
     if [[ -z ${BENCH_BIN:-} || -z ${BENCH_FLATLINE:-} ]]; then
         bin=$(swift build -c release "${scratch[@]}" --show-bin-path 2>/dev/null || echo "$bin")
     fi
     BENCH=${BENCH_BIN:-$bin/FlatlineBench}
+    SIMBENCH=${BENCH_SIMBENCH:-$bin/SimulatorBench}
     [[ -x $BENCH ]] || { say "no FlatlineBench binary at $BENCH"; exit 1; }
 
     if [[ ${BENCH_FLATLINE:-} == none ]]; then
@@ -466,6 +476,27 @@ require_free "$ECHO_PORT" "$SINK_PORT" "$SOCAT_ECHO_PORT" "$SOCAT_SINK_PORT" "$H
     "$HAP_IDLE_PORT" "$FL_API_PORT" "$FL_ECHO_PORT" "$FL_SINK_PORT" "$FL_IDLE_API_PORT" "$FL_IDLE_PORT" \
     "$FL_LAT_API_PORT" "$FL_LAT_PORT"
 
+# 6. The simulator (issue 4): 1,000 Socket.IO connections, 25 s / 20 s heartbeats, 2 server events/s
+# of 512 B, 20 ms each way, on one thread. The target run keeps every heartbeat and connection event
+# in memory; the baseline is the same run with one timer event per tick (no batching), for one hour;
+# the counters-only runs show the simulator's own memory does not grow with simulated time.
+simulator_runs() {
+    local hours=$SIM_HOURS
+    local pin=()
+    command -v taskset >/dev/null && pin=(taskset -c 0)
+    say "   target: $hours simulated h x 1,000 connections"
+    "${pin[@]}" "$SIMBENCH" --connections 1000 --hours "$hours" >"$TMP/sim.json" 2>"$LOGS/sim-target.log"
+    record simulator target "" "$(cat "$TMP/sim.json")"
+    say "   baseline: 1 simulated h, one event per tick (--exact)"
+    "${pin[@]}" "$SIMBENCH" --connections 1000 --hours "$SIM_EXACT_HOURS" --exact >"$TMP/sim.json" 2>"$LOGS/sim-exact.log"
+    record simulator exact "" "$(cat "$TMP/sim.json")"
+    for h in $SIM_BOUNDED_HOURS; do
+        say "   memory: $h simulated h, counters only"
+        "${pin[@]}" "$SIMBENCH" --connections 1000 --hours "$h" --recording none >"$TMP/sim.json" 2>"$LOGS/sim-none-$h.log"
+        record simulator "counters-$h" "" "$(cat "$TMP/sim.json")"
+    done
+}
+
 versions() {
     local swiftv socatv hapv rev
     swiftv=$(swift --version 2>/dev/null | head -n 1 || true)
@@ -525,6 +556,13 @@ if [[ -n $FLATLINE ]]; then run_section idle idle_flatline; fi
 if [[ -n $FLATLINE ]]; then
     say "5. throughput and peak memory under 50 ms latency (fresh Flatline process)"
     run_section latency_throughput latency_throughput_flatline
+fi
+
+if [[ -x $SIMBENCH ]]; then
+    say "6. simulator: 1,000 connections x $SIM_HOURS simulated h (one core)"
+    run_section simulator simulator_runs
+else
+    note "SimulatorBench not built: simulator rows skipped"
 fi
 
 printf '{"section":"meta_end","data":{"loadavg_end":%s,"seconds":%s}}\n' \

@@ -172,18 +172,13 @@ final class SimulatedConnection {
     /// in batched mode, and a message changes no session state, so the session is asked once.
     func receivedBatchedTicks(on transport: SimulatedTransport, at times: Slice<Deque<Instant>>) {
         guard transport === current else { return }
-        var connected = session.isConnected
-        var received = 0
-        for at in times {
-            let actions = heartbeat.received(.message(""), at: at)
-            if !actions.isEmpty {
-                performHeartbeat(actions)
-                guard transport === current else { break }
-                connected = session.isConnected
-            }
-            if connected { received += 1 }
+        guard let last = times.last else { return }
+        let actions = heartbeat.receivedMessages(lastAt: last)
+        if !actions.isEmpty {
+            performHeartbeat(actions)
+            guard transport === current else { return }
         }
-        engine.counters.messagesReceived += received
+        if session.isConnected { engine.counters.messagesReceived += times.count }
     }
 
     /// Inbound traffic for the health check; it may find the connection stale and close it.

@@ -428,10 +428,10 @@ final class SimulatedTransport {
     /// The number of decimal digits of a positive sequence number (what `String(n).utf8.count` gives).
     static func digits(_ n: Int64) -> Int {
         var count = 1
-        var rest = n
-        while rest >= 10 {
-            rest /= 10
+        var power: Int64 = 10
+        while n >= power, count < 19 {
             count += 1
+            power &*= 10
         }
         return count
     }

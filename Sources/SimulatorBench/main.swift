@@ -12,6 +12,11 @@ import Simulator
 
 let usage = """
 usage: SimulatorBench [--connections 1000] [--hours 1] [--seed 1] [--encoded-events]
+                      [--recording without-messages|none|all] [--exact]
+
+  --recording   which events the run keeps in memory (default without-messages: every
+                heartbeat and connection event, message events only counted)
+  --exact       one timer event per tick (no batching): the baseline the batching is measured against
 """
 
 /// The options of one run.
@@ -20,6 +25,8 @@ struct Options {
     var hours = 1.0
     var seed: UInt64 = 1
     var encoded = false
+    var recording = EventRecording.withoutMessages
+    var exact = false
 }
 
 /// Writes a message to standard error and exits with status 2.
@@ -54,6 +61,15 @@ func parse(_ argv: [String]) -> Options {
             options.seed = parsed
         case "--encoded-events":
             options.encoded = true
+        case "--recording":
+            switch value(argument) {
+            case "all": options.recording = .all
+            case "without-messages": options.recording = .withoutMessages
+            case "none": options.recording = .none
+            default: fail("--recording: expected all, without-messages or none")
+            }
+        case "--exact":
+            options.exact = true
         case "-h", "--help":
             print(usage)
             exit(0)
@@ -73,16 +89,24 @@ func peakRSSKiB() -> Int {
 let options = parse(CommandLine.arguments)
 let connections = options.connections, hours = options.hours, seed = options.seed, encoded = options.encoded
 let duration = TimeSpan.nanoseconds(Int64(hours * 3_600 * 1e9))
-let configuration = Simulation.benchmarkConfiguration(connections: connections, duration: duration,
+var configuration = Simulation.benchmarkConfiguration(connections: connections, duration: duration,
                                                       seed: seed, encodedEvents: encoded)
+configuration.recording = options.recording
+configuration.batchesTicks = !options.exact
 let start = Instant.monotonicNow()
 let result = Simulation(configuration).run()
 let wall = Double((Instant.monotonicNow() - start).nanoseconds) / 1e9
 let perDay = wall * 24 / hours
 let c = result.counters
+let recordingName = switch options.recording {
+case .all: "all"
+case .withoutMessages: "without-messages"
+case .none: "none"
+}
 print("""
 {"connections":\(connections),"simulated_hours":\(hours),"wall_seconds":\(wall),\
 "extrapolated_24h_seconds":\(perDay),"messages_sent":\(c.messagesSent),"pings_sent":\(c.pingsSent),\
 "pongs_received":\(c.pongsReceived),"server_disconnects":\(c.serverDisconnects),\
-"events_logged":\(result.log.count),"peak_rss_kib":\(peakRSSKiB()),"encoded_events":\(encoded)}
+"events_logged":\(result.log.count),"peak_rss_kib":\(peakRSSKiB()),"encoded_events":\(encoded),\
+"recording":"\(recordingName)","exact":\(options.exact),"realtime_factor":\(hours * 3_600 / wall)}
 """)

@@ -129,13 +129,22 @@ public struct EngineIOClientHeartbeat: Sendable {
             switch packet {
             case .ping(let data):
                 let pong = EngineIOPacket.pong(configuration.echoesPingData ? data : "")
-                return [.send(pong), .observe(.pingReceived)] + reset(at: now)
+                // One array, not three: this runs on every ping of every simulated connection.
+                guard let arm = resetAction(at: now) else { return [.send(pong), .observe(.pingReceived)] }
+                return [.send(pong), .observe(.pingReceived), arm]
             case .close:
                 return close(.transportClose)
             case .open, .pong, .message, .binary, .upgrade, .noop:
                 return []
             }
         }
+    }
+
+    /// Data messages arrived, the last of them at `last`: the same as `received(.message(_:), at:)`
+    /// for each in turn (a message only proves liveness), in one call, for drivers that deliver
+    /// messages in batches (the simulator's batched ticks).
+    public mutating func receivedMessages(lastAt last: Instant) -> [Action] {
+        received(.message(""), at: last)
     }
 
     /// Bytes arrived that are not a packet. engine.io-client turns a decode failure into an
@@ -186,9 +195,13 @@ public struct EngineIOClientHeartbeat: Sendable {
     }
 
     private mutating func reset(at now: Instant) -> [Action] {
+        resetAction(at: now).map { [$0] } ?? []
+    }
+
+    /// Restarts the clock at `now`; the timer to arm for the new deadline, if there is one.
+    private mutating func resetAction(at now: Instant) -> Action? {
         lastResetAt = now
-        guard let deadline else { return [] }
-        return [.arm(.pingTimeout, at: deadline)]
+        return deadline.map { .arm(.pingTimeout, at: $0) }
     }
 
     /// Closes for `reason`, disarming the timer unless it is the one firing now.

@@ -127,13 +127,14 @@ public struct EngineIOServerHeartbeat: Sendable {
         lastPacketAt = now
         switch packet {
         case .pong:
-            var actions: [Action] = []
-            if case .awaitingPong = phase, let sentAt = pingSentAt {
-                actions += [.cancel(.pingTimeout), .observe(.pongReceived(rtt: now - sentAt))]
-            }
+            let answered: Instant? = if case .awaitingPong = phase { pingSentAt } else { nil }
             pingSentAt = nil
             phase = .idle
-            return actions + schedulePing(from: now)
+            let due = now + configuration.pingInterval
+            nextPingAt = due
+            // One array literal: this runs on every pong of every simulated connection.
+            guard let sentAt = answered else { return [.arm(.ping, at: due)] }
+            return [.cancel(.pingTimeout), .observe(.pongReceived(rtt: now - sentAt)), .arm(.ping, at: due)]
         case .ping:
             return configuration.rejectsClientPing ? close(.transportError) : []
         case .close:
