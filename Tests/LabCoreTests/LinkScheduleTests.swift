@@ -424,9 +424,12 @@ struct LinkScheduleTests {
                 let length = min(100, size - offset)
                 var extra = TimeSpan.zero
                 var rto = TimeSpan.milliseconds(50)
-                while process.isLost(using: &rng) {
+                // First transmissions follow the chain; retransmissions are lost at its long-run rate.
+                var lost = process.isLost(using: &rng)
+                while lost {
                     extra = extra + rto
                     rto = min(rto * 2, .milliseconds(400))
+                    lost = rng.nextUnit() < model.stationaryLossRate
                 }
                 if offset == 0 { firstExtra = extra } else if firstExtra > .zero && extra == .zero { headOfLine += 1 }
                 let at = max(arrival + extra, last)
@@ -455,16 +458,50 @@ struct LinkScheduleTests {
         #expect(F.pieces(link.admit(bytes: 100, at: F.ms(500))) == [Delivery(at: F.ms(500), length: 100)])
     }
 
-    @Test("each loss of a segment adds one RTO: an alternating loss pattern")
+    @Test("retransmissions do not move the chain: an alternating chain loses every other new segment")
     func alternatingLoss() {
-        // Gilbert–Elliott with p = r = 1, lossInGood = 0, lossInBad = 1 alternates: kept, lost, kept, lost...
-        let model = LossModel.gilbertElliott(p: 1, r: 1, lossInBad: 1, lossInGood: 0)
+        // 4-state chain 1 -> 3 -> 2 -> 3 -> 2 ... (p13 = p32 = p23 = 1): new segments are lost,
+        // received, lost, received, whatever happens to the retransmissions in between (each is
+        // lost at the chain's long-run rate, 1/2, by its own draw).
+        let model = LossModel.fourState(p13: 1, p31: 0, p32: 1, p23: 1, p14: 0)
+        #expect(model.stationaryLossRate == 0.5)
         var link = F.link([("loss", .loss(LossCondition(model: model, segmentSize: 100)))])
-        // Segment 1 kept; segments 2 and 3 each lost once then kept (200 ms).
-        #expect(F.pieces(link.admit(bytes: 300, at: .zero)) == [
-            Delivery(at: .zero, length: 100), Delivery(at: F.ms(200), length: 200),
-        ])
-        #expect(F.pieces(link.admit(bytes: 100, at: F.ms(1))) == [Delivery(at: F.ms(201), length: 100)])
+        for i in 0..<40 {
+            let arrival = F.sec(Double(i) * 3_600)  // far apart: no head-of-line blocking
+            let at = F.pieces(link.admit(bytes: 100, at: arrival)).last!.at
+            if i % 2 == 0 {
+                #expect(at - arrival >= .milliseconds(200), "segment \(i) is lost at least once")
+            } else {
+                #expect(at == arrival, "segment \(i) gets through at once")
+            }
+        }
+    }
+
+    @Test("a burst hits consecutive new segments, but does not hold one segment for its whole length")
+    func burstsDoNotPinRetransmissions() {
+        // Long bursts: 50 packets on average (r = 2 %), a third of the time in the bad state, which
+        // loses everything. A retransmission an RTO later is lost at 1/3, whatever the chain's state.
+        let model = LossModel.gilbertElliott(p: 0.01, r: 0.02, lossInBad: 1, lossInGood: 0)
+        var link = F.link(seed: 3, [("burst", .loss(LossCondition(model: model, segmentSize: 100)))])
+        var longestRun = 0, run = 0, lostSegments = 0, maxRetries = 0
+        for i in 0..<20_000 {
+            let arrival = F.sec(Double(i) * 600)  // far apart: no head-of-line blocking between them
+            let at = F.pieces(link.admit(bytes: 100, at: arrival)).last!.at
+            let extra = (at - arrival).nanoseconds / 1_000_000
+            var retries = 0
+            var rto: Int64 = 200, total: Int64 = 0
+            while total < extra {
+                total += rto
+                rto = min(rto * 2, 120_000)
+                retries += 1
+            }
+            #expect(total == extra, "segment \(i): the extra delay is a sum of RTOs")
+            maxRetries = max(maxRetries, retries)
+            if retries > 0 { lostSegments += 1; run += 1; longestRun = max(longestRun, run) } else { run = 0 }
+        }
+        #expect((5_300...8_000).contains(lostSegments), "about a third of the segments meet the bad state")
+        #expect(longestRun >= 20, "bursts still hit runs of consecutive new segments")
+        #expect(maxRetries <= 12, "retries pass at 2/3 each: none needs a burst's length of them")
     }
 
     // MARK: Slicer

@@ -342,6 +342,7 @@ public struct LinkSchedule: Sendable {
 
     private static func applyLoss(_ c: LossCondition, to pieces: [Piece], _ runtime: inout Runtime) -> [Piece] {
         guard var process = runtime.loss else { return pieces }
+        let lossRate = c.model.stationaryLossRate
         var out: [Piece] = []
         for piece in pieces {
             var offset = 0
@@ -350,11 +351,18 @@ public struct LinkSchedule: Sendable {
                 var extra = TimeSpan.zero
                 var rto = c.initialRTO
                 var retransmissions = 0
-                while process.isLost(using: &runtime.rng) {
+                var lost = process.isLost(using: &runtime.rng)
+                while lost {
                     extra = extra + rto
                     rto = min(rto * 2, c.maxRTO)
                     retransmissions += 1
                     if extra > retransmissionGiveUp || retransmissions >= maxRetransmissions { break }
+                    // A retransmission leaves an RTO later, when a burst of the chain (a few packets
+                    // long) has moved on with the other traffic: it is lost at the model's long-run
+                    // rate, independently, and does not advance the chain. Drawing retries from the
+                    // chain back to back would keep one segment inside its burst for the burst's
+                    // whole length, stalling the stream for seconds with each doubling RTO.
+                    lost = runtime.rng.nextUnit() < lossRate
                 }
                 out.append(Piece(at: piece.at + extra, length: length, separate: offset == 0 && piece.separate))
                 offset += length
