@@ -448,9 +448,13 @@ public struct HTMLReport {
                     }
                 }
             }
+            if phase.serverPause { kinds.insert(.stall) }
             let truthText = kinds.contains(.dead) ? "dead" : (kinds.contains(.stall) ? "stall (dead after \(scenario.toleratedStall))" : "usable")
+            var what = [Self.conditionsText(phase.conditions)].filter { $0 != "none" || (!phase.serverPause && phase.clientTimerAlignment == nil) }
+            if phase.serverPause { what.append("server paused") }
+            if let alignment = phase.clientTimerAlignment { what.append("client timers every \(alignment)") }
             h += "<tr><td><i class=\"sw phase p\(index % 6)\"></i></td><td>\(Self.escape(phase.note ?? "phase \(index + 1)"))</td>"
-            h += "<td>\(Self.escape(when))</td><td>\(Self.escape(Self.conditionsText(phase.conditions)))</td><td>\(Self.escape(truthText))</td></tr>\n"
+            h += "<td>\(Self.escape(when))</td><td>\(Self.escape(what.joined(separator: "; ")))</td><td>\(Self.escape(truthText))</td></tr>\n"
         }
         h += "</tbody>\n</table>\n"
         h += "<p class=\"muted\">\(baseline).</p>\n"

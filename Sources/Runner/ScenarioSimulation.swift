@@ -56,13 +56,16 @@ public enum ScenarioSimulation {
                 CustomPing.Options(interval: $0.interval, timeout: $0.timeout, firstPingAfter: $0.firstPingAfter,
                                    pingEvent: $0.pingEvent, pongEvent: $0.pongEvent)
             })
-        return SimulationConfiguration(
+        var configuration = SimulationConfiguration(
             seed: seed ?? scenario.seed, run: run, connections: scenario.clients.count, duration: scenario.duration,
             server: .init(pingInterval: server.pingInterval, pingTimeout: server.pingTimeout),
             clientNamespace: .init(connectTimeout: client.connectTimeout),
             reconnection: client.reconnection.options,
             application: application,
             baseline: scenario.link, phases: phases, workload: workload)
+        configuration.serverPauses = scenario.serverPauses
+        configuration.clientTimerThrottle = scenario.clientTimerThrottle
+        return configuration
     }
 }
 

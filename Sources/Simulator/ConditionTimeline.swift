@@ -82,7 +82,8 @@ struct ConditionTimeline: Sendable {
         for (p, phase) in phases.enumerated() {
             let kinds = Set((phase.conditions.upstream + phase.conditions.downstream).map(\.kind)).sorted()
                 .joined(separator: "+")
-            let label = "phase \(p + 1) (\(kinds)\(phase.note.map { ", " + $0 } ?? ""))"
+            let parts = [kinds.isEmpty ? nil : kinds, phase.note].compactMap { $0 }
+            let label = "phase \(p + 1)" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
             if Instant.zero + phase.at == now { out.append("\(label) starts") }
             if let end = phase.end, Instant.zero + end == now { out.append("\(label) ends") }
         }

@@ -203,7 +203,7 @@ final class SimulatedConnection {
     // MARK: Machines
 
     private func arm(_ timer: ClientTimer, at instant: Instant, _ fire: @escaping (Instant) -> Void) {
-        let token = engine.schedule(at: instant, for: self) { [unowned self] in
+        let token = engine.schedule(at: engine.clientDeadline(instant), for: self) { [unowned self] in
             timers[timer] = nil
             fire(engine.now)
         }
@@ -221,7 +221,7 @@ final class SimulatedConnection {
             case .arm(let timer, let at):
                 // The one heartbeat timer is re-armed on every ping: kept out of the dictionary.
                 if let old = heartbeatToken { engine.scheduler.cancel(old) }
-                heartbeatToken = engine.schedule(at: at, for: self) { [unowned self] in
+                heartbeatToken = engine.schedule(at: engine.clientDeadline(at), for: self) { [unowned self] in
                     heartbeatToken = nil
                     performHeartbeat(heartbeat.timerFired(timer, at: engine.now))
                 }

@@ -198,7 +198,7 @@ final class SimulatedTransport {
     private func arrive(_ packet: WirePacket, _ direction: LinkDirection) {
         engine.counters.packetsDelivered += 1
         if direction == .upstream {
-            serverReceived(packet)
+            onServer { [self] in serverReceived(packet) }
         } else if clientOpen {
             connection.received(packet, on: self)
         }
@@ -207,10 +207,12 @@ final class SimulatedTransport {
     /// A FIN reached the end that reads `direction`.
     private func finArrived(_ direction: LinkDirection) {
         if direction == .upstream {
-            switch serverState {
-            case .awaitingRequest: serverState = .closed
-            case .open: serverClose(.transportClose, notifyPeer: false)
-            case .closed: break
+            onServer { [self] in
+                switch serverState {
+                case .awaitingRequest: serverState = .closed
+                case .open: serverClose(.transportClose, notifyPeer: false)
+                case .closed: break
+                }
             }
         } else if clientOpen {
             connection.transportClosedUnder(self)
@@ -220,13 +222,42 @@ final class SimulatedTransport {
     /// The middle of the connection closed it (a proxy's close, reset, data limit): both ends
     /// learn at once, as they do through a loopback proxy.
     private func connectionClosed(reset: Bool) {
-        switch serverState {
-        case .awaitingRequest: serverState = .closed
-        case .open: serverClose(.transportClose, notifyPeer: false, sendFIN: false)
-        case .closed: break
+        onServer { [self] in
+            switch serverState {
+            case .awaitingRequest: serverState = .closed
+            case .open: serverClose(.transportClose, notifyPeer: false, sendFIN: false)
+            case .closed: break
+            }
         }
         if clientOpen { connection.transportClosedUnder(self) }
         planAction()
+    }
+
+    // MARK: Server pauses
+
+    /// Runs a read of the server's now, or at the end of the server's pause.
+    private func onServer(_ read: @escaping () -> Void) {
+        if engine.hasServerPauses, engine.serverIsPaused {
+            engine.deferServerRead(read)
+        } else {
+            read()
+        }
+    }
+
+    /// Arms a server timer; one that falls due while the server is paused runs at the pause's end,
+    /// after the reads (unless cancelled by then).
+    private func serverTimer(at deadline: Instant, _ fire: @escaping () -> Void) -> TimerToken {
+        guard engine.hasServerPauses else { return engine.schedule(at: deadline, for: connection, fire) }
+        let holder = TokenHolder()
+        let token = engine.schedule(at: deadline, for: connection) { [engine] in
+            if engine.serverIsPaused, let token = holder.token {
+                engine.deferServerTimer(token, fire)
+            } else {
+                fire()
+            }
+        }
+        holder.token = token
+        return token
     }
 
     // MARK: The server's end
@@ -277,7 +308,7 @@ final class SimulatedTransport {
             switch action {
             case .send(let packet): serverSend(packet)
             case .arm(let timer, let at):
-                let token = engine.schedule(at: at, for: connection) { [self] in
+                let token = serverTimer(at: at) { [self] in
                     switch timer {
                     case .ping: pingToken = nil
                     case .pingTimeout: pingTimeoutToken = nil
@@ -344,7 +375,7 @@ final class SimulatedTransport {
                 engine.counters.messagesReceived += 1
                 engine.record(.messageReceived, side: .server, connection: connection.index, detail: engine.detailAck)
             case .arm(let timer, let at):
-                let token = engine.schedule(at: at, for: connection) { [self] in
+                let token = serverTimer(at: at) { [self] in
                     switch timer {
                     case .connectTimeout: connectTimeoutToken = nil
                     case .ackTimeout(let id): ackTokens[id] = nil
@@ -377,7 +408,7 @@ final class SimulatedTransport {
             nextTickAt = engine.now + interval
             return
         }
-        replace(&tickToken, with: engine.schedule(at: engine.now + interval, for: connection) { [self] in
+        replace(&tickToken, with: serverTimer(at: engine.now + interval) { [self] in
             tickToken = nil
             guard serverState == .open, socketIO.isConnected else { return }
             tick()
@@ -463,7 +494,7 @@ final class SimulatedTransport {
         serverState = .closed
         _ = socketIO.transportClosed(reason, at: engine.now)
         for token in [pingToken, pingTimeoutToken, connectTimeoutToken, tickToken] + Array(ackTokens.values) {
-            if let token { engine.scheduler.cancel(token) }
+            if let token { engine.cancel(token) }
         }
         pingToken = nil
         pingTimeoutToken = nil
@@ -481,9 +512,14 @@ final class SimulatedTransport {
     }
 
     private func replace(_ slot: inout TimerToken?, with token: TimerToken?) {
-        if let old = slot { engine.scheduler.cancel(old) }
+        if let old = slot { engine.cancel(old) }
         slot = token
     }
+}
+
+/// The token of a timer whose callback needs it (set just after scheduling).
+private final class TokenHolder {
+    var token: TimerToken?
 }
 
 @available(*, unavailable)

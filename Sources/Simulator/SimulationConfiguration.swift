@@ -139,6 +139,13 @@ public struct SimulationConfiguration: Sendable {
     public var workload: SimulationWorkload
     /// Which events are logged.
     public var recording: EventRecording
+    /// When the server's event loop is blocked (`Phase.serverPause`): sorted, disjoint ranges from
+    /// the run's start. During one the server reads, sends and fires nothing; at its end it reads
+    /// what arrived, in order, then runs the timers that came due, in order (as NIO's and
+    /// asyncio's loops do after a blocking call).
+    public var serverPauses: [Range<TimeSpan>] = []
+    /// How the clients' timers are throttled (a hidden browser tab); empty: on time.
+    public var clientTimerThrottle = TimerThrottle()
     /// Whether size-only ticks may be batched (true by default). When ticks are size-only, message
     /// events are not logged and no health check watches inbound traffic, a tick's only effects are
     /// on its link and on counters, so the engine emits and delivers them in catch-up batches at the

@@ -48,7 +48,61 @@ final class SimulationEngine {
         tickBaseSize = 1 + sample.packet.encoded.utf8.count - 1
         batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
             && !configuration.workload.encodesServerEvents && configuration.recording != .all
-            && configuration.application.healthCheck == nil
+            && configuration.application.healthCheck == nil && configuration.serverPauses.isEmpty
+        serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
+    }
+
+    // MARK: Server pauses
+
+    /// The server's pauses, as instants.
+    let serverPauses: [Range<Instant>]
+    /// Server work that came during a pause: reads first, then timers, each in the order they came.
+    private var pausedReads: [() -> Void] = []
+    private var pausedTimers: [(token: UInt64, body: () -> Void)] = []
+
+    /// Whether the run has any server pause (when not, the server's work never goes through the queue).
+    var hasServerPauses: Bool { !serverPauses.isEmpty }
+
+    /// Whether the server is paused now.
+    var serverIsPaused: Bool {
+        let now = scheduler.now
+        return serverPauses.contains { $0.contains(now) }
+    }
+
+    /// Keeps a read of the server's (a packet, a FIN, a closed connection) for the pause's end.
+    func deferServerRead(_ body: @escaping () -> Void) {
+        pausedReads.append(body)
+    }
+
+    /// Keeps a server timer that fell due during a pause for the pause's end, unless cancelled first.
+    func deferServerTimer(_ token: TimerToken, _ body: @escaping () -> Void) {
+        pausedTimers.append((token.id, body))
+    }
+
+    /// Cancels a timer, also when it already fell due during a pause and waits for its end.
+    func cancel(_ token: TimerToken) {
+        scheduler.cancel(token)
+        if hasServerPauses { pausedTimers.removeAll { $0.token == token.id } }
+    }
+
+    /// A pause ended: the server reads what arrived, then runs the timers that came due.
+    private func resumeServer() {
+        while !pausedReads.isEmpty {
+            let reads = pausedReads
+            pausedReads = []
+            for read in reads { read() }
+        }
+        while let (_, body) = pausedTimers.first {
+            pausedTimers.removeFirst()
+            body()
+        }
+    }
+
+    /// When a client timer due at `deadline` runs, under the configuration's throttling.
+    func clientDeadline(_ deadline: Instant) -> Instant {
+        let throttle = configuration.clientTimerThrottle
+        guard !throttle.isEmpty else { return deadline }
+        return Instant.zero + throttle.deadline(deadline - Instant.zero)
     }
 
     /// Schedules `body` for `connection` at `deadline`. With batched ticks the connection first
@@ -98,6 +152,10 @@ final class SimulationEngine {
         }
         for change in timeline.changes {
             scheduler.schedule(at: change) { [unowned self] in self.applyTimeline() }
+        }
+        // The phases' notes mark the pauses in the log (applyTimeline); their ends release the work.
+        for pause in serverPauses {
+            scheduler.schedule(at: pause.upperBound) { [unowned self] in resumeServer() }
         }
         scheduler.advance(to: end)
         if batchesTicks {

@@ -16,8 +16,12 @@ import LabCore
     }
 
     @Test func thePackIsThere() {
-        #expect(Self.files.count >= 4)
-        for name in ["dashboard-before.yaml", "dashboard-after.yaml", "half-open-peer.yaml", "idle-timeout-middlebox.yaml"] {
+        // Issue 4's list: the dashboard pair, Wi-Fi roaming, mobile handover, bufferbloat, bursty loss,
+        // the idle-timeout middlebox, a half-open peer, a server event-loop stall, a throttled tab.
+        #expect(Self.files.count >= 10)
+        for name in ["dashboard-before.yaml", "dashboard-after.yaml", "half-open-peer.yaml", "idle-timeout-middlebox.yaml",
+                     "wifi-roaming.yaml", "mobile-handover.yaml", "bufferbloat.yaml", "bursty-loss.yaml",
+                     "server-event-loop-stall.yaml", "throttled-background-tab.yaml"] {
             #expect(Self.files.contains(name), "missing scenarios/\(name)")
         }
     }

@@ -243,8 +243,8 @@ public enum DisconnectClassification: Sendable, Hashable {
 
 extension GroundTruth {
     /// The ground truth of a scenario's timeline, the same for every connection: blackholes and
-    /// resets (from the reset's moment to the phase's end) are dead, stalls (for their duration)
-    /// and zero-rate bandwidth limits are stalls, everything else (latency, loss, idle-timeout
+    /// resets (from the reset's moment to the phase's end) are dead, stalls (for their duration),
+    /// zero-rate bandwidth limits and server pauses are stalls, everything else (latency, loss, idle-timeout
     /// middleboxes...) leaves the link usable. Baseline conditions count for the whole run.
     public init(scenario: Scenario) {
         self.init(periods: Self.periods(of: scenario), toleratedStall: scenario.toleratedStall, duration: scenario.duration)
@@ -263,6 +263,11 @@ extension GroundTruth {
         add(scenario.link, .zero..<scenario.duration)
         for (range, index) in scenario.timeline() {
             add(scenario.phases[index].conditions, range)
+        }
+        // A paused server is alive but answers nothing: to a heartbeat it is a stall of both
+        // directions, survivable while shorter than the tolerated stall.
+        for range in scenario.serverPauses {
+            result.append(LinkPeriod(start: range.lowerBound, end: range.upperBound, kind: .stall))
         }
         return result
     }

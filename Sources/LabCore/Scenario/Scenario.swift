@@ -305,14 +305,25 @@ public struct Phase: Sendable, Hashable {
     public var conditions: LinkConditions
     /// What the phase stands for ("roaming", "outage"); shown in reports.
     public var note: String?
+    /// `server: pause`: the server's event loop is blocked for the phase (a long GC pause, a
+    /// blocking call in a handler): it reads nothing, sends nothing and fires no timer until the
+    /// phase ends, then reads what arrived before it runs the timers that came due.
+    public var serverPause: Bool
+    /// `clients: { timerAlignment: 1m }`: the clients' timers run only at multiples of this span
+    /// (from the run's start), as in a hidden browser tab whose timers the browser throttles;
+    /// messages are still handled as they arrive. Nil: timers run on time.
+    public var clientTimerAlignment: TimeSpan?
 
     /// Creates a phase.
-    public init(at: TimeSpan, end: End, every: TimeSpan? = nil, conditions: LinkConditions, note: String? = nil) {
+    public init(at: TimeSpan, end: End, every: TimeSpan? = nil, conditions: LinkConditions, note: String? = nil,
+                serverPause: Bool = false, clientTimerAlignment: TimeSpan? = nil) {
         self.at = at
         self.end = end
         self.every = every
         self.conditions = conditions
         self.note = note
+        self.serverPause = serverPause
+        self.clientTimerAlignment = clientTimerAlignment
     }
 
     /// The phase's [start, end) occurrences within a run of `duration` (several when it repeats).
@@ -344,6 +355,27 @@ extension Scenario {
         return result.sorted { ($0.range.lowerBound, $0.phase) < ($1.range.lowerBound, $1.phase) }
     }
 
+    /// When the server is paused (`server: pause` phases), as sorted, merged [start, end) ranges.
+    public var serverPauses: [Range<TimeSpan>] {
+        let ranges = timeline().filter { phases[$0.phase].serverPause }.map(\.range).sorted { $0.lowerBound < $1.lowerBound }
+        var merged: [Range<TimeSpan>] = []
+        for range in ranges {
+            if let last = merged.last, range.lowerBound <= last.upperBound {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+        return merged
+    }
+
+    /// The throttling of the clients' timers that the `clients: { timerAlignment: … }` phases imply.
+    public var clientTimerThrottle: TimerThrottle {
+        TimerThrottle(windows: timeline().compactMap { occurrence in
+            phases[occurrence.phase].clientTimerAlignment.map { TimerThrottle.Window(range: occurrence.range, alignment: $0) }
+        })
+    }
+
     /// The conditions on `direction` at time `t`: the baseline, then each phase in force in file
     /// order, a phase's condition replacing an earlier one of the same kind.
     public func conditions(at t: TimeSpan, direction: LinkDirection) -> [Condition] {
@@ -356,6 +388,50 @@ extension Scenario {
                     result.append(condition)
                 }
             }
+        }
+        return result
+    }
+}
+
+/// Timers throttled like a hidden browser tab's: during a window, a timer due at t runs at the next
+/// multiple of the window's alignment (counted from the run's start), or when the window ends if
+/// that comes first (the tab is shown again). Outside every window timers run on time. One rule for
+/// the simulator and the live client.
+public struct TimerThrottle: Sendable, Hashable {
+    /// A stretch of the run during which timers are aligned.
+    public struct Window: Sendable, Hashable {
+        /// When the throttling applies, from the run's start.
+        public var range: Range<TimeSpan>
+        /// The timers' alignment; positive.
+        public var alignment: TimeSpan
+
+        /// Creates a window.
+        public init(range: Range<TimeSpan>, alignment: TimeSpan) {
+            self.range = range
+            self.alignment = alignment
+        }
+    }
+
+    /// The windows, in any order.
+    public var windows: [Window]
+
+    /// Creates a throttle from its windows (none: timers run on time).
+    public init(windows: [Window] = []) {
+        self.windows = windows
+    }
+
+    /// Whether no window throttles anything.
+    public var isEmpty: Bool { windows.isEmpty }
+
+    /// When a timer due at `due` (from the run's start) actually runs.
+    public func deadline(_ due: TimeSpan) -> TimeSpan {
+        var result = due
+        for window in windows where window.range.contains(due) && window.alignment > .zero {
+            let a = window.alignment.nanoseconds
+            let n = due.nanoseconds
+            let (quotient, remainder) = n.quotientAndRemainder(dividingBy: a)
+            let aligned = remainder == 0 ? n : (quotient + 1).multipliedReportingOverflow(by: a).partialValue
+            result = max(result, min(TimeSpan(nanoseconds: aligned), window.range.upperBound))
         }
         return result
     }

@@ -257,7 +257,7 @@ extension Scenario {
 
     // MARK: Timeline
 
-    static let phaseFields = ["at", "for", "until", "every", "note"] + ScenarioConditions.directions
+    static let phaseFields = ["at", "for", "until", "every", "note", "server", "clients"] + ScenarioConditions.directions
 
     static func phase(_ node: ScenarioNode, _ path: String, duration: TimeSpan) throws(ScenarioError) -> Phase {
         let r = try MappingReader(node, path, known: phaseFields, what: "a phase mapping (at, for or until, conditions)")
@@ -305,11 +305,27 @@ extension Scenario {
             every = period
         }
         let conditions = try ScenarioConditions.link(r)
-        guard ScenarioConditions.directions.contains(where: { r.has($0) }) else {
-            throw ScenarioRead.error(node, path, "a phase needs conditions: both, upstream or downstream (e.g. both: stall)")
+        var serverPause = false
+        if let n = r["server"] {
+            let text = try ScenarioRead.scalar(n, r.path("server"), expected: "pause")
+            guard text == "pause" else {
+                throw ScenarioRead.error(n, r.path("server"), "expected 'pause' (the server's event loop is blocked for the phase), got '\(text)'")
+            }
+            serverPause = true
+        }
+        var alignment: TimeSpan?
+        if let n = r["clients"] {
+            let c = try MappingReader(n, r.path("clients"), known: ["timerAlignment"],
+                                      what: "a mapping such as { timerAlignment: 1m } (a throttled background tab)")
+            alignment = try ScenarioRead.duration(try c.required("timerAlignment"), c.path("timerAlignment"), positive: true)
+        }
+        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil else {
+            throw ScenarioRead.error(node, path, "a phase needs conditions (both, upstream or downstream, e.g. both: stall), "
+                + "server: pause, or clients: { timerAlignment: … }")
         }
         let note = try r.optional("note") { (n, p) throws(ScenarioError) in try ScenarioRead.scalar(n, p, expected: "a text") }
-        return Phase(at: at, end: end, every: every, conditions: conditions, note: note)
+        return Phase(at: at, end: end, every: every, conditions: conditions, note: note, serverPause: serverPause,
+                     clientTimerAlignment: alignment)
     }
 
     // MARK: Workload and expectations
