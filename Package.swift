@@ -125,6 +125,15 @@ let package = Package(
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(
+            name: "LiveComponentsTests",
+            dependencies: [
+                "LiveComponents", "Heartbeat", "LabCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "FaultProxyTests",

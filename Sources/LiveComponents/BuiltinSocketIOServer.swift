@@ -4,7 +4,8 @@ import LabCore
 /// The application behind Flatline's built-in Socket.IO server, on the default namespace: what a
 /// dashboard server does, small enough to reason about. It answers "echo" (emits it back and
 /// acknowledges with the same arguments), answers "ask" by asking the client a "question" with an
-/// ack, and emits a "tick" at the configured rate. Pure: it only tells the namespace session
+/// ack, answers a dashboard's custom ping event with its pong event (same arguments), and emits a
+/// "tick" at the configured rate. Pure: it only tells the namespace session
 /// (`SocketIOServerSession`, which owns the protocol) what to emit.
 struct BuiltinSocketIOApp {
     /// What the app wants the session to do.
@@ -19,11 +20,15 @@ struct BuiltinSocketIOApp {
 
     let emitInterval: TimeSpan?
     let emitSize: Int
+    let pingEvent: String
+    let pongEvent: String
     private var tickSequence: Int64 = 0
 
-    init(emitInterval: TimeSpan?, emitSize: Int) {
+    init(emitInterval: TimeSpan?, emitSize: Int, pingEvent: String = "ping", pongEvent: String = "pong") {
         self.emitInterval = emitInterval
         self.emitSize = emitSize
+        self.pingEvent = pingEvent
+        self.pongEvent = pongEvent
     }
 
     /// The client emitted an event.
@@ -32,6 +37,7 @@ struct BuiltinSocketIOApp {
         switch event.name {
         case "echo": out.append(.emit("echo", event.arguments))
         case "ask": out.append(.emitWithAck("question", event.arguments))
+        case pingEvent: out.append(.emit(pongEvent, event.arguments))
         default: break
         }
         if let id = event.ackID { out.append(.ack(id, event.arguments)) }

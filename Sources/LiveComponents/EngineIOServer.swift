@@ -25,6 +25,11 @@ public struct EngineIOServerConfiguration: Sendable {
     public var emitInterval: TimeSpan?
     /// Payload size of each emitted tick, in bytes.
     public var emitSize = 64
+    /// The event a dashboard client's custom ping emits; the server answers it with `pongEvent`,
+    /// echoing its arguments (as the simulated server does).
+    public var pingEvent = "ping"
+    /// The event the server answers a custom ping with.
+    public var pongEvent = "pong"
 
     /// The defaults.
     public init() {}

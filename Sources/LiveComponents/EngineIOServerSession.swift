@@ -48,7 +48,8 @@ final class EngineIOServerSession: @unchecked Sendable {
             pingInterval: server.configuration.pingInterval, pingTimeout: server.configuration.pingTimeout,
             maxPayload: Int64(server.configuration.maxPayload)))
         self.socketIO = SocketIOServerSession(sid: sid + "#ns")
-        self.app = BuiltinSocketIOApp(emitInterval: server.configuration.emitInterval, emitSize: server.configuration.emitSize)
+        self.app = BuiltinSocketIOApp(emitInterval: server.configuration.emitInterval, emitSize: server.configuration.emitSize,
+                                      pingEvent: server.configuration.pingEvent, pongEvent: server.configuration.pongEvent)
     }
 
     // MARK: Opening

@@ -17,6 +17,12 @@ public struct SocketIOClientConfiguration: Sendable {
     public var emitInterval: TimeSpan?
     /// Connection id used in the event log.
     public var name = "c1"
+    /// A dashboard's health check on top of the session (nil: none), as the simulated client runs it.
+    public var healthCheck: HealthCheck.Options?
+    /// A dashboard's custom ping over Socket.IO events (nil: none), as the simulated client runs it.
+    public var customPing: CustomPing.Options?
+    /// When a timer due at an instant actually runs (a throttled background tab); nil: on time.
+    public var timerDeadline: (@Sendable (Instant) -> Instant)?
 
     /// The defaults.
     public init() {}
@@ -24,7 +30,10 @@ public struct SocketIOClientConfiguration: Sendable {
 
 /// Flatline's built-in Socket.IO client on SwiftNIO: Engine.IO over WebSocket or long-polling,
 /// the client heartbeat, the namespace session and socket.io-client's reconnection manager, all
-/// run from the Heartbeat machines; every step goes to the event log.
+/// run from the Heartbeat machines; every step goes to the event log. On top, when configured, a
+/// dashboard's application layer (health check, custom ping), wired exactly as the simulated
+/// client wires it: both start on the namespace's connect, stop on any disconnect, and force a
+/// reconnect when they fire.
 public final class SocketIOClient: @unchecked Sendable {
     enum ClientTimer: Hashable {
         case heartbeat(EngineIOClientHeartbeat.Timer)
@@ -32,6 +41,8 @@ public final class SocketIOClient: @unchecked Sendable {
         case session(SocketIOTimer)
         case reconnect(ReconnectionTimer)
         case emit
+        case customPing(CustomPingTimer)
+        case healthCheck
     }
 
     enum Transport {
@@ -59,6 +70,8 @@ public final class SocketIOClient: @unchecked Sendable {
     private var probe: WebSocketClientConnection?
     private var stopped = false
     private var echoCount: Int64 = 0
+    private var customPing: CustomPing?
+    private var healthCheck: HealthCheck?
 
     private init(loop: any EventLoop, endpoint: EngineIOEndpoint, configuration: SocketIOClientConfiguration,
                  events: any EventSink, startedAt: Instant?) {
@@ -70,6 +83,8 @@ public final class SocketIOClient: @unchecked Sendable {
         self.reconnection = ReconnectionManager(options: configuration.reconnection,
                                                 generator: SeededGenerator(seed: configuration.seed, stream: [0x7265]))
         self.session = SocketIOClientSession(options: .init(auth: ["flatline": .string(configuration.name)], connectTimeout: configuration.connectTimeout))
+        self.customPing = configuration.customPing.map { CustomPing(options: $0) }
+        self.healthCheck = configuration.healthCheck.map { HealthCheck(options: $0) }
     }
 
     /// Starts connecting (and reconnecting, as configured) to `endpoint`; event times count from
@@ -265,7 +280,15 @@ public final class SocketIOClient: @unchecked Sendable {
     }
 
     private func received(_ packet: EngineIOPacket, at now: Instant = Instant.monotonicNow()) {
+        let generation = self.generation
         performHeartbeat(heartbeat.received(packet, at: now), at: now)
+        switch packet {
+        case .message, .binary: observeTraffic(.message, at: now)
+        case .ping, .pong: observeTraffic(.heartbeat, at: now)
+        default: break
+        }
+        // The heartbeat or the health check may have closed the connection.
+        guard generation == self.generation else { return }
         switch packet {
         case .open:
             performReconnection(reconnection.opened(at: now), at: now)
@@ -287,6 +310,7 @@ public final class SocketIOClient: @unchecked Sendable {
 
     private func arm(_ timer: ClientTimer, at instant: Instant, _ fire: @escaping (Instant) -> Void) {
         let box = UnsafeTransfer(fire)
+        let instant = configuration.timerDeadline?(instant) ?? instant
         timers.arm(timer, at: instant, on: loop) { [weak self] in
             guard let self else { return }
             self.timers.fired(timer)
@@ -333,6 +357,9 @@ public final class SocketIOClient: @unchecked Sendable {
         case .connected:
             record(.connect, detail: "socket.io /", at: now)
             if let interval = configuration.emitInterval { arm(.emit, at: now + interval) { now in self.emitEcho(at: now) } }
+            // The dashboard's socket.on("connect"): start the custom ping and the health check.
+            if customPing != nil { performCustomPing(customPing!.connected(at: now), at: now) }
+            if healthCheck != nil, session.isConnected { performHealthCheck(healthCheck!.connected(at: now), at: now) }
         case .connectFailed(let failure):
             let reason = switch failure {
             case .timedOut: CloseReason.connectTimeout.rawValue
@@ -345,10 +372,53 @@ public final class SocketIOClient: @unchecked Sendable {
         case .event(let event):
             record(.messageReceived, detail: event.name, at: now)
             if let id = event.ackID { performSession(session.ack(id, event.arguments, at: now), at: now) }
+            if customPing != nil, session.isConnected {
+                performCustomPing(customPing!.received(event: event.name, arguments: event.arguments, at: now), at: now)
+            }
         case .ackReceived:
             record(.messageReceived, detail: "ack", at: now)
         case .ackFailed(let id, let failure):
             record(.messageReceived, reason: "\(failure)", detail: "ack \(id) failed", at: now)
+        }
+    }
+
+    /// Inbound traffic for the health check; it may find the connection stale and close it.
+    private func observeTraffic(_ traffic: HealthCheckTraffic, at now: Instant) {
+        guard let check = healthCheck, check.state == .watching else { return }
+        performHealthCheck(healthCheck!.received(traffic, at: now), at: now)
+    }
+
+    private func performCustomPing(_ actions: [CustomPing.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .send(let emit):
+                guard session.isConnected, let emitted = try? session.emit(emit.event, emit.arguments, at: now) else { continue }
+                record(.messageSent, detail: emit.event, at: now)
+                performSession(emitted, at: now)
+            case .arm(let timer, let at):
+                arm(.customPing(timer), at: at) { now in
+                    guard self.customPing != nil else { return }
+                    self.performCustomPing(self.customPing!.timerFired(timer, at: now), at: now)
+                }
+            case .cancel(let timer): timers.cancel(.customPing(timer))
+            case .close(let reason): closeTransport(reason: reason, at: now)
+            case .observe: break
+            }
+        }
+    }
+
+    private func performHealthCheck(_ actions: [HealthCheck.Action], at now: Instant) {
+        for action in actions {
+            switch action {
+            case .arm(let timer, let at):
+                arm(.healthCheck, at: at) { now in
+                    guard self.healthCheck != nil else { return }
+                    self.performHealthCheck(self.healthCheck!.timerFired(timer, at: now), at: now)
+                }
+            case .cancel: timers.cancel(.healthCheck)
+            case .close(let reason): closeTransport(reason: reason, at: now)
+            case .observe, .send: break
+            }
         }
     }
 
@@ -478,6 +548,9 @@ public final class SocketIOClient: @unchecked Sendable {
             let wasConnected = session.isConnected
             if !fromSession { performSession(session.transportClosed(reason, at: now), at: now) }
             _ = heartbeat.close(at: now)
+            // Any disconnect stops the application layer (a forced close has stopped its own machine).
+            if customPing != nil { performCustomPing(customPing!.disconnected(at: now), at: now) }
+            if healthCheck != nil { performHealthCheck(healthCheck!.disconnected(at: now), at: now) }
             record(.disconnect, reason: reason.rawValue, at: now)
             if wasConnected || reason != .connectTimeout {
                 performReconnection(reconnection.disconnected(reason, at: now), at: now)
