@@ -167,7 +167,9 @@ public enum LiveScenarioRun {
             try await sleep(until: start + scenario.duration)
         } catch is CancellationError {
             interrupted = true
-            ranFor = min(scenario.duration, Instant.monotonicNow() - start)
+            // Whole milliseconds, so the results print it plainly ("3449ms").
+            let elapsed = Instant.monotonicNow() - start
+            ranFor = min(scenario.duration, .milliseconds(elapsed.nanoseconds / 1_000_000))
         }
         parts.cancelTimers()
         // The teardown (clients disconnecting at the end) is not part of the run.

@@ -85,7 +85,7 @@ public struct ResultsWriter: Sendable {
             xml += "</testcase>\n"
         }
         if let interruption {
-            xml += "    <system-out>The run was interrupted: \(escape(interruption)).</system-out>\n"
+            xml += "    <system-out>\(escape(interruption))</system-out>\n"
         }
         xml += "  </testsuite>\n</testsuites>\n"
         return xml
