@@ -71,7 +71,11 @@ public struct ScenarioRunner: Sendable {
         let scaled = scenario.scaled(by: timeScale)
         let logs = writer.root.appendingPathComponent(scenario.name)
             .appendingPathComponent(".live-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        defer { try? FileManager.default.removeItem(at: logs) }
+        defer {
+            try? FileManager.default.removeItem(at: logs)
+            // A run that wrote nothing leaves no empty scenario folder behind (rmdir keeps a full one).
+            rmdir(logs.deletingLastPathComponent().path)
+        }
         let outcome = try await LiveScenarioRun.run(scaled, source: source, seed: baseSeed, logDirectory: logs)
         // An interrupted run is judged over what ran: the timeline cut where it stopped.
         let ran = outcome.interrupted ? scaled.truncated(to: max(outcome.ranFor, .milliseconds(1))) : scaled
