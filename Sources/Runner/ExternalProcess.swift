@@ -24,6 +24,8 @@ public final class ExternalProcess: @unchecked Sendable {
 
     private let lock = NSLock()
     private var waitStatus: Int32?
+    private var stopRequested = false
+    private var exitedBeforeStop = false
 
     /// The ids of every process started here and not reaped yet, for `killAllNow()`.
     private static let running = RunningSet()
@@ -130,9 +132,18 @@ public final class ExternalProcess: @unchecked Sendable {
         await Task { await self.stopUncancelled(grace: grace) }.value
     }
 
+    /// Whether the program had already exited when it was first asked to stop (it died during the
+    /// run, or never got going).
+    public var exitedOnItsOwn: Bool { lock.withLock { exitedBeforeStop } }
+
     private func stopUncancelled(grace: TimeSpan) async {
+        let exited = hasExited
+        lock.withLock {
+            if !stopRequested { exitedBeforeStop = exited }
+            stopRequested = true
+        }
         if lock.withLock({ waitStatus != nil }) { return }
-        if !hasExited {
+        if !exited {
             kill(-pid, SIGTERM)
             let deadline = Instant.monotonicNow() + grace
             while !hasExited, Instant.monotonicNow() < deadline {
@@ -214,6 +225,7 @@ public struct ExternalProcessError: Error, Sendable, Equatable, CustomStringConv
         self.message = message
     }
 
+    /// The message itself.
     public var description: String { message }
 }
 

@@ -30,6 +30,8 @@ public struct StartedProgram: Sendable, Hashable {
     public var command: [String]
     /// How it ended ("exit status 0", "killed by signal 15").
     public var exit: String?
+    /// Whether it had exited on its own before the run stopped it.
+    public var exitedOnItsOwn: Bool
     /// Its standard output file.
     public var stdout: URL
     /// Its standard error file.
@@ -258,7 +260,7 @@ final class LiveRunParts: @unchecked Sendable {
     func startedPrograms() -> [StartedProgram] {
         lock.withLock { processes }.map {
             StartedProgram(name: $0.process.name, pid: $0.process.pid, command: $0.command, exit: $0.process.exitDescription,
-                           stdout: $0.process.stdoutURL, stderr: $0.process.stderrURL)
+                           exitedOnItsOwn: $0.process.exitedOnItsOwn, stdout: $0.process.stdoutURL, stderr: $0.process.stderrURL)
         }
     }
 

@@ -97,6 +97,9 @@ public struct ScenarioRunner: Sendable {
         if case .external = scenario.server {
             notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
         }
+        for program in outcome.programs where program.exitedOnItsOwn {
+            notes.append("\(program.name) exited during the run (\(program.exit ?? "exited")); see logs/\(program.stderr.lastPathComponent)")
+        }
         let live = LiveDetails(planned: scaled.duration, ranFor: ran.duration, partial: outcome.interrupted, programs: outcome.programs,
                                logs: outcome.programs.isEmpty ? nil : logs)
         var result = try finish(ran, source: source, seed: baseSeed, mode: "live", logs: [log], metrics: [metrics],
@@ -181,6 +184,7 @@ public struct ScenarioRunner: Sendable {
                         "stderr": .string("logs/\(program.stderr.lastPathComponent)"),
                     ]
                     if let exit = program.exit { o["exit"] = .string(exit) }
+                    o["exitedOnItsOwn"] = .bool(program.exitedOnItsOwn)
                     return .object(o)
                 })
             }

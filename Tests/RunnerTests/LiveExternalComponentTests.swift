@@ -185,6 +185,24 @@ import Glibc
         }
     }
 
+    @Test func aClientThatExitsDuringTheRunIsNotedWithItsStatus() async throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (scenario, path) = try Self.scenario("""
+        name: ext-client-exits
+        duration: 1s
+        server: { builtin: socketio }
+        clients: { count: 2, command: [/bin/sh, -c, 'if [ {index} = 2 ]; then echo "client {index} gives up" >&2; exit 4; fi; exec sleep 30'] }
+        """, in: dir)
+        let runner = ScenarioRunner(resultsRoot: dir.appendingPathComponent("results"), version: "test")
+        let result = try await runner.live(scenario, source: path, timeScale: 1, seed: nil)
+        #expect(result.programs.map(\.exitedOnItsOwn) == [false, true])
+        #expect(result.programs.map(\.exit) == ["killed by signal 15", "exit status 4"])
+        #expect(result.limitations.contains("client-2 exited during the run (exit status 4); see logs/client-2.stderr"), "\(result.limitations)")
+        let logs = try #require(result.folder).appendingPathComponent("logs")
+        #expect(Self.read(logs.appendingPathComponent("client-2.stderr")) == "client 2 gives up")
+    }
+
     @Test func aCancelledRunStopsItsProgramsAndWritesPartialResults() async throws {
         let dir = try Self.workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
