@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "Runner",
             dependencies: [
-                "LabCore", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents",
+                "LabCore", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interoperability tests against real third-party clients (Python, from PyPI, in .venv):
 # starts `flatline proxy` and a loopback echo server on free ports, runs pytest, stops both.
+# Arguments go to pytest, e.g. `bash scripts/interop-tests.sh -k live_external`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="$(swift build --show-bin-path)/flatline"
@@ -20,4 +21,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 SOCKETIO_JS="$PWD/.venv/socketio-js/socket.io.min.js" FLATLINE_BIN="$bin" FLATLINE_API="127.0.0.1:$api_port" FLATLINE_ECHO="127.0.0.1:$echo_port" \
-  .venv/bin/python -m pytest -q tests/interop
+  .venv/bin/python -m pytest -q tests/interop "$@"

@@ -1,47 +1,139 @@
 import FaultProxy
+import Foundation
 import Heartbeat
 import LabCore
 import LiveComponents
 import NIOCore
 import NIOPosix
+import ProtocolTap
 
-/// Runs a scenario live on loopback: Flatline's fault proxy between the built-in Socket.IO server
-/// and N built-in clients, the baseline link and the phase timeline applied to the proxy on the
-/// wall clock, everything writing one event log with one time origin. The same metrics and
-/// verdicts as a simulated run then read that log.
+/// What a live run produced: its events, how long it actually ran, whether it was interrupted,
+/// and the programs it started.
+public struct LiveRunOutcome: Sendable {
+    /// The run's events in time order, times from the run's start, cut at `ranFor`.
+    public var events: [LabEvent]
+    /// How long the run ran: the scenario's duration, or less when it was interrupted.
+    public var ranFor: TimeSpan
+    /// Whether the run was interrupted (its task cancelled, e.g. on SIGINT) before its end.
+    public var interrupted: Bool
+    /// The external programs it started, all stopped by the time it returns.
+    public var programs: [StartedProgram]
+}
+
+/// An external program a live run started, once it has been stopped.
+public struct StartedProgram: Sendable, Hashable {
+    /// Its name in the results: "server" or "client-N".
+    public var name: String
+    /// Its process id while it ran.
+    public var pid: Int32
+    /// The command line as started, templates expanded.
+    public var command: [String]
+    /// How it ended ("exit status 0", "killed by signal 15").
+    public var exit: String?
+    /// Whether it had exited on its own before the run stopped it.
+    public var exitedOnItsOwn: Bool
+    /// Its standard output file.
+    public var stdout: URL
+    /// Its standard error file.
+    public var stderr: URL
+}
+
+/// Runs a scenario live on loopback: Flatline's fault proxy between the server (built in, or an
+/// external program started on a free loopback port and probed until ready) and N clients (built
+/// in, or N external programs), the baseline link and the phase timeline applied to the proxy on
+/// the wall clock, everything writing one event log with one time origin. The same metrics and
+/// verdicts as a simulated run then read that log. External programs are observed through the
+/// proxy's Engine.IO tap and always stopped at the end, on error and on interruption.
 public enum LiveScenarioRun {
-    /// Runs `scenario` (already time-scaled) and returns its events in time order.
-    public static func run(_ scenario: Scenario, source: String, seed: UInt64) async throws -> [LabEvent] {
-        guard case .socketIO(let serverSettings) = scenario.server,
-              case .socketIO(let clientSettings) = scenario.clients.component else {
-            throw RunnerError(scenario: source, message: "external components in live runs are not implemented yet")
-        }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let events = MemoryEventSink()
-        let start = Instant.monotonicNow()
-        var serverConfig = EngineIOServerConfiguration()
-        serverConfig.pingInterval = serverSettings.pingInterval
-        serverConfig.pingTimeout = serverSettings.pingTimeout
-        serverConfig.seed = seed
-        serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
-        serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
-        let server = try await EngineIOServer.start(group: group, port: 0, configuration: serverConfig, events: events,
-                                                    startedAt: start)
-        let registry = ProxyRegistry(group: group, seed: seed)
-        let proxy = try await registry.create(name: scenario.name, listen: HostPort(host: "127.0.0.1", port: 0),
-                                              upstream: HostPort(host: "127.0.0.1", port: server.port))
-        for toxic in toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
+    /// How long a stopped program gets between SIGTERM and SIGKILL.
+    public static let stopGrace: TimeSpan = .seconds(2)
 
-        var clients: [SocketIOClient] = []
-        for i in 0..<scenario.clients.count {
-            var c = SocketIOClientConfiguration()
-            c.name = "c\(i + 1)"
-            c.connectTimeout = clientSettings.connectTimeout
-            c.reconnection = clientSettings.reconnection.options
-            c.seed = seed &+ UInt64(i)
-            c.emitInterval = scenario.workload.clientToServer?.rate.interval
-            clients.append(SocketIOClient.start(group: group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxy.listenAddress.port),
-                                                configuration: c, events: events, startedAt: start))
+    /// Runs `scenario` (already time-scaled) and returns its events in time order. External
+    /// programs' output goes to `<logDirectory>/<name>.stdout|.stderr` (a temporary folder when nil).
+    /// Cancelling the calling task ends the run early: everything is stopped and the outcome is
+    /// marked interrupted (before the clients started, a `RunnerError` says so instead).
+    public static func run(_ scenario: Scenario, source: String, seed: UInt64, logDirectory: URL? = nil) async throws -> LiveRunOutcome {
+        let parts = LiveRunParts(group: MultiThreadedEventLoopGroup(numberOfThreads: 2))
+        let logs = logDirectory ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("flatline-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        do {
+            var outcome = try await runParts(scenario, source: source, seed: seed, logs: logs, parts: parts)
+            await parts.shutdown()
+            outcome.programs = parts.startedPrograms()
+            return outcome
+        } catch {
+            await parts.shutdown()
+            throw error
+        }
+    }
+
+    private static func runParts(_ scenario: Scenario, source: String, seed: UInt64, logs: URL,
+                                 parts: LiveRunParts) async throws -> LiveRunOutcome {
+        let group = parts.group
+        let events = MemoryEventSink()
+        let tapEvents = MemoryEventSink()
+        let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
+
+        // The server: an external program must be up before the run's clock starts.
+        let upstreamPort: Int
+        var origin = Instant.monotonicNow()
+        switch scenario.server {
+        case .external(let component):
+            upstreamPort = try ReadinessCheck.freeLoopbackPort()
+            let values = ["host": "127.0.0.1", "port": "\(upstreamPort)"]
+            let process = try startProgram(component, name: "server", field: "server", values: values, folder: folder,
+                                           logs: logs, scenario: source, parts: parts)
+            let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
+            do {
+                try await ReadinessCheck.wait(for: probe, port: upstreamPort, process: process, group: group, scenario: source)
+            } catch is CancellationError {
+                throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
+            }
+            origin = Instant.monotonicNow()
+        case .socketIO(let settings):
+            var serverConfig = EngineIOServerConfiguration()
+            serverConfig.pingInterval = settings.pingInterval
+            serverConfig.pingTimeout = settings.pingTimeout
+            serverConfig.seed = seed
+            serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
+            serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
+            let server = try await EngineIOServer.start(group: group, port: 0, configuration: serverConfig, events: events,
+                                                        startedAt: origin)
+            parts.setServer(server)
+            upstreamPort = server.port
+        }
+
+        let start = origin
+
+        // The proxy, with the Engine.IO tap when the server is a program that writes no events.
+        var tap: EngineIOTap?
+        if case .external = scenario.server { tap = EngineIOTap(events: tapEvents, startedAt: start) }
+        let registry = ProxyRegistry(group: group, seed: seed, observer: tap)
+        parts.setRegistry(registry)
+        let proxy = try await registry.create(name: scenario.name, listen: HostPort(host: "127.0.0.1", port: 0),
+                                              upstream: HostPort(host: "127.0.0.1", port: upstreamPort))
+        for toxic in toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
+        let proxyPort = proxy.listenAddress.port
+
+        // The clients, all through the proxy.
+        switch scenario.clients.component {
+        case .socketIO(let clientSettings):
+            for i in 0..<scenario.clients.count {
+                var c = SocketIOClientConfiguration()
+                c.name = "c\(i + 1)"
+                c.connectTimeout = clientSettings.connectTimeout
+                c.reconnection = clientSettings.reconnection.options
+                c.seed = seed &+ UInt64(i)
+                c.emitInterval = scenario.workload.clientToServer?.rate.interval
+                parts.addClient(SocketIOClient.start(group: group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxyPort),
+                                                     configuration: c, events: events, startedAt: start))
+            }
+        case .external(let component):
+            for index in 1...max(1, scenario.clients.count) {
+                let values = ["host": "127.0.0.1", "port": "\(proxyPort)", "index": "\(index)"]
+                _ = try startProgram(component, name: "client-\(index)", field: "clients", values: values, folder: folder,
+                                     logs: logs, scenario: source, parts: parts)
+            }
         }
 
         // The timeline: each phase occurrence adds its toxics at its start and removes them at its end.
@@ -60,7 +152,7 @@ public enum LiveScenarioRun {
         let loop = group.next()
         for change in changes {
             let deadline = NIODeadline.uptimeNanoseconds(UInt64(max(0, (start + change.at).nanoseconds)))
-            loop.scheduleTask(deadline: deadline) {
+            parts.addTimer(loop.scheduleTask(deadline: deadline) {
                 if change.add {
                     proxy.changeToxics(adding: change.toxics, removing: [])
                     events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
@@ -68,15 +160,55 @@ public enum LiveScenarioRun {
                 } else {
                     proxy.changeToxics(adding: [], removing: change.toxics.map(\.name))
                 }
-            }
+            })
         }
-        try await sleep(until: start + scenario.duration)
-        for client in clients { await client.stop() }
-        await server.stop()
-        await registry.removeAll()
-        try await group.shutdownGracefully()
+
+        var ranFor = scenario.duration
+        var interrupted = false
+        do {
+            try await sleep(until: start + scenario.duration)
+        } catch is CancellationError {
+            interrupted = true
+            // Whole milliseconds, so the results print it plainly ("3449ms").
+            let elapsed = Instant.monotonicNow() - start
+            ranFor = min(scenario.duration, .milliseconds(elapsed.nanoseconds / 1_000_000))
+        }
+        parts.cancelTimers()
         // The teardown (clients disconnecting at the end) is not part of the run.
-        return events.events.filter { $0.time < scenario.duration }.sorted { $0.time < $1.time }
+        let kept = events.events + tapEvents.events.filter { keepTapEvent($0, scenario: scenario) }
+        let inRun = kept.filter { $0.time < ranFor }.sorted { $0.time < $1.time }
+        return LiveRunOutcome(events: inRun, ranFor: ranFor, interrupted: interrupted, programs: [])
+    }
+
+    /// Whether a tap event adds to what Flatline's own components log: the tap speaks for the
+    /// external server (its pings, its side of connects and closes, the RTTs seen at the proxy);
+    /// a disconnect the tap attributes to a built-in client is dropped, since that client logs
+    /// its own with the reason it acted on.
+    static func keepTapEvent(_ event: LabEvent, scenario: Scenario) -> Bool {
+        guard event.kind == .disconnect || event.kind == .connect, event.side == .client else { return true }
+        if case .socketIO = scenario.clients.component { return false }
+        return true
+    }
+
+    /// Starts one external program with its templates expanded and its working directory resolved
+    /// against the scenario file's folder; errors name the scenario and the field.
+    static func startProgram(_ component: ExternalComponent, name: String, field: String, values: [String: String],
+                             folder: URL, logs: URL, scenario: String, parts: LiveRunParts) throws -> ExternalProcess {
+        let directory: URL
+        if let cwd = component.workingDirectory {
+            directory = cwd.hasPrefix("/") ? URL(fileURLWithPath: cwd) : folder.appendingPathComponent(cwd)
+        } else {
+            directory = folder
+        }
+        let command = component.expandedCommand(values)
+        do {
+            let process = try ExternalProcess.start(name: name, arguments: command, environment: component.expandedEnvironment(values),
+                                                    workingDirectory: directory.standardizedFileURL, logDirectory: logs)
+            parts.addProcess(process, command: command)
+            return process
+        } catch {
+            throw RunnerError(scenario: scenario, message: "\(field).command: \(error.message)")
+        }
     }
 
     /// One proxy toxic per condition and direction, named so phases never collide.
@@ -94,5 +226,71 @@ public enum LiveScenarioRun {
     static func sleep(until instant: Instant) async throws {
         let wait = instant - Instant.monotonicNow()
         if wait > .zero { try await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+    }
+}
+
+/// Everything a live run started, so that it can all be stopped, whatever happened: clients
+/// first (external ones with SIGTERM, then SIGKILL after the grace period), then the server, the
+/// proxy and the event loops.
+final class LiveRunParts: @unchecked Sendable {
+    let group: MultiThreadedEventLoopGroup
+    private let lock = NSLock()
+    private var server: EngineIOServer?
+    private var registry: ProxyRegistry?
+    private var clients: [SocketIOClient] = []
+    private var processes: [(process: ExternalProcess, command: [String])] = []
+    private var timers: [Scheduled<Void>] = []
+    private var stopped = false
+
+    init(group: MultiThreadedEventLoopGroup) {
+        self.group = group
+    }
+
+    func setServer(_ server: EngineIOServer) { lock.withLock { self.server = server } }
+    func setRegistry(_ registry: ProxyRegistry) { lock.withLock { self.registry = registry } }
+    func addClient(_ client: SocketIOClient) { lock.withLock { clients.append(client) } }
+    func addProcess(_ process: ExternalProcess, command: [String]) { lock.withLock { processes.append((process, command)) } }
+    func addTimer(_ timer: Scheduled<Void>) { lock.withLock { timers.append(timer) } }
+
+    func cancelTimers() {
+        for timer in lock.withLock({ timers }) { timer.cancel() }
+    }
+
+    /// The programs started, with how they ended (after `shutdown`).
+    func startedPrograms() -> [StartedProgram] {
+        lock.withLock { processes }.map {
+            StartedProgram(name: $0.process.name, pid: $0.process.pid, command: $0.command, exit: $0.process.exitDescription,
+                           exitedOnItsOwn: $0.process.exitedOnItsOwn, stdout: $0.process.stdoutURL, stderr: $0.process.stderrURL)
+        }
+    }
+
+    /// Stops everything once; runs in a task of its own so that a cancelled caller still waits for it.
+    func shutdown() async {
+        let first = lock.withLock { () -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        await Task { await self.stopAll() }.value
+    }
+
+    private func stopAll() async {
+        cancelTimers()
+        let snapshot = lock.withLock { () -> (EngineIOServer?, ProxyRegistry?, [SocketIOClient], [ExternalProcess]) in
+            (self.server, self.registry, self.clients, self.processes.map { $0.process })
+        }
+        let (server, registry, clients, processes) = snapshot
+        let clientPrograms = processes.filter { $0.name != "server" }
+        let serverPrograms = processes.filter { $0.name == "server" }
+        await withTaskGroup(of: Void.self) { tasks in
+            for client in clients { tasks.addTask { await client.stop() } }
+            for program in clientPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
+        }
+        await withTaskGroup(of: Void.self) { tasks in
+            for program in serverPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
+        }
+        await server?.stop()
+        await registry?.removeAll()
+        try? await group.shutdownGracefully()
     }
 }

@@ -3,9 +3,10 @@ import LabCore
 
 /// Writes a run's results directory atomically and never over an existing one:
 /// `<out>/<scenario>/<run-id>/` with events.jsonl (one file per run when there are several),
-/// summary.json, junit.xml and report.html (when given). Files are written into a hidden sibling directory first and the
+/// summary.json, junit.xml, report.html (when given) and logs/ (a live run's program output, when
+/// given). Files are written into a hidden sibling directory first and the
 /// directory is renamed into place, so a reader never sees half a result.
-public struct ResultsWriter {
+public struct ResultsWriter: Sendable {
     /// The results root (`results/` by default).
     public var root: URL
 
@@ -30,9 +31,11 @@ public struct ResultsWriter {
         return id
     }
 
-    /// Writes the files and moves the directory into place; returns its path.
+    /// Writes the files and moves the directory into place; returns its path. `logs`, a folder,
+    /// is moved in as `logs/`; `interruption`, when set, marks junit.xml as a partial run.
     public func write(scenario: String, runID: String, eventLogs: [String], summary: JSONValue,
-                      outcomes: [Verdict], duration: TimeSpan, report: String? = nil) throws -> URL {
+                      outcomes: [Verdict], duration: TimeSpan, report: String? = nil,
+                      logs: URL? = nil, interruption: String? = nil) throws -> URL {
         let folder = root.appendingPathComponent(scenario)
         let final = folder.appendingPathComponent(runID)
         guard !FileManager.default.fileExists(atPath: final.path) else {
@@ -49,27 +52,40 @@ public struct ResultsWriter {
             }
         }
         try Data(summary.serialized + [0x0A]).write(to: staging.appendingPathComponent("summary.json"))
-        try Data(Self.junit(scenario: scenario, outcomes: outcomes, duration: duration).utf8)
+        try Data(Self.junit(scenario: scenario, outcomes: outcomes, duration: duration, interruption: interruption).utf8)
             .write(to: staging.appendingPathComponent("junit.xml"))
         if let report {
             try Data(report.utf8).write(to: staging.appendingPathComponent("report.html"))
+        }
+        if let logs, FileManager.default.fileExists(atPath: logs.path) {
+            try FileManager.default.moveItem(at: logs, to: staging.appendingPathComponent("logs"))
         }
         try FileManager.default.moveItem(at: staging, to: final)
         return final
     }
 
-    /// JUnit XML: one test case per expectation, failures with the measured value beside the bound.
-    public static func junit(scenario: String, outcomes: [Verdict], duration: TimeSpan) -> String {
+    /// JUnit XML: one test case per expectation, failures with the measured value beside the bound;
+    /// an interrupted run says so in the suite's properties and output.
+    public static func junit(scenario: String, outcomes: [Verdict], duration: TimeSpan, interruption: String? = nil) -> String {
         let failures = outcomes.filter { !$0.passed }.count
         var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
         xml += #"<testsuites tests="\#(outcomes.count)" failures="\#(failures)">"# + "\n"
         xml += #"  <testsuite name="\#(escape(scenario))" tests="\#(outcomes.count)" failures="\#(failures)" time="\#(duration.seconds)">"# + "\n"
+        if let interruption {
+            xml += "    <properties>\n"
+            xml += #"      <property name="partial" value="true"/>"# + "\n"
+            xml += #"      <property name="interrupted" value="\#(escape(interruption))"/>"# + "\n"
+            xml += "    </properties>\n"
+        }
         for o in outcomes {
             xml += #"    <testcase classname="\#(escape(scenario))" name="\#(escape(o.name))">"#
             if !o.passed {
                 xml += "\n" + #"      <failure message="\#(escape(o.name)): measured \#(escape(o.measured)), expected \#(escape(o.bound))"/>"# + "\n    "
             }
             xml += "</testcase>\n"
+        }
+        if let interruption {
+            xml += "    <system-out>\(escape(interruption))</system-out>\n"
         }
         xml += "  </testsuite>\n</testsuites>\n"
         return xml

@@ -16,6 +16,13 @@ public struct ScenarioRunResult: Sendable {
     public var limitations: [String]
     /// Where the results were written.
     public var folder: URL?
+    /// Whether the run was interrupted before its end (a live run on SIGINT): the figures and
+    /// verdicts then cover only `ranFor`.
+    public var partial: Bool = false
+    /// How long the run actually ran (the scenario's duration unless interrupted).
+    public var ranFor: TimeSpan?
+    /// The external programs a live run started (their output is under `logs/` in the folder).
+    public var programs: [StartedProgram] = []
 
     /// Whether every expectation held.
     public var passed: Bool { verdicts.allSatisfy(\.passed) }
@@ -23,7 +30,7 @@ public struct ScenarioRunResult: Sendable {
 
 /// Runs scenarios in virtual time and writes their results (events.jsonl, summary.json,
 /// junit.xml, report.html) under the results root: DESIGN.md's "Runner", simulated mode.
-public struct ScenarioRunner {
+public struct ScenarioRunner: Sendable {
     /// Where results go.
     public var writer: ResultsWriter
     /// The Flatline version recorded in summaries.
@@ -55,25 +62,57 @@ public struct ScenarioRunner {
     }
 
     /// Runs `scenario` live on loopback with every duration scaled by `timeScale`, and writes one
-    /// results folder; times in the results are the scaled ones.
+    /// results folder; times in the results are the scaled ones. External programs' stdout and
+    /// stderr land in the folder's `logs/`. When the calling task is cancelled (SIGINT) the run
+    /// stops early and the folder is written all the same, marked partial, its verdicts computed
+    /// over the time that ran.
     public func live(_ scenario: Scenario, source: String, timeScale: Double, seed: UInt64?) async throws -> ScenarioRunResult {
         let baseSeed = seed ?? scenario.seed
         let scaled = scenario.scaled(by: timeScale)
-        let events = try await LiveScenarioRun.run(scaled, source: source, seed: baseSeed)
-        let metrics = RunMetrics.compute(events: events, truth: GroundTruth(scenario: scaled), duration: scaled.duration)
-        let log = events.map { $0.jsonLine + "\n" }.joined()
+        let logs = writer.root.appendingPathComponent(scenario.name)
+            .appendingPathComponent(".live-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer {
+            try? FileManager.default.removeItem(at: logs)
+            // A run that wrote nothing leaves no empty scenario folder behind (rmdir keeps a full one).
+            rmdir(logs.deletingLastPathComponent().path)
+        }
+        let outcome = try await LiveScenarioRun.run(scaled, source: source, seed: baseSeed, logDirectory: logs)
+        // An interrupted run is judged over what ran: the timeline cut where it stopped.
+        let ran = outcome.interrupted ? scaled.truncated(to: max(outcome.ranFor, .milliseconds(1))) : scaled
+        let metrics = RunMetrics.compute(events: outcome.events, truth: GroundTruth(scenario: ran), duration: ran.duration)
+        let log = outcome.events.map { $0.jsonLine + "\n" }.joined()
         var notes: [String] = []
-        if timeScale != 1 { notes.append("time scale \(timeScale): every duration multiplied by it; latency distributions not rescaled") }
+        if outcome.interrupted {
+            notes.append("interrupted after \(ran.duration) of \(scaled.duration): partial results, verdicts cover what ran")
+        }
+        if timeScale != 1 {
+            notes.append("time scale \(timeScale): every duration multiplied by it; latency distributions not rescaled")
+            if case .external = scenario.server { notes.append("time scale: the external server's own settings are not rescaled") }
+            if case .external = scenario.clients.component { notes.append("time scale: the external clients' own settings are not rescaled") }
+        }
         if case .socketIO(let client) = scenario.clients.component,
            client.application.healthCheck != nil || client.application.customPing != nil {
             notes.append("clients.application (health check, custom ping) is simulated but not run by the live client yet")
         }
-        return try finish(scaled, source: source, seed: baseSeed, mode: "live", logs: [log], metrics: [metrics],
-                          shownEvents: events, limitations: notes)
+        if case .external = scenario.server {
+            notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
+        }
+        for program in outcome.programs where program.exitedOnItsOwn {
+            notes.append("\(program.name) exited during the run (\(program.exit ?? "exited")); see logs/\(program.stderr.lastPathComponent)")
+        }
+        let live = LiveDetails(planned: scaled.duration, ranFor: ran.duration, partial: outcome.interrupted, programs: outcome.programs,
+                               logs: outcome.programs.isEmpty ? nil : logs)
+        var result = try finish(ran, source: source, seed: baseSeed, mode: "live", logs: [log], metrics: [metrics],
+                                shownEvents: outcome.events, limitations: notes, live: live)
+        result.partial = outcome.interrupted
+        result.ranFor = ran.duration
+        result.programs = outcome.programs
+        return result
     }
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],
-                        metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String]) throws -> ScenarioRunResult {
+                        metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String],
+                        live: LiveDetails? = nil) throws -> ScenarioRunResult {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
         for (i, verdict) in (perRun.first ?? []).enumerated() {
@@ -83,19 +122,24 @@ public struct ScenarioRunner {
         let aggregate = RunMetrics.aggregate(metrics)
         let runID = writer.newRunID(scenario: scenario.name, seed: seed, mode: mode)
         let summary = Self.summary(scenario: scenario, source: source, seed: seed, mode: mode, runs: metrics.count,
-                                   version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations)
+                                   version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations,
+                                   live: live)
         // report.html shows the first run's timeline, RTTs and disconnects beside every run's figures.
         let report = HTMLReport(scenario: scenario, source: source, mode: mode, seed: seed, runs: metrics.count,
                                 verdicts: verdicts, events: shownEvents, metrics: metrics[0],
-                                aggregate: aggregate, limitations: limitations, version: version).render()
+                                aggregate: aggregate, limitations: limitations, version: version,
+                                partial: live?.partial ?? false).render()
+        let interruption = live.flatMap { $0.partial ? "interrupted after \($0.ranFor) of \($0.planned): partial results" : nil }
         let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, summary: summary,
-                                      outcomes: verdicts, duration: scenario.duration, report: report)
+                                      outcomes: verdicts, duration: scenario.duration, report: report,
+                                      logs: live?.logs, interruption: interruption)
         return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,
                                  limitations: limitations, folder: folder)
     }
 
     static func summary(scenario: Scenario, source: String, seed: UInt64, mode: String, runs: Int, version: String,
-                        verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String]) -> JSONValue {
+                        verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String],
+                        live: LiveDetails? = nil) -> JSONValue {
         var settings: JSONObject = ["duration": .string("\(scenario.duration)"), "clients": .integer(Int64(scenario.clients.count))]
         if case .socketIO(let server) = scenario.server {
             settings["pingInterval"] = .string("\(server.pingInterval)")
@@ -105,18 +149,19 @@ public struct ScenarioRunner {
             settings["connectTimeout"] = .string("\(client.connectTimeout)")
         }
         settings["toleratedStall"] = .string("\(scenario.toleratedStall)")
+        if let live { settings["duration"] = .string("\(live.planned)") }
         var metrics = JSONObject()
         for m in aggregate {
             metrics[m.name] = .object(["mean": .number(m.mean), "lower": .number(m.lower), "upper": .number(m.upper),
                                        "runs": .integer(Int64(m.count))])
         }
-        return .object([
+        var object: JSONObject = [
             "scenario": .string(scenario.name),
             "file": .string(source),
             "mode": .string(mode),
             "seed": .integer(Int64(bitPattern: seed)),
             "runs": .integer(Int64(runs)),
-            "partial": .bool(false),
+            "partial": .bool(live?.partial ?? false),
             "versions": .object(["flatline": .string(version)]),
             "settings": .object(settings),
             "metrics": .object(metrics),
@@ -126,6 +171,46 @@ public struct ScenarioRunner {
             }),
             "passed": .bool(verdicts.allSatisfy(\.passed)),
             "limitations": .array(limitations.map { .string($0) }),
-        ])
+        ]
+        if let live {
+            object["ranFor"] = .string("\(live.ranFor)")
+            object["ranForSeconds"] = .number(live.ranFor.seconds)
+            if !live.programs.isEmpty {
+                object["programs"] = .array(live.programs.map { program in
+                    var o: JSONObject = [
+                        "name": .string(program.name),
+                        "command": .array(program.command.map { .string($0) }),
+                        "stdout": .string("logs/\(program.stdout.lastPathComponent)"),
+                        "stderr": .string("logs/\(program.stderr.lastPathComponent)"),
+                    ]
+                    if let exit = program.exit { o["exit"] = .string(exit) }
+                    o["exitedOnItsOwn"] = .bool(program.exitedOnItsOwn)
+                    return .object(o)
+                })
+            }
+        }
+        return .object(object)
+    }
+}
+
+/// What a live run adds to its results: how long it ran, whether it was interrupted, the programs
+/// it started and the folder holding their output.
+struct LiveDetails {
+    var planned: TimeSpan
+    var ranFor: TimeSpan
+    var partial: Bool
+    var programs: [StartedProgram]
+    var logs: URL?
+}
+
+extension Scenario {
+    /// The scenario cut at `end`: the run's duration becomes `end` and phases starting later are
+    /// dropped, so the ground truth of an interrupted run covers only what ran.
+    func truncated(to end: TimeSpan) -> Scenario {
+        guard end < duration else { return self }
+        var out = self
+        out.duration = end
+        out.phases = phases.filter { $0.at < end }
+        return out
     }
 }

@@ -1,21 +1,23 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import LabCore
 import ProxyAPI
 import Runner
 
 /// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
-/// Exit 0 when all hold, 1 when one fails, 2 on invalid input.
+/// Exit 0 when all hold, 1 when one fails, 2 on invalid input, 130 when a live run was interrupted
+/// by SIGINT (its results are written, marked partial).
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run scenario files and check their expectations (exit 0 pass, 1 fail, 2 invalid input)."
+        abstract: "Run scenario files and check their expectations (exit 0 pass, 1 fail, 2 invalid input, 130 interrupted)."
     )
 
     @Argument(help: "Scenario files.")
     var files: [String]
 
-    @Option(help: "sim (virtual time) or live (loopback sockets through the fault proxy, built-in components).")
+    @Option(help: "sim (virtual time) or live (loopback sockets through the fault proxy; built-in components or external programs). Ctrl-C stops a live run and writes partial results.")
     var mode = "sim"
 
     @Option(name: .customLong("time-scale"), help: "Live runs: multiply every duration by this, e.g. 0.1 runs 30 minutes in 3.")
@@ -56,19 +58,25 @@ struct RunCommand: AsyncParsableCommand {
         }
         if invalid { throw ExitCode(2) }
         let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: out), version: flatlineVersion)
+        let interrupt = mode == "live" ? LiveInterrupt.install() : nil
         var allPassed = true
         print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
         for (scenario, file) in scenarios {
+            if interrupt?.received == true { break }
             let result: ScenarioRunResult
             do {
-                if mode == "live" {
-                    result = try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed)
+                if let interrupt {
+                    let (timeScale, seed) = (timeScale, seed)
+                    let task = Task { try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed) }
+                    interrupt.track(task)
+                    defer { interrupt.track(nil) }
+                    result = try await task.value
                 } else {
                     result = try runner.simulate(scenario, source: file, runs: runs ?? scenario.repetitions, seed: seed)
                 }
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
-                throw ExitCode(2)
+                throw ExitCode(interrupt?.received == true ? 130 : 2)
             }
             allPassed = allPassed && result.passed
             let name = scenario.name.padding(toLength: 52, withPad: " ", startingAt: 0)
@@ -81,6 +89,56 @@ struct RunCommand: AsyncParsableCommand {
             for note in result.limitations { print(String(repeating: " ", count: 52) + "note: \(note)") }
             if let folder = result.folder { print(String(repeating: " ", count: 52) + "results: \(folder.path)") }
         }
+        if interrupt?.received == true { throw ExitCode(130) }
         if !allPassed { throw ExitCode(1) }
+    }
+}
+
+/// SIGINT during `flatline run --mode live`: the first one cancels the run in progress, which stops
+/// its components and programs and writes partial results; a second one kills every program the
+/// run started and exits at once with 130.
+final class LiveInterrupt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var current: Task<ScenarioRunResult, any Error>?
+    private var source: (any DispatchSourceSignal)?
+
+    /// Takes SIGINT over from the default handler (which would kill the process and leave the
+    /// programs it started running).
+    static func install() -> LiveInterrupt {
+        let interrupt = LiveInterrupt()
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue(label: "flatline.sigint"))
+        source.setEventHandler { interrupt.signalled() }
+        source.resume()
+        interrupt.source = source
+        return interrupt
+    }
+
+    /// Whether SIGINT was received.
+    var received: Bool { lock.withLock { count > 0 } }
+
+    /// The run to cancel on SIGINT (nil once it is over); cancelled at once if SIGINT came first.
+    func track(_ task: Task<ScenarioRunResult, any Error>?) {
+        let cancelNow = lock.withLock { () -> Bool in
+            current = task
+            return count > 0
+        }
+        if cancelNow { task?.cancel() }
+    }
+
+    private func signalled() {
+        let (n, task) = lock.withLock { () -> (Int, Task<ScenarioRunResult, any Error>?) in
+            count += 1
+            return (count, current)
+        }
+        if n == 1 {
+            FileHandle.standardError.write(Data("interrupted: stopping the run and writing partial results (Ctrl-C again to abort)\n".utf8))
+            task?.cancel()
+        } else {
+            FileHandle.standardError.write(Data("interrupted again: killing the programs the run started and exiting\n".utf8))
+            ExternalProcess.killAllNow()
+            exit(130)
+        }
     }
 }

@@ -1,0 +1,186 @@
+"""Live scenario runs (`flatline run --mode live`) with external components, as a user would run
+them: the real python-socketio server started by Flatline behind its fault proxy, python-socketio
+clients started by Flatline in front of it, and Ctrl-C in the middle of a run. Every test checks
+that no program Flatline started is left running. Each run takes about 10 s."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+BIN = os.environ.get("FLATLINE_BIN")
+pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
+HERE = pathlib.Path(__file__).parent
+PY = sys.executable  # the venv's python, which has python-socketio
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def processes_mentioning(marker):
+    """Pids of live (non-zombie) processes whose command line contains `marker`."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def children_of(pid):
+    """Pids whose parent is `pid`."""
+    kids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return kids
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def run(scenario, out, timeout=60):
+    proc = subprocess.run([BIN, "run", str(scenario), "--mode", "live", "--out", str(out)],
+                          capture_output=True, text=True, timeout=timeout)
+    folders = list(out.glob("*/*"))
+    return proc, folders
+
+
+def test_python_socketio_server_behind_the_proxy_blackhole_detected(tmp_path):
+    marker = str(tmp_path)  # the server's command line names the scenario's folder
+    scenario = write(tmp_path, "external-server", f"""
+name: external-server
+seed: 3
+duration: 10s
+server:
+  command: [{PY}, {HERE / 'sio_server.py'}, "{{port}}", "1", "1", --tag, "{marker}"]
+  env: {{ PYTHONUNBUFFERED: "1" }}
+  readiness: {{ tcp: true, timeout: 15s }}
+clients: {{ count: 2, builtin: socketio, reconnection: {{ delay: 500ms, delayMax: 1s, randomization: 0 }} }}
+link: {{ both: {{ latency: 5ms }} }}
+phases:
+  - {{ at: 5s, until: end, both: blackhole, note: outage }}
+expect: {{ falseDisconnects: 0, detectionWithin: 3s }}
+""")
+    proc, folders = run(scenario, tmp_path / "results")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(folders) == 1, folders
+    folder = folders[0]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [(v["name"], v["passed"]) for v in summary["verdicts"]] == [("falseDisconnects", True), ("detectionWithin", True)]
+    assert summary["metrics"]["detections"]["mean"] == 2 and summary["metrics"]["missedDetections"]["mean"] == 0
+    assert summary["partial"] is False
+    events = [json.loads(l) for l in (folder / "events.jsonl").read_text().splitlines() if l.strip()]
+    # Detected by the built-in clients during the outage; RTTs from the proxy's tap.
+    drops = [e for e in events if e["type"] == "disconnect" and e["side"] == "client"]
+    assert sorted(e["conn"] for e in drops) == ["c1", "c2"] and all(e["t"] >= 5 for e in drops), drops
+    assert any(e["type"] == "pong" and e.get("rtt_ms", 0) > 0 for e in events)
+    # The server's own output was kept: python-socketio saw both clients and their ping timeouts.
+    server_log = [json.loads(l) for l in (folder / "logs" / "server.stdout").read_text().splitlines() if l.strip()]
+    assert sum(1 for e in server_log if e["type"] == "connect") >= 2, server_log
+    assert (folder / "logs" / "server.stderr").exists()
+    assert [p["name"] for p in summary["programs"]] == ["server"]
+    assert processes_mentioning(marker) == []
+
+
+def test_external_python_clients_reach_the_builtin_server(tmp_path):
+    marker = str(tmp_path)
+    scenario = write(tmp_path, "external-clients", f"""
+name: external-clients
+seed: 4
+duration: 5s
+server: {{ builtin: socketio, pingInterval: 1s, pingTimeout: 1s }}
+clients:
+  count: 3
+  command: [{PY}, {HERE / 'sio_client.py'}, "{{host}}", "{{port}}", "{{index}}", "{marker}"]
+link: {{ both: {{ latency: 5ms }} }}
+expect: {{ falseDisconnects: 0 }}
+""")
+    proc, folders = run(scenario, tmp_path / "results")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = folders[0]
+    events = [json.loads(l) for l in (folder / "events.jsonl").read_text().splitlines() if l.strip()]
+    connects = sorted({e["conn"] for e in events if e["type"] == "connect" and e["side"] == "server"})
+    assert connects == ["x1", "x2", "x3"], events[:20]
+    # The server's heartbeat ran with them: pongs with RTTs from each.
+    assert {e["conn"] for e in events if e["type"] == "pong"} == {"x1", "x2", "x3"}
+    for index in (1, 2, 3):
+        out = (folder / "logs" / f"client-{index}.stdout").read_text()
+        assert '"type": "connect"' in out, out
+        assert (folder / "logs" / f"client-{index}.stderr").exists()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [p["name"] for p in summary["programs"]] == ["client-1", "client-2", "client-3"]
+    assert summary["verdicts"][0]["passed"] is True
+    assert processes_mentioning(marker) == []
+
+
+def test_sigint_stops_everything_and_writes_partial_results(tmp_path):
+    marker = str(tmp_path)
+    scenario = write(tmp_path, "interrupted", f"""
+name: interrupted
+duration: 60s
+server:
+  command: [{PY}, {HERE / 'sio_server.py'}, "{{port}}", "1", "1", --tag, "{marker}"]
+  readiness: tcp
+clients: {{ count: 2, builtin: socketio }}
+phases:
+  - {{ at: 40s, until: end, both: blackhole, note: outage }}
+expect: {{ falseDisconnects: 0, detectionWithin: 5s }}
+""")
+    out = tmp_path / "results"
+    proc = subprocess.Popen([BIN, "run", str(scenario), "--mode", "live", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        kids = []
+        while time.monotonic() < deadline and not kids:
+            kids = children_of(proc.pid)
+            time.sleep(0.1)
+        assert kids, "flatline started no program"
+        time.sleep(5)
+        assert proc.poll() is None, proc.communicate()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stdout + stderr
+    assert took < 5, took
+    assert "interrupted" in stderr
+    folders = list(out.glob("interrupted/*"))
+    assert len(folders) == 1, folders
+    summary = json.loads((folders[0] / "summary.json").read_text())
+    assert summary["partial"] is True
+    assert 4 <= summary["ranForSeconds"] < 20, summary["ranFor"]
+    assert summary["settings"]["duration"] == "1m"
+    assert [v["name"] for v in summary["verdicts"]] == ["falseDisconnects", "detectionWithin"]
+    assert '<property name="partial" value="true"/>' in (folders[0] / "junit.xml").read_text()
+    assert "This run was interrupted" in (folders[0] / "report.html").read_text()
+    assert (folders[0] / "logs" / "server.stdout").exists()
+    assert all(gone(pid) for pid in kids), kids
+    assert processes_mentioning(marker) == []
