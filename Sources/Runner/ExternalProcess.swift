@@ -136,6 +136,17 @@ public final class ExternalProcess: @unchecked Sendable {
     /// run, or never got going).
     public var exitedOnItsOwn: Bool { lock.withLock { exitedBeforeStop } }
 
+    /// Freezes the program's whole process group (SIGSTOP), as a `server: pause` phase asks: the
+    /// kernel still accepts and acknowledges data for it, the program runs nothing.
+    public func suspend() {
+        if !hasExited { kill(-pid, SIGSTOP) }
+    }
+
+    /// Lets a frozen program go on (SIGCONT).
+    public func resume() {
+        kill(-pid, SIGCONT)
+    }
+
     private func stopUncancelled(grace: TimeSpan) async {
         let exited = hasExited
         lock.withLock {
@@ -144,6 +155,7 @@ public final class ExternalProcess: @unchecked Sendable {
         }
         if lock.withLock({ waitStatus != nil }) { return }
         if !exited {
+            kill(-pid, SIGCONT)  // a program frozen by a pause must be able to handle SIGTERM
             kill(-pid, SIGTERM)
             let deadline = Instant.monotonicNow() + grace
             while !hasExited, Instant.monotonicNow() < deadline {

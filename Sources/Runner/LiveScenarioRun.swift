@@ -53,7 +53,8 @@ public enum LiveScenarioRun {
     /// Cancelling the calling task ends the run early: everything is stopped and the outcome is
     /// marked interrupted (before the clients started, a `RunnerError` says so instead).
     public static func run(_ scenario: Scenario, source: String, seed: UInt64, logDirectory: URL? = nil) async throws -> LiveRunOutcome {
-        let parts = LiveRunParts(group: MultiThreadedEventLoopGroup(numberOfThreads: 2))
+        let parts = LiveRunParts(group: MultiThreadedEventLoopGroup(numberOfThreads: 2),
+                                 serverGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1))
         let logs = logDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("flatline-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         do {
@@ -77,12 +78,14 @@ public enum LiveScenarioRun {
         // The server: an external program must be up before the run's clock starts.
         let upstreamPort: Int
         var origin = Instant.monotonicNow()
+        var serverProcess: ExternalProcess?
         switch scenario.server {
         case .external(let component):
             upstreamPort = try ReadinessCheck.freeLoopbackPort()
             let values = ["host": "127.0.0.1", "port": "\(upstreamPort)"]
             let process = try startProgram(component, name: "server", field: "server", values: values, folder: folder,
                                            logs: logs, scenario: source, parts: parts)
+            serverProcess = process
             let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
             do {
                 try await ReadinessCheck.wait(for: probe, port: upstreamPort, process: process, group: group, scenario: source)
@@ -97,8 +100,13 @@ public enum LiveScenarioRun {
             serverConfig.seed = seed
             serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
             serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
-            let server = try await EngineIOServer.start(group: group, port: 0, configuration: serverConfig, events: events,
-                                                        startedAt: origin)
+            if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
+                serverConfig.pingEvent = ping.pingEvent
+                serverConfig.pongEvent = ping.pongEvent
+            }
+            // On an event loop of its own, so that a `server: pause` phase can block it alone.
+            let server = try await EngineIOServer.start(group: parts.serverGroup, port: 0, configuration: serverConfig,
+                                                        events: events, startedAt: origin)
             parts.setServer(server)
             upstreamPort = server.port
         }
@@ -125,6 +133,17 @@ public enum LiveScenarioRun {
                 c.reconnection = clientSettings.reconnection.options
                 c.seed = seed &+ UInt64(i)
                 c.emitInterval = scenario.workload.clientToServer?.rate.interval
+                c.healthCheck = clientSettings.application.healthCheck.map {
+                    HealthCheck.Options(staleAfter: $0.staleAfter, heartbeatsCount: $0.heartbeatsCount, checkInterval: $0.checkInterval)
+                }
+                c.customPing = clientSettings.application.customPing.map {
+                    CustomPing.Options(interval: $0.interval, timeout: $0.timeout, firstPingAfter: $0.firstPingAfter,
+                                       pingEvent: $0.pingEvent, pongEvent: $0.pongEvent)
+                }
+                let throttle = scenario.clientTimerThrottle
+                if !throttle.isEmpty {
+                    c.timerDeadline = { due in start + throttle.deadline(due - start) }
+                }
                 parts.addClient(SocketIOClient.start(group: group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxyPort),
                                                      configuration: c, events: events, startedAt: start))
             }
@@ -161,6 +180,22 @@ public enum LiveScenarioRun {
                     proxy.changeToxics(adding: [], removing: change.toxics.map(\.name))
                 }
             })
+        }
+
+        // Server pauses: the built-in server's event loop is blocked (it reads and runs nothing,
+        // then, as NIO does, reads before it runs the timers that came due); an external server's
+        // process group is stopped and continued.
+        for pause in scenario.serverPauses {
+            let from = NIODeadline.uptimeNanoseconds(UInt64(max(0, (start + pause.lowerBound).nanoseconds)))
+            let until = start + pause.upperBound
+            if let serverProcess {
+                parts.addTimer(loop.scheduleTask(deadline: from) { serverProcess.suspend() })
+                parts.addTimer(loop.scheduleTask(deadline: .uptimeNanoseconds(UInt64(max(0, until.nanoseconds)))) {
+                    serverProcess.resume()
+                })
+            } else {
+                parts.addTimer(parts.serverGroup.next().scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
+            }
         }
 
         var ranFor = scenario.duration
@@ -234,6 +269,8 @@ public enum LiveScenarioRun {
 /// proxy and the event loops.
 final class LiveRunParts: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
+    /// The built-in server's own event loop, which a `server: pause` phase blocks.
+    let serverGroup: MultiThreadedEventLoopGroup
     private let lock = NSLock()
     private var server: EngineIOServer?
     private var registry: ProxyRegistry?
@@ -242,8 +279,18 @@ final class LiveRunParts: @unchecked Sendable {
     private var timers: [Scheduled<Void>] = []
     private var stopped = false
 
-    init(group: MultiThreadedEventLoopGroup) {
+    init(group: MultiThreadedEventLoopGroup, serverGroup: MultiThreadedEventLoopGroup) {
         self.group = group
+        self.serverGroup = serverGroup
+    }
+
+    /// Blocks the calling thread (the built-in server's event loop) until `instant`, or until the
+    /// run is being stopped: a `server: pause` phase.
+    func blockServerLoop(until instant: Instant) {
+        while Instant.monotonicNow() < instant, !lock.withLock({ stopped }) {
+            let left = instant - Instant.monotonicNow()
+            usleep(UInt32(max(0, min(left.nanoseconds / 1_000, 5_000))))
+        }
     }
 
     func setServer(_ server: EngineIOServer) { lock.withLock { self.server = server } }
@@ -292,5 +339,6 @@ final class LiveRunParts: @unchecked Sendable {
         await server?.stop()
         await registry?.removeAll()
         try? await group.shutdownGracefully()
+        try? await serverGroup.shutdownGracefully()
     }
 }

@@ -90,10 +90,6 @@ public struct ScenarioRunner: Sendable {
             if case .external = scenario.server { notes.append("time scale: the external server's own settings are not rescaled") }
             if case .external = scenario.clients.component { notes.append("time scale: the external clients' own settings are not rescaled") }
         }
-        if case .socketIO(let client) = scenario.clients.component,
-           client.application.healthCheck != nil || client.application.customPing != nil {
-            notes.append("clients.application (health check, custom ping) is simulated but not run by the live client yet")
-        }
         if case .external = scenario.server {
             notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
         }

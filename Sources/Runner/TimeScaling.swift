@@ -38,6 +38,7 @@ extension Scenario {
             var p = phase
             p.at = s(phase.at)
             p.every = phase.every.map(s)
+            p.clientTimerAlignment = phase.clientTimerAlignment.map(s)
             switch phase.end {
             case .after(let length): p.end = .after(s(length))
             case .at(let until): p.end = .at(s(until))
