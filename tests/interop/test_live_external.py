@@ -105,6 +105,39 @@ expect: {{ falseDisconnects: 0, detectionWithin: 3s }}
     assert processes_mentioning(marker) == []
 
 
+def test_a_paused_python_socketio_server_is_frozen_and_resumed(tmp_path):
+    """`server: pause` on an external server stops its process group (SIGSTOP) for the phase and
+    continues it after: the built-in clients (1 s / 1 s heartbeat) give up on the frozen server
+    ("ping timeout", a detection: the 4 s pause outlasts the tolerated 1 s) and reconnect once it
+    runs again; nothing is left stopped or running afterwards."""
+    marker = str(tmp_path)
+    scenario = write(tmp_path, "paused-server", f"""
+name: paused-server
+seed: 8
+duration: 12s
+server:
+  command: [{PY}, {HERE / 'sio_server.py'}, "{{port}}", "1", "1", --tag, "{marker}"]
+  env: {{ PYTHONUNBUFFERED: "1" }}
+  readiness: {{ tcp: true, timeout: 15s }}
+clients: {{ count: 2, builtin: socketio, reconnection: {{ delay: 500ms, delayMax: 1s, randomization: 0 }} }}
+link: {{ both: {{ latency: 5ms }} }}
+toleratedStall: 1s
+phases:
+  - {{ at: 3s, for: 4s, server: pause, note: frozen }}
+expect: {{ falseDisconnects: 0, detectionWithin: 4s }}
+""")
+    proc, folders = run(scenario, tmp_path / "results")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = folders[0]
+    events = [json.loads(l) for l in (folder / "events.jsonl").read_text().splitlines() if l.strip()]
+    drops = [e for e in events if e["type"] == "disconnect" and e["side"] == "client"]
+    assert sorted(e["conn"] for e in drops) == ["c1", "c2"], drops
+    assert all(3 < e["t"] < 7 and e["reason"] == "ping timeout" for e in drops), drops
+    back = [e for e in events if e["type"] == "connect" and e["side"] == "client" and "reconnected" in e.get("detail", "")]
+    assert sorted(e["conn"] for e in back) == ["c1", "c2"] and all(e["t"] >= 7 for e in back), back
+    assert processes_mentioning(marker) == []
+
+
 def test_external_python_clients_reach_the_builtin_server(tmp_path):
     marker = str(tmp_path)
     scenario = write(tmp_path, "external-clients", f"""
