@@ -24,6 +24,12 @@ struct UnitParsingTests {
         ("  5 ms\t", 5_000_000),
         ("1.0000000004s", 1_000_000_000),
         ("2.5ns", 3),
+        ("9m30s", 570_000_000_000),
+        ("1h30m", 5_400_000_000_000),
+        ("1h 30m", 5_400_000_000_000),
+        ("1m30.5s", 90_500_000_000),
+        ("2s500ms", 2_500_000_000),
+        ("1h2m3s4ms5us6ns", 3_723_004_005_006),
     ])
     func durationUnits(text: String, nanoseconds: Int64) throws {
         let span = try TimeSpan(parsing: text)
@@ -51,6 +57,10 @@ struct UnitParsingTests {
         ("9300000000s", "'9300000000s' is too long"),
         ("9223372036854775808ns", "'9223372036854775808ns' is too long"),
         ("10000000000000000000ns", "'10000000000000000000ns' is too long"),
+        ("30s9m", "'30s9m' mixes units out of order"),
+        ("9m9m", "'9m9m' mixes units out of order"),
+        ("9m30", "'9m30' has an unknown unit 'm30'"),
+        ("9m30parsecs", "'9m30parsecs' has an unknown unit 'm30parsecs'"),
     ])
     func durationErrors(text: String, expectedStart: String) {
         let error = #expect(throws: UnitParseError.self) { try TimeSpan(parsing: text) }

@@ -69,11 +69,82 @@ extension TimeSpan {
     /// The unit names `init(parsing:)` accepts, for error messages and docs.
     public static let unitNames = "ns, us, ms, s, m, h"
 
-    /// Reads a duration such as "250ms", "1.5s", "2m", "1h" or "300us". A bare number is rejected
-    /// because a missing unit is the most common way to ask for 1000 times the wanted delay.
+    /// Reads a duration such as "250ms", "1.5s", "2m", "1h" or "300us", or a compound one such as
+    /// "9m30s" or "1h30m" (units from the largest to the smallest, each once). A bare number is
+    /// rejected because a missing unit is the most common way to ask for 1000 times the wanted delay.
     public init(parsing text: String) throws(UnitParseError) {
+        let parts = Self.compoundParts(text.trimmingSpaces())
+        guard parts.count > 1 else {
+            self = try Self.single(text)
+            return
+        }
+        var total: Int64 = 0
+        var previousScale = Int64.max
+        for part in parts {
+            let span: TimeSpan
+            do {
+                span = try Self.single(part, within: text)
+            } catch {
+                // Not a compound after all ("1e3ms"): the whole text's own error says more.
+                _ = try Self.single(text)
+                throw error
+            }
+            let scale = Self.scale(ofUnitIn: part)
+            guard scale < previousScale else {
+                throw UnitParseError("'\(text)' mixes units out of order; write them from the largest to the smallest, each once, e.g. \"1h30m\" or \"9m30s\"")
+            }
+            previousScale = scale
+            let (sum, overflow) = total.addingReportingOverflow(span.nanoseconds)
+            guard !overflow else { throw UnitParseError("'\(text)' is too long; at most about 292 years") }
+            total = sum
+        }
+        self.init(nanoseconds: total)
+    }
+
+    /// "9m30s" as ["9m", "30s"]: a new part starts at each digit that follows a unit letter.
+    private static func compoundParts(_ text: String) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var sawUnit = false
+        for c in text {
+            let numeric = c.isASCII && (c.isNumber || c == ".")
+            if numeric && sawUnit {
+                parts.append(current)
+                current = ""
+                sawUnit = false
+            }
+            if !numeric && c != " " && c != "-" && c != "+" { sawUnit = true }
+            current.append(c)
+        }
+        parts.append(current)
+        return parts
+    }
+
+    /// The nanoseconds per unit of a part that `single` accepted.
+    private static func scale(ofUnitIn part: String) -> Int64 {
+        let unit = String(part.drop { $0.isASCII && ($0.isNumber || $0 == "." || $0 == " ") }).trimmingSpaces()
+        switch unit {
+        case "ns": return 1
+        case "us", "µs": return 1_000
+        case "ms": return 1_000_000
+        case "s": return 1_000_000_000
+        case "m", "min": return 60_000_000_000
+        default: return 3_600_000_000_000
+        }
+    }
+
+    /// One number and its unit; errors quote `within`, the whole text, when it is a compound's part.
+    private static func single(_ text: String, within whole: String? = nil) throws(UnitParseError) -> TimeSpan {
         let expected = "a number with a unit (\(TimeSpan.unitNames)), e.g. \"250ms\""
-        let (value, unit, number) = try UnitText.splitKeepingNumber(text, what: "duration", expected: expected)
+        let quoted = whole ?? text
+        let (value, unit, number): (Double, String, String)
+        do {
+            (value, unit, number) = try UnitText.splitKeepingNumber(text, what: "duration", expected: expected)
+        } catch {
+            guard whole != nil else { throw error }
+            throw UnitParseError("'\(quoted)' is not a duration; expected \(expected), or a compound such as \"9m30s\"")
+        }
+        let text = quoted
         let scale: Int64
         switch unit {
         case "ns": scale = 1
@@ -91,12 +162,11 @@ extension TimeSpan {
         let tooLong = UnitParseError("'\(text)' is too long; at most about 292 years")
         // Whole numbers exactly (so every `description` reads back as the same span), fractions via Double.
         if let exact = try UnitText.exactProduct(number, scale, tooLarge: tooLong) {
-            self.init(nanoseconds: exact)
-            return
+            return TimeSpan(nanoseconds: exact)
         }
         let ns = (value * Double(scale)).rounded()
         guard ns < UnitText.int64Limit else { throw tooLong }
-        self.init(nanoseconds: Int64(ns))
+        return TimeSpan(nanoseconds: Int64(ns))
     }
 }
 
