@@ -484,9 +484,12 @@ simulator_runs() {
     local hours=$SIM_HOURS
     local pin=()
     command -v taskset >/dev/null && pin=(taskset -c 0)
-    say "   target: $hours simulated h x 1,000 connections"
-    "${pin[@]}" "$SIMBENCH" --connections 1000 --hours "$hours" >"$TMP/sim.json" 2>"$LOGS/sim-target.log"
-    record simulator target "" "$(cat "$TMP/sim.json")"
+    # Twice: the work is deterministic, so the faster run is the least disturbed by the machine.
+    for rep in 1 2; do
+        say "   target: $hours simulated h x 1,000 connections (run $rep of 2)"
+        "${pin[@]}" "$SIMBENCH" --connections 1000 --hours "$hours" >"$TMP/sim.json" 2>"$LOGS/sim-target-$rep.log"
+        record simulator "target-$rep" "" "$(cat "$TMP/sim.json")"
+    done
     say "   baseline: 1 simulated h, one event per tick (--exact)"
     "${pin[@]}" "$SIMBENCH" --connections 1000 --hours "$SIM_EXACT_HOURS" --exact >"$TMP/sim.json" 2>"$LOGS/sim-exact.log"
     record simulator exact "" "$(cat "$TMP/sim.json")"

@@ -167,18 +167,18 @@ final class SimulatedConnection {
         }
     }
 
-    /// Batched ticks reached the client on `transport` at `times` (each at most now): what
-    /// `received` does with each size-only tick, at the tick's own instant. No health check runs
-    /// in batched mode, and a message changes no session state, so the session is asked once.
-    func receivedBatchedTicks(on transport: SimulatedTransport, at times: Slice<Deque<Instant>>) {
+    /// `count` batched ticks reached the client on `transport`, the last at `last` (at most now):
+    /// what `received` does with each size-only tick, at the ticks' own instants. No health check
+    /// runs in batched mode, and a message changes no session state, so the session is asked once.
+    func receivedBatchedTicks(on transport: SimulatedTransport, count: Int, lastAt last: Instant) {
         guard transport === current else { return }
-        guard let last = times.last else { return }
         let actions = heartbeat.receivedMessages(lastAt: last)
         if !actions.isEmpty {
             performHeartbeat(actions)
             guard transport === current else { return }
         }
-        if session.isConnected { engine.counters.messagesReceived += times.count }
+        // `state`, not `isConnected`: the computed property copied the whole session on this path.
+        if case .connected = session.state { engine.counters.messagesReceived += count }
     }
 
     /// Inbound traffic for the health check; it may find the connection stale and close it.

@@ -49,6 +49,11 @@ final class SimulatedTransport {
     @exclusivity(unchecked) private var nextTickAt: Instant?
     /// Batched ticks: when each tick in flight downstream reaches the client, in order.
     @exclusivity(unchecked) private var tickArrivals = Deque<Instant>()
+    /// Batched ticks: during a catch-up, its instant; ticks arriving by then skip the queue.
+    @exclusivity(unchecked) private var catchUpLimit: Instant?
+    /// Batched ticks that arrived during this catch-up ahead of every queued one, and the last one's instant.
+    @exclusivity(unchecked) private var readyTicks = 0
+    @exclusivity(unchecked) private var readyTicksLast = Instant.zero
 
     init(engine: SimulationEngine, connection: SimulatedConnection, number: Int, random: SeededGenerator) {
         self.engine = engine
@@ -112,11 +117,21 @@ final class SimulatedTransport {
     /// Admits a packet now; false when the link holds it.
     private func admit(_ packet: WirePacket, size: Int, _ direction: LinkDirection, at now: Instant? = nil) -> Bool {
         let now = now ?? engine.now
-        switch links[direction].admitWhole(bytes: size, at: now) {
+        // The stored links directly: the subscript's `_modify` coroutine showed up per tick.
+        let fate = direction == .upstream ? links.upstream.admitWhole(bytes: size, at: now)
+            : links.downstream.admitWhole(bytes: size, at: now)
+        switch fate {
         case .deliver(let at, let delivered, let thenClose):
             if delivered == size {
                 if engine.batchesTicks, case .sizedTick = packet {
-                    tickArrivals.append(at)
+                    // In a catch-up, a tick that has already arrived, with none in flight before it,
+                    // is counted at once instead of queued.
+                    if tickArrivals.isEmpty, let limit = catchUpLimit, at <= limit {
+                        readyTicks += 1
+                        readyTicksLast = at
+                    } else {
+                        tickArrivals.append(at)
+                    }
                 } else {
                     engine.schedule(at: at, for: connection) { [self] in arrive(packet, direction) }
                 }
@@ -421,18 +436,21 @@ final class SimulatedTransport {
     func catchUp(to now: Instant) {
         if var due = nextTickAt, due <= now, let interval = engine.configuration.workload.serverEmitInterval {
             // Nothing in the loop changes the server's state (closes come as scheduled events).
-            guard serverState == .open, socketIO.isConnected else {
+            // `state`, not `isConnected`: reading a computed property copied the whole session here.
+            guard serverState == .open, case .connected = socketIO.state else {
                 nextTickAt = nil
                 return catchUpArrivals(to: now)
             }
             let baseSize = engine.tickBaseSize
             var sent = 0
+            catchUpLimit = now
             while due <= now {
                 tickSequence += 1
                 sent += 1
                 put(.sizedTick(payload: baseSize + Self.digits(tickSequence)), .downstream, at: due)
                 due = due + interval
             }
+            catchUpLimit = nil
             nextTickAt = due
             engine.counters.messagesSent += sent
             engine.counters.packetsSent += sent
@@ -442,15 +460,21 @@ final class SimulatedTransport {
 
     /// Hands the client the batched ticks that have arrived by `now`, each at its own instant.
     private func catchUpArrivals(to now: Instant) {
-        var count = 0
+        // Ticks counted at once this catch-up arrived before every queued one (the queue was empty).
+        var count = readyTicks
+        var last = readyTicksLast
+        readyTicks = 0
+        var queued = 0
         for at in tickArrivals {
             if at > now { break }
-            count += 1
+            queued += 1
+            last = at
         }
+        count += queued
         guard count > 0 else { return }
         engine.counters.packetsDelivered += count
-        if clientOpen { connection.receivedBatchedTicks(on: self, at: tickArrivals.prefix(count)) }
-        tickArrivals.removeFirst(count)
+        if clientOpen { connection.receivedBatchedTicks(on: self, count: count, lastAt: last) }
+        tickArrivals.removeFirst(queued)
     }
 
     /// Whether batched ticks are still on their way to the client.

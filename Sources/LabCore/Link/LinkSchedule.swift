@@ -324,6 +324,8 @@ public struct LinkSchedule: Sendable {
     /// A latency condition's delay for one piece: the constant, a uniform jitter draw, and the
     /// distribution's correlated draw when it has one (`runtime.sampler`).
     private static func delay(latency: Int64, jitter: Int64, _ runtime: inout Runtime) -> TimeSpan {
+        // A constant delay needs no arithmetic in Double (the same value: latencies are far below 2^53 ns).
+        if jitter <= 0, runtime.sampler == nil { return TimeSpan(nanoseconds: max(0, latency)) }
         var ns = Double(latency)
         if jitter > 0 {
             let j = Double(jitter)
