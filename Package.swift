@@ -82,7 +82,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Issue 4's simulator speed benchmark for `make bench`: one JSON line per run.
-        .executableTarget(name: "SimulatorBench", dependencies: ["LabCore", "Simulator"], swiftSettings: strict),
+        .executableTarget(name: "SimulatorBench", dependencies: ["LabCore", "Heartbeat", "Simulator"], swiftSettings: strict),
         // Load generator for `make bench`: plain blocking sockets, so the client adds no framework overhead.
         .executableTarget(
             name: "FlatlineBench",

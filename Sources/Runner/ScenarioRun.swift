@@ -93,6 +93,9 @@ public struct ScenarioRunner: Sendable {
         if case .external = scenario.server {
             notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
         }
+        if case .external = scenario.clients.component, !scenario.clientTimerThrottle.isEmpty {
+            notes.append("clients.timerAlignment: external clients' timers are not throttled (only built-in clients' are)")
+        }
         for program in outcome.programs where program.exitedOnItsOwn {
             notes.append("\(program.name) exited during the run (\(program.exit ?? "exited")); see logs/\(program.stderr.lastPathComponent)")
         }

@@ -38,22 +38,22 @@ final class SimulatedConnection {
     // Unchecked exclusivity on the state the batched-tick loop touches: single-threaded, and no
     // access here overlaps another (dynamic checks cost a thread-local lookup per access).
     @exclusivity(unchecked) private var heartbeat: EngineIOClientHeartbeat
-    private var session: SocketIOClientSession
+    @exclusivity(unchecked) private var session: SocketIOClientSession
     /// The dashboard's custom ping, if the configuration runs one.
     private var customPing: CustomPing?
     /// The dashboard's health check, if the configuration runs one.
     private var healthCheck: HealthCheck?
     /// The client's transport, while it has one open.
-    private var current: SimulatedTransport?
+    @exclusivity(unchecked) private var current: SimulatedTransport?
     /// Transports not yet closed at both ends (an old one can outlive the client's interest in it:
     /// the server learns of a half-open connection only by its own timeout).
-    private(set) var transports: [SimulatedTransport] = []
+    @exclusivity(unchecked) private(set) var transports: [SimulatedTransport] = []
     /// Closed transports with batched ticks still in flight: they still arrive (and count as
     /// delivered packets, as with one event per tick), to a closed end.
-    private var draining: [SimulatedTransport] = []
+    @exclusivity(unchecked) private var draining: [SimulatedTransport] = []
     private var transportCount = 0
     private var timers: [ClientTimer: TimerToken] = [:]
-    private var heartbeatToken: TimerToken?
+    @exclusivity(unchecked) private var heartbeatToken: TimerToken?
     private var echoCount: Int64 = 0
 
     init(engine: SimulationEngine, index: Int) {

@@ -32,14 +32,14 @@ final class SimulatedTransport {
     private var actionToken: TimerToken?
 
     /// Whether the client still has this transport open.
-    var clientOpen = true
-    var serverState = ServerState.awaitingRequest
+    @exclusivity(unchecked) var clientOpen = true
+    @exclusivity(unchecked) var serverState = ServerState.awaitingRequest
 
     // The server's end, as in LiveComponents' EngineIOServerSession.
-    var heartbeat: EngineIOServerHeartbeat
-    var socketIO: SocketIOServerSession
-    private var pingToken: TimerToken?
-    private var pingTimeoutToken: TimerToken?
+    @exclusivity(unchecked) var heartbeat: EngineIOServerHeartbeat
+    @exclusivity(unchecked) var socketIO: SocketIOServerSession
+    @exclusivity(unchecked) private var pingToken: TimerToken?
+    @exclusivity(unchecked) private var pingTimeoutToken: TimerToken?
     private var connectTimeoutToken: TimerToken?
     private var ackTokens: [Int64: TimerToken] = [:]
     private var tickToken: TimerToken?

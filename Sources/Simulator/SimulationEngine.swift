@@ -8,7 +8,7 @@ final class SimulationEngine {
     let configuration: SimulationConfiguration
     let scheduler = VirtualScheduler()
     let timeline: ConditionTimeline
-    var log: SimulationEventLog
+    @exclusivity(unchecked) var log: SimulationEventLog
     @exclusivity(unchecked) var counters = SimulationCounters()
     var connections: [SimulatedConnection] = []
 

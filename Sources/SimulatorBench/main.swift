@@ -7,16 +7,20 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Heartbeat
 import LabCore
 import Simulator
 
 let usage = """
 usage: SimulatorBench [--connections 1000] [--hours 1] [--seed 1] [--encoded-events]
                       [--recording without-messages|none|all] [--exact]
+                      [--ping-interval 25s] [--emit-rate 2]
 
   --recording   which events the run keeps in memory (default without-messages: every
                 heartbeat and connection event, message events only counted)
   --exact       one timer event per tick (no batching): the baseline the batching is measured against
+  --ping-interval, --emit-rate (events per second, 0 for none): vary the target's load, to see
+                what the heartbeats and the workload each cost
 """
 
 /// The options of one run.
@@ -27,6 +31,8 @@ struct Options {
     var encoded = false
     var recording = EventRecording.withoutMessages
     var exact = false
+    var pingInterval: TimeSpan?
+    var emitRate: Double?
 }
 
 /// Writes a message to standard error and exits with status 2.
@@ -70,6 +76,13 @@ func parse(_ argv: [String]) -> Options {
             }
         case "--exact":
             options.exact = true
+        case "--ping-interval":
+            let text = value(argument)
+            guard let span = try? TimeSpan(parsing: text), span > .zero else { fail("--ping-interval: expected a duration such as 25s") }
+            options.pingInterval = span
+        case "--emit-rate":
+            guard let rate = Double(value(argument)), rate >= 0, rate <= 1_000 else { fail("--emit-rate: expected 0...1000") }
+            options.emitRate = rate
         case "-h", "--help":
             print(usage)
             exit(0)
@@ -92,6 +105,10 @@ let duration = TimeSpan.nanoseconds(Int64(hours * 3_600 * 1e9))
 var configuration = Simulation.benchmarkConfiguration(connections: connections, duration: duration,
                                                       seed: seed, encodedEvents: encoded)
 configuration.recording = options.recording
+if let interval = options.pingInterval { configuration.server.pingInterval = interval }
+if let rate = options.emitRate {
+    configuration.workload.serverEmitInterval = rate > 0 ? .seconds(1 / rate) : nil
+}
 configuration.batchesTicks = !options.exact
 let start = Instant.monotonicNow()
 let result = Simulation(configuration).run()

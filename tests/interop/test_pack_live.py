@@ -1,0 +1,36 @@
+"""Files of the scenario pack run live (`--mode live --time-scale F`: the built-in server and
+clients through the fault proxy, every duration of the scenario and of the built-in components'
+settings multiplied by F) must reach the verdicts the simulated run reaches. Each live run takes
+15 to 25 s; run in its own process, since a live run needs the CPU."""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+BIN = os.environ.get("FLATLINE_BIN")
+pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
+PACK = pathlib.Path(__file__).parent.parent.parent / "scenarios"
+
+
+def run(file, out, *extra):
+    proc = subprocess.run([BIN, "run", str(PACK / file), "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    folder = next(next(out.iterdir()).iterdir())
+    summary = json.loads((folder / "summary.json").read_text())
+    return proc.returncode, [(v["name"], v["passed"]) for v in summary["verdicts"]], summary
+
+
+@pytest.mark.parametrize("file,scale", [
+    ("half-open-peer.yaml", "0.05"),           # 5 min in 15 s: the blackholed peer is detected
+    ("server-event-loop-stall.yaml", "0.02"),  # 20 min in 24 s: short pauses survive, the long one is detected
+    ("throttled-background-tab.yaml", "0.02"), # 20 min in 24 s: throttled timers, the outage noticed late
+])
+def test_pack_file_live_reaches_the_simulated_verdicts(tmp_path, file, scale):
+    sim_code, sim_verdicts, _ = run(file, tmp_path / "sim")
+    live_code, live_verdicts, live = run(file, tmp_path / "live", "--mode", "live", "--time-scale", scale)
+    assert live["mode"] == "live" and live["partial"] is False
+    assert live_verdicts == sim_verdicts, (sim_verdicts, live_verdicts, live["verdicts"])
+    assert live_code == sim_code
