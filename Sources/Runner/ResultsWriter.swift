@@ -31,9 +31,10 @@ public struct ResultsWriter: Sendable {
         return id
     }
 
-    /// Writes the files and moves the directory into place; returns its path. `logs`, a folder,
-    /// is moved in as `logs/`; `interruption`, when set, marks junit.xml as a partial run.
-    public func write(scenario: String, runID: String, eventLogs: [String], summary: JSONValue,
+    /// Writes the files and moves the directory into place; returns its path. The runs' event logs
+    /// are `eventLogs`, or files already written (`eventFiles`, moved in); `logs`, a folder, is
+    /// moved in as `logs/`; `interruption`, when set, marks junit.xml as a partial run.
+    public func write(scenario: String, runID: String, eventLogs: [String], eventFiles: [URL] = [], summary: JSONValue,
                       outcomes: [Verdict], duration: TimeSpan, report: String? = nil,
                       logs: URL? = nil, interruption: String? = nil) throws -> URL {
         let folder = root.appendingPathComponent(scenario)
@@ -44,12 +45,14 @@ public struct ResultsWriter: Sendable {
         let staging = folder.appendingPathComponent(".\(runID).partial")
         try? FileManager.default.removeItem(at: staging)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        if eventLogs.count == 1 {
-            try Data(eventLogs[0].utf8).write(to: staging.appendingPathComponent("events.jsonl"))
+        let runs = eventFiles.isEmpty ? eventLogs.count : eventFiles.count
+        func eventsFile(_ i: Int) -> URL {
+            staging.appendingPathComponent(runs == 1 ? "events.jsonl" : "events-\(i).jsonl")
+        }
+        if eventFiles.isEmpty {
+            for (i, log) in eventLogs.enumerated() { try Data(log.utf8).write(to: eventsFile(i)) }
         } else {
-            for (i, log) in eventLogs.enumerated() {
-                try Data(log.utf8).write(to: staging.appendingPathComponent("events-\(i).jsonl"))
-            }
+            for (i, file) in eventFiles.enumerated() { try FileManager.default.moveItem(at: file, to: eventsFile(i)) }
         }
         try Data(summary.serialized + [0x0A]).write(to: staging.appendingPathComponent("summary.json"))
         try Data(Self.junit(scenario: scenario, outcomes: outcomes, duration: duration, interruption: interruption).utf8)

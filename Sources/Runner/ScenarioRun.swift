@@ -46,18 +46,29 @@ public struct ScenarioRunner: Sendable {
     public func simulate(_ scenario: Scenario, source: String, runs: Int, seed: UInt64?) throws -> ScenarioRunResult {
         let baseSeed = seed ?? scenario.seed
         let truth = GroundTruth(scenario: scenario)
-        var logs: [String] = []
+        // Each run's events go to a file as soon as it is over, so that --runs N holds one run's
+        // log in memory, not N; the files move into the results folder with the rest.
+        let staged = writer.root.appendingPathComponent(scenario.name)
+            .appendingPathComponent(".sim-events-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer {
+            try? FileManager.default.removeItem(at: staged)
+            rmdir(staged.deletingLastPathComponent().path)  // no empty scenario folder after a failure
+        }
+        var files: [URL] = []
         var metrics: [RunMetrics] = []
         var shownEvents: [LabEvent] = []
         for run in 0..<max(1, runs) {
             let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: baseSeed, source: source)
             let result = Simulation(configuration).run()
-            logs.append(result.jsonLines)
+            if run == 0 { try FileManager.default.createDirectory(at: staged, withIntermediateDirectories: true) }
+            let file = staged.appendingPathComponent("run-\(run).jsonl")
+            try Data(result.jsonLines.utf8).write(to: file)
+            files.append(file)
             let events = result.events
             if run == 0 { shownEvents = events }
             metrics.append(RunMetrics.compute(events: events, truth: truth, duration: scenario.duration))
         }
-        return try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: logs, metrics: metrics,
+        return try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: [], eventFiles: files, metrics: metrics,
                           shownEvents: shownEvents, limitations: ScenarioSimulation.limitations(of: scenario))
     }
 
@@ -110,7 +121,7 @@ public struct ScenarioRunner: Sendable {
     }
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],
-                        metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String],
+                        eventFiles: [URL] = [], metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String],
                         live: LiveDetails? = nil) throws -> ScenarioRunResult {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
@@ -129,7 +140,8 @@ public struct ScenarioRunner: Sendable {
                                 aggregate: aggregate, limitations: limitations, version: version,
                                 partial: live?.partial ?? false).render()
         let interruption = live.flatMap { $0.partial ? "interrupted after \($0.ranFor) of \($0.planned): partial results" : nil }
-        let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, summary: summary,
+        let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, eventFiles: eventFiles,
+                                      summary: summary,
                                       outcomes: verdicts, duration: scenario.duration, report: report,
                                       logs: live?.logs, interruption: interruption)
         return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,

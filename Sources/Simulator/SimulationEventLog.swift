@@ -71,8 +71,9 @@ public struct SimulationEventLog: Sendable {
     /// The whole log as JSON lines, each ending in a newline: the content of events.jsonl.
     public var jsonLines: String {
         var out = ""
-        forEachJSONLine { line in
-            out += line
+        out.reserveCapacity(count * 80)
+        for index in 0..<count {
+            event(at: index).appendJSONLine(to: &out)
             out += "\n"
         }
         return out

@@ -11,6 +11,24 @@ import Testing
         #expect(try LabEvent(jsonLine: d.jsonLine) == d)
     }
 
+    @Test("the direct writer gives exactly the JSONValue serialization, escapes included")
+    func directWriterMatchesTheJSONValue() {
+        var rng = SeededGenerator(seed: 11)
+        let texts = ["c1", "ping timeout", "quote \" here", "back\\slash", "tab\there", "new\nline", "ctl\u{01}", "é ü ✓", ""]
+        for i in 0..<500 {
+            func pick() -> String { texts[Int(rng.next() % UInt64(texts.count))] }
+            let e = LabEvent(
+                time: .nanoseconds(Int64(rng.next() % 10_000_000_000_000)), connection: pick(),
+                side: EventSide.allCases[Int(rng.next() % UInt64(EventSide.allCases.count))],
+                kind: EventKind.allCases[Int(rng.next() % UInt64(EventKind.allCases.count))],
+                reason: i % 3 == 0 ? pick() : nil,
+                rtt: i % 4 == 0 ? .nanoseconds(Int64(rng.next() % 5_000_000_000)) : nil,
+                attempt: i % 5 == 0 ? Int(rng.next() % 100) : nil,
+                detail: i % 2 == 0 ? pick() : nil)
+            #expect(e.jsonLine == String(decoding: e.json.serialized, as: UTF8.self), "\(e)")
+        }
+    }
+
     @Test func badLinesNameTheField() {
         #expect(throws: EventDecodingError(field: "type", reason: "unknown type 'pnog'")) {
             try LabEvent(jsonLine: #"{"t":1,"conn":"c","side":"client","type":"pnog"}"#)

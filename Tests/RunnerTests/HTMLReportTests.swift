@@ -1,6 +1,7 @@
 import Foundation
 import LabCore
 import Runner
+import Simulator
 import Testing
 
 @Suite struct HTMLReportTests {
@@ -177,5 +178,25 @@ import Testing
         #expect(html.contains("<h1>report <span class=\"badge"))
         #expect(Self.count(#"<g class="row""#, in: html) == 3)
         #expect(html.contains(#"<polyline class="cdf""#))
+    }
+
+    @Test("several runs: one events file each, written as each run ends, nothing left beside them")
+    func severalRunsWriteOneEventsFileEach() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-runs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let scenario = try Scenario.parse(yaml: Self.yaml, source: "report.yaml")
+        let result = try ScenarioRunner(resultsRoot: root, version: "test").simulate(scenario, source: "report.yaml", runs: 3, seed: 9)
+        let folder = try #require(result.folder)
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(names == ["events-0.jsonl", "events-1.jsonl", "events-2.jsonl", "junit.xml", "report.html", "summary.json"])
+        // Each file is its run's log, byte for byte.
+        for run in 0..<3 {
+            let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: 9, source: "report.yaml")
+            let written = try String(contentsOf: folder.appendingPathComponent("events-\(run).jsonl"), encoding: .utf8)
+            #expect(written == Simulation(configuration).run().jsonLines)
+        }
+        // The staging files moved in; only the results folder is left in the scenario's folder.
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: folder.deletingLastPathComponent().path)
+        #expect(siblings == [folder.lastPathComponent])
     }
 }

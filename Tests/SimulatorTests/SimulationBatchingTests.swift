@@ -74,3 +74,31 @@ struct SimulationBatchingTests {
         #expect(SimulationEngine(configuration: Self.configuration(seed: 1, baseline: .none, phases: [])).batchesTicks)
     }
 }
+
+/// Size-only ticks (`SimulationWorkload.encodesServerEvents` false) skip building and parsing the
+/// tick's JSON only: the same configuration gives the same event log and counters either way,
+/// with message events logged and a dashboard's application layer watching the traffic.
+@Suite("Simulation: size-only ticks equal encoded ones")
+struct SimulationSizedTickTests {
+    @Test("logged messages, a health check and custom ping, stalls and loss: identical logs",
+          arguments: [UInt64(4), 5])
+    func identical(seed: UInt64) {
+        var configuration = SimulationBatchingTests.configuration(
+            seed: seed,
+            baseline: .both([.latency(LatencyCondition(latency: .milliseconds(30), jitter: .milliseconds(20))),
+                             .loss(LossCondition(model: .gilbertElliott(p: 0.02, r: 0.3, lossInBad: 1, lossInGood: 0)))]),
+            phases: SimulationBatchingTests.rough, connections: 4, duration: .seconds(600))
+        configuration.recording = .all
+        configuration.useDashboard(.before)
+        var encoded = configuration
+        encoded.workload.encodesServerEvents = true
+        var sized = configuration
+        sized.workload.encodesServerEvents = false
+        let a = Simulation(encoded).run()
+        let b = Simulation(sized).run()
+        #expect(a.counters.messagesReceived > 2_000)
+        #expect(a.counters.clientDisconnects > 0, "the dashboard's health check flaps")
+        #expect(a.counters == b.counters)
+        #expect(a.jsonLines == b.jsonLines)
+    }
+}

@@ -77,8 +77,53 @@ public struct LabEvent: Sendable, Hashable {
         return .object(o)
     }
 
-    /// The event as one line of JSON, without the newline.
-    public var jsonLine: String { String(decoding: json.serialized, as: UTF8.self) }
+    /// The event as one line of JSON, without the newline: exactly `json` serialized, written
+    /// directly (a long run writes millions of these; building each `JSONValue` first dominated).
+    public var jsonLine: String {
+        var out = ""
+        appendJSONLine(to: &out)
+        return out
+    }
+
+    /// Appends `jsonLine` to `out`, without the newline.
+    public func appendJSONLine(to out: inout String) {
+        out += "{\"t\":"
+        out += JSONValue.format(time.seconds)
+        out += ",\"conn\":"
+        Self.appendString(connection, to: &out)
+        out += ",\"side\":"
+        Self.appendString(side.rawValue, to: &out)
+        out += ",\"type\":"
+        Self.appendString(kind.rawValue, to: &out)
+        if let reason {
+            out += ",\"reason\":"
+            Self.appendString(reason, to: &out)
+        }
+        if let rtt {
+            out += ",\"rtt_ms\":"
+            out += JSONValue.format(rtt.milliseconds)
+        }
+        if let attempt {
+            out += ",\"attempt\":"
+            out += String(attempt)
+        }
+        if let detail {
+            out += ",\"detail\":"
+            Self.appendString(detail, to: &out)
+        }
+        out += "}"
+    }
+
+    /// A JSON string literal: as is when nothing needs escaping, else through `JSONValue`.
+    private static func appendString(_ text: String, to out: inout String) {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            out += "\""
+            out += text
+            out += "\""
+        } else {
+            out += String(decoding: JSONValue.string(text).serialized, as: UTF8.self)
+        }
+    }
 
     /// Reads an event back from its JSON line; errors name the field.
     public init(jsonLine line: String) throws(EventDecodingError) {
