@@ -62,11 +62,12 @@ public struct ScenarioRunner: Sendable {
             let result = Simulation(configuration).run()
             if run == 0 { try FileManager.default.createDirectory(at: staged, withIntermediateDirectories: true) }
             let file = staged.appendingPathComponent("run-\(run).jsonl")
-            try Data(result.jsonLines.utf8).write(to: file)
+            try Self.writeJSONLines(result.log, to: file)
             files.append(file)
-            let events = result.events
-            if run == 0 { shownEvents = events }
-            metrics.append(RunMetrics.compute(events: events, truth: truth, duration: scenario.duration))
+            // The report draws connections, disconnects and RTTs: message events stay in the log.
+            if run == 0 { shownEvents = result.log.filter { $0.kind != .messageSent && $0.kind != .messageReceived } }
+            // From the compact log directly: no array of millions of events.
+            metrics.append(RunMetrics.compute(events: result.log, truth: truth, duration: scenario.duration))
         }
         return try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: [], eventFiles: files, metrics: metrics,
                           shownEvents: shownEvents, limitations: ScenarioSimulation.limitations(of: scenario))
@@ -118,6 +119,27 @@ public struct ScenarioRunner: Sendable {
         result.ranFor = ran.duration
         result.programs = outcome.programs
         return result
+    }
+
+    /// Writes a simulated run's events as JSON lines, a megabyte at a time: the same bytes as
+    /// `SimulationEventLog.jsonLines`, without the whole text in memory.
+    static func writeJSONLines(_ log: SimulationEventLog, to file: URL) throws {
+        guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+            throw RunnerError(scenario: file.lastPathComponent, message: "cannot create \(file.path)")
+        }
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        var buffer = ""
+        buffer.reserveCapacity(1 << 20 + 4_096)
+        for event in log {
+            event.appendJSONLine(to: &buffer)
+            buffer += "\n"
+            if buffer.utf8.count >= 1 << 20 {
+                try handle.write(contentsOf: Data(buffer.utf8))
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if !buffer.isEmpty { try handle.write(contentsOf: Data(buffer.utf8)) }
     }
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],

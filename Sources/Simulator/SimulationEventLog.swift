@@ -106,3 +106,11 @@ public struct SimulationCounters: Sendable, Hashable {
     /// All zero.
     public init() {}
 }
+
+/// The log as a collection of `LabEvent`s, each built when read: metrics can walk a long run's
+/// events without an array of them (`RunMetrics.compute(events:)`).
+extension SimulationEventLog: RandomAccessCollection {
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { records.count }
+    public subscript(position: Int) -> LabEvent { event(at: position) }
+}

@@ -102,3 +102,24 @@ struct SimulationSizedTickTests {
         #expect(a.jsonLines == b.jsonLines)
     }
 }
+
+/// `RunMetrics.compute` reads the compact log (`SimulationEventLog` as a collection) exactly as it
+/// reads an array of the same events.
+@Suite("Simulation: metrics from the compact log")
+struct SimulationLogMetricsTests {
+    @Test func theCompactLogAndTheEventArrayGiveTheSameMetrics() {
+        var configuration = SimulationBatchingTests.configuration(
+            seed: 3, baseline: .latency(.milliseconds(40), jitter: .milliseconds(30)),
+            phases: SimulationBatchingTests.rough, connections: 5, duration: .seconds(900))
+        configuration.recording = .all
+        let result = Simulation(configuration).run()
+        let truth = GroundTruth(periods: [LinkPeriod(start: .seconds(200), end: .seconds(290), kind: .dead)],
+                                toleratedStall: .seconds(10), duration: .seconds(900))
+        let fromLog = RunMetrics.compute(events: result.log, truth: truth, duration: .seconds(900))
+        let fromArray = RunMetrics.compute(events: result.events, truth: truth, duration: .seconds(900))
+        #expect(fromLog.overall.detections > 0)
+        #expect(fromLog.overall.delivery.sent > 1_000)
+        #expect(fromLog == fromArray)
+        #expect(Array(result.log) == result.events)
+    }
+}

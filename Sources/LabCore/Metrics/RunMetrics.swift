@@ -164,21 +164,36 @@ public struct RunMetrics: Sendable, Hashable {
 
     /// Computes the metrics of a run of `duration` from its events. Events are taken in time
     /// order (ties in log order); `fault` events and the connection "run" are ignored.
-    public static func compute(events: [LabEvent], truth: GroundTruth, duration: TimeSpan,
-                               options: MetricsOptions = MetricsOptions()) -> RunMetrics {
-        let kept = events.filter { $0.kind != .fault && $0.connection != "run" }
-        let inOrder = zip(kept, kept.dropFirst()).allSatisfy { $0.time <= $1.time }
-        let ordered = inOrder ? kept : kept.enumerated()
-            .sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }
-            .map(\.element)
-        var byConnection: [String: [LabEvent]] = [:]
-        for event in ordered { byConnection[event.connection, default: []].append(event) }
+    ///
+    /// Any random-access collection of events will do, a compact log that builds each event on
+    /// access included: the computation keeps positions (8 bytes an event), never copies of the
+    /// events, so a long run's metrics cost little more memory than its log.
+    public static func compute<Events: RandomAccessCollection>(
+        events: Events, truth: GroundTruth, duration: TimeSpan, options: MetricsOptions = MetricsOptions()
+    ) -> RunMetrics where Events.Element == LabEvent, Events.Index == Int {
+        // Positions of the kept events, with their times and connections read once.
+        var kept: [Int] = []
+        var times: [TimeSpan] = []
+        var byConnection: [String: [Int]] = [:]
+        var inOrder = true
+        for index in events.indices {
+            let event = events[index]
+            guard event.kind != .fault, event.connection != "run" else { continue }
+            if let last = times.last, event.time < last { inOrder = false }
+            kept.append(index)
+            times.append(event.time)
+        }
+        let ordered = inOrder ? kept : kept.indices
+            .sorted { (times[$0], $0) < (times[$1], $1) }
+            .map { kept[$0] }
+        times = []
+        for index in ordered { byConnection[events[index].connection, default: []].append(index) }
         let names = byConnection.keys.sorted(by: naturalOrder)
 
         var perConnection: [ConnectionAccumulator] = []
         var classified: [(index: Int, disconnect: ClassifiedDisconnect)] = []
         for name in names {
-            let acc = ConnectionAccumulator(name: name, events: byConnection[name]!, truth: truth,
+            let acc = ConnectionAccumulator(name: name, events: byConnection[name]!.lazy.map { events[$0] }, truth: truth,
                                             duration: duration, options: options)
             perConnection.append(acc)
             classified.append(contentsOf: acc.disconnects)
@@ -188,7 +203,9 @@ public struct RunMetrics: Sendable, Hashable {
         let overallMembers = perConnection.filter { $0.side == runSide && ($0.hasLifecycle || !perConnection.contains(where: \.hasLifecycle)) }
 
         var counts: [DisconnectKey: Int] = [:]
-        for event in ordered where event.kind == .disconnect {
+        for index in ordered {
+            let event = events[index]
+            guard event.kind == .disconnect else { continue }
             counts[DisconnectKey(side: event.side, reason: event.reason ?? ""), default: 0] += 1
         }
         let sideOrder: [EventSide: Int] = [.client: 0, .server: 1, .proxy: 2]
@@ -239,6 +256,12 @@ public struct RunMetrics: Sendable, Hashable {
     }
 }
 
+/// A sender and a message name: sends and receives are matched per key.
+private struct MessageKey: Hashable {
+    var sender: EventSide
+    var detail: String
+}
+
 private struct DisconnectKey: Hashable {
     var side: EventSide
     var reason: String
@@ -261,9 +284,11 @@ private struct ConnectionAccumulator {
     var deadTime: TimeSpan = .zero
     var connectedOutsideDead: TimeSpan = .zero
 
-    init(name: String, events: [LabEvent], truth: GroundTruth, duration: TimeSpan, options: MetricsOptions) {
+    init<Events: Collection>(name: String, events: Events, truth: GroundTruth, duration: TimeSpan,
+                             options: MetricsOptions) where Events.Element == LabEvent {
         self.name = name
-        let lifecycleSides = Set(events.filter { $0.kind == .connect || $0.kind == .disconnect }.map(\.side))
+        var lifecycleSides = Set<EventSide>()
+        for event in events where event.kind == .connect || event.kind == .disconnect { lifecycleSides.insert(event.side) }
         side = [.client, .server, .proxy].first { lifecycleSides.contains($0) } ?? .client
         hasLifecycle = !lifecycleSides.isEmpty
 
@@ -332,12 +357,9 @@ private struct ConnectionAccumulator {
     }
 
     /// Matches sends with receives on the other side (docs/metrics.md, "Delivery").
-    static func matchMessages(_ events: [LabEvent], connection: String, truth: GroundTruth,
-                              judgedBefore cutoff: TimeSpan) -> DeliveryCount {
-        struct Key: Hashable {
-            var sender: EventSide
-            var detail: String
-        }
+    static func matchMessages<Events: Collection>(_ events: Events, connection: String, truth: GroundTruth,
+                                                  judgedBefore cutoff: TimeSpan) -> DeliveryCount where Events.Element == LabEvent {
+        typealias Key = MessageKey
         // Per sender and name, the unmatched sends (whether each is judged), oldest first.
         var pending: [Key: [Bool]] = [:]
         var count = DeliveryCount()
