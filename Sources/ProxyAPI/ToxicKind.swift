@@ -83,7 +83,8 @@ struct ToxicKind: Sendable {
     ) { a throws(APIError) in
         let rate = try a.nonNegative("rate") ?? 0
         guard rate <= 1e12 else { throw a.error("rate", "too large, at most 1000000000000 KB/s") }
-        return .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: rate * 1000)))
+        // As in Toxiproxy, a rate of 0 (the default) limits nothing; Flatline's `stall` holds data.
+        return .bandwidth(BandwidthCondition(rate: rate == 0 ? .unlimited : ByteRate(bytesPerSecond: rate * 1000)))
     }
 
     static let slowClose = ToxicKind(

@@ -198,6 +198,16 @@ struct ProxyBehaviourTests {
         await f.shutdown()
     }
 
+    @Test("an unlimited bandwidth toxic (Toxiproxy's rate 0) passes data at once")
+    func unlimitedBandwidthPassesData() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("bw0", .bandwidth(BandwidthCondition(rate: .unlimited)), stream: .upstream)
+        let s = try f.connect()
+        let rtt = try #require(try roundTrip(s))
+        #expect(rtt < 0.5)
+        await f.shutdown()
+    }
+
     @Test func limitDataClosesAfterTheLimit() async throws {
         let f = try await ProxyFixture()
         try await f.toxic("limit", .limitData(LimitDataCondition(bytes: 10)), stream: .downstream)

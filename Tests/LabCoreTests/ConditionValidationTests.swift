@@ -23,7 +23,9 @@ struct ConditionValidationTests {
         ("infinite correlation", .latency(LatencyCondition(latency: .zero, correlation: .infinity)), "correlation", "inf"),
         ("negative rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: -1))), "rate", "-1"),
         ("NaN rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: .nan))), "rate", "nan"),
-        ("infinite rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: .infinity))), "rate", "inf"),
+        // Infinity is `ByteRate.unlimited` (Toxiproxy's rate 0), valid; NaN and negative infinity are not.
+        ("NaN rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: .nan))), "rate", "nan"),
+        ("minus infinite rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: -.infinity))), "rate", "-inf"),
         ("negative stall", .stall(StallCondition(duration: minusOne)), "duration", "-1ns"),
         ("negative blackhole timeout", .blackhole(BlackholeCondition(closeAfter: minusOne)), "timeout", "-1ns"),
         ("loss probability > 1", .loss(LossCondition(model: .bernoulli(probability: 1.5))), "model", "probability"),
@@ -47,6 +49,17 @@ struct ConditionValidationTests {
         ("negative idle timeout", .idleTimeout(IdleTimeoutCondition(after: minusOne, action: .reset)), "timeout", "> 0"),
         ("negative slow connect", .slowConnect(SlowConnectCondition(delay: minusOne)), "delay", "-1ns"),
     ]
+
+    @Test("an unlimited rate is valid and touches no data")
+    func unlimitedRate() throws {
+        let unlimited = Condition.bandwidth(BandwidthCondition(rate: .unlimited))
+        try unlimited.validate()
+        #expect(!unlimited.touchesData)
+        var link = LinkSchedule(random: SeededGenerator(seed: 1))
+        link.setConditions([ActiveCondition(name: "bw", condition: unlimited, since: .zero)])
+        #expect(link.isPassthrough)
+        #expect(link.admit(bytes: 1_000_000, at: Instant(nanoseconds: 5)) == .deliver([Delivery(at: Instant(nanoseconds: 5), length: 1_000_000)], thenClose: false))
+    }
 
     @Test("a bad parameter names its field", arguments: badConditions)
     func badParameter(what: String, condition: Condition, field: String, reasonPart: String) {

@@ -125,6 +125,11 @@ import Testing
     @Test func bandwidthIsKilobytesPerSecond() throws {
         #expect(try condition("bandwidth", #"{"rate": 100}"#) == .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: 100_000))))
         #expect(rejection(#"{"type": "bandwidth", "attributes": {"rate": -1}}"#) == "attributes.rate: must be >= 0, got -1")
+        // Toxiproxy's rate 0 (also its default) limits nothing; it does not hold data.
+        #expect(try condition("bandwidth", #"{"rate": 0}"#) == .bandwidth(BandwidthCondition(rate: .unlimited)))
+        #expect(try condition("bandwidth", "{}") == .bandwidth(BandwidthCondition(rate: .unlimited)))
+        #expect(ToxicCodec.derivedAttributes(.bandwidth(BandwidthCondition(rate: .unlimited)), type: "bandwidth")["rate"] == .integer(0))
+        #expect(!Condition.bandwidth(BandwidthCondition(rate: .unlimited)).touchesData)
     }
 
     @Test func slowClose() throws {

@@ -213,7 +213,7 @@ public enum Condition: Sendable, Hashable {
                 throw ConditionError(field: "correlation", reason: "must be in [0, 1), got \(c.correlation)")
             }
         case .bandwidth(let c):
-            guard c.rate.bytesPerSecond.isFinite, c.rate.bytesPerSecond >= 0 else {
+            guard c.rate.isUnlimited || (c.rate.bytesPerSecond.isFinite && c.rate.bytesPerSecond >= 0) else {
                 throw ConditionError(field: "rate", reason: "must be >= 0, got \(c.rate.bytesPerSecond)")
             }
         case .stall(let c):

@@ -147,7 +147,7 @@ public struct LinkSchedule: Sendable {
             switch active.condition {
             case .latency(let c):
                 steps.append(Step(kind: .latency, index: index, latency: c.latency.nanoseconds, jitter: c.jitter.nanoseconds))
-            case .bandwidth(let c) where c.rate.bytesPerSecond > 0:
+            case .bandwidth(let c) where c.rate.bytesPerSecond > 0 && !c.rate.isUnlimited:
                 steps.append(Step(kind: .bandwidth, index: index, rate: c.rate))
             case .stall(let c) where c.duration != nil:
                 steps.append(Step(kind: .stall, index: index, stallEnd: active.since + c.duration!))
@@ -404,7 +404,8 @@ extension Condition {
     /// resets, idle timeouts, slow connects, which `ConnectionSchedule` handles).
     public var touchesData: Bool {
         switch self {
-        case .latency, .bandwidth, .stall, .blackhole, .loss, .slicer, .limitData, .slowClose: true
+        case .bandwidth(let c): !c.rate.isUnlimited
+        case .latency, .stall, .blackhole, .loss, .slicer, .limitData, .slowClose: true
         case .reset, .idleTimeout, .slowConnect: false
         }
     }

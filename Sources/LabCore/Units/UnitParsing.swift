@@ -222,13 +222,19 @@ public struct ByteCount: Comparable, Hashable, Sendable, CustomStringConvertible
 
 /// A transfer rate in bytes per second, read from text such as "10MB/s", "512KiB/s" or "8Mbit/s".
 public struct ByteRate: Comparable, Hashable, Sendable, CustomStringConvertible {
-    /// Bytes per second; zero means nothing passes.
+    /// Bytes per second; zero means nothing passes, infinity no limit.
     public var bytesPerSecond: Double
 
     /// Creates a rate of `bytesPerSecond`.
     public init(bytesPerSecond: Double) {
         self.bytesPerSecond = bytesPerSecond
     }
+
+    /// No limit: what Toxiproxy's `bandwidth` toxic does with a rate of 0.
+    public static let unlimited = ByteRate(bytesPerSecond: .infinity)
+
+    /// Whether this rate limits nothing.
+    public var isUnlimited: Bool { bytesPerSecond == .infinity }
 
     /// Reads "10MB/s", "512KiB/s", "100kbit/s" or "8Mbit/s" (bits are divided by eight).
     public init(parsing text: String) throws(UnitParseError) {
