@@ -110,7 +110,10 @@ public struct SimulationCounters: Sendable, Hashable {
 /// The log as a collection of `LabEvent`s, each built when read: metrics can walk a long run's
 /// events without an array of them (`RunMetrics.compute(events:)`).
 extension SimulationEventLog: RandomAccessCollection {
+    /// The first event's position, 0.
     public var startIndex: Int { 0 }
+    /// One past the last event's position: the number of events.
     public var endIndex: Int { records.count }
+    /// The event at `position`, built from its compact record.
     public subscript(position: Int) -> LabEvent { event(at: position) }
 }
