@@ -109,12 +109,20 @@ struct ConnectionScheduleTests {
         #expect(c.nextAction == DueAction(at: C.s(180), action: .close, cause: "proxy"))
     }
 
-    @Test("connectDelay sums the slow_connect delays that apply, on both links")
+    @Test("connectDelay adds the slow_connect delays that apply on a link, and takes the longer link")
     func connectDelay() {
         let c = C.connection(openedAt: .zero,
-                             upstream: [C.slowConnect("a", ms: 100), C.slowConnect("off", ms: 1_000, applies: false)],
+                             upstream: [C.slowConnect("a", ms: 100), C.slowConnect("a2", ms: 50),
+                                        C.slowConnect("off", ms: 1_000, applies: false)],
                              downstream: [C.slowConnect("b", ms: 250), C.reset("rst", after: 1, since: .zero)])
-        #expect(c.connectDelay == .milliseconds(350))
+        #expect(c.connectDelay == .milliseconds(250))
+        // The same delay on both links (a scenario's `both:`) is one connect, waited for once.
+        let both = C.connection(openedAt: .zero, upstream: [C.slowConnect("u", ms: 1_000)],
+                                downstream: [C.slowConnect("d", ms: 1_000)])
+        #expect(both.connectDelay == .milliseconds(1_000))
+        let stacked = C.connection(openedAt: .zero, upstream: [C.slowConnect("a", ms: 100), C.slowConnect("a2", ms: 50)],
+                                   downstream: [])
+        #expect(stacked.connectDelay == .milliseconds(150))
     }
 
     @Test("nextAction picks the earliest due action")

@@ -82,3 +82,16 @@ struct SimulationPauseThrottleTests {
         #expect(Sim.events(slow, .disconnect).allSatisfy { $0.time >= .seconds(60) })
     }
 }
+
+/// A slow connect under `both:` delays the one upstream connect once, not once per direction.
+@Suite("Simulation: slow connect")
+struct SimulationSlowConnectTests {
+    @Test func aSlowConnectOnBothLinksIsWaitedForOnce() {
+        var configuration = Sim.configuration(latency: .milliseconds(50), duration: .seconds(10))
+        configuration.baseline = .both([.latency(LatencyCondition(latency: .milliseconds(50))),
+                                        .slowConnect(SlowConnectCondition(delay: .seconds(1)))])
+        let events = Simulation(configuration).run().events
+        // The upgrade request leaves after 1 s (not 2 s) and takes 50 ms to reach the server.
+        #expect(Sim.times(events, .connect, side: .server).first == .milliseconds(1_050))
+    }
+}

@@ -67,12 +67,17 @@ public struct ConnectionSchedule: Sendable {
         (upstream.conditions + downstream.conditions).filter(\.applies)
     }
 
-    /// How long to wait before connecting upstream: the sum of the slow-connect delays that apply.
+    /// How long to wait before connecting upstream: the slow-connect delays that apply add up on
+    /// a link, and the connection waits for the longer of its two links' totals. The connect
+    /// happens once, so a delay set on both links (a scenario's `both:`) is waited for once.
     public var connectDelay: TimeSpan {
-        allConditions.reduce(TimeSpan.zero) { sum, active in
-            if case .slowConnect(let c) = active.condition { return sum + c.delay }
-            return sum
+        func total(_ link: LinkSchedule) -> TimeSpan {
+            link.conditions.reduce(TimeSpan.zero) { sum, active in
+                if active.applies, case .slowConnect(let c) = active.condition { return sum + c.delay }
+                return sum
+            }
         }
+        return max(total(upstream), total(downstream))
     }
 
     /// The earliest connection action due, if any: a reset, a blackhole's close deadline (which no
