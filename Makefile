@@ -19,7 +19,7 @@ demo: deps
 	-$$($(SWIFT) build --show-bin-path)/flatline run scenarios/dashboard-before.yaml scenarios/dashboard-after.yaml --runs 1
 	@echo; echo "== the fixed dashboard, live through the proxy, 30 minutes in 90 seconds"
 	$$($(SWIFT) build --show-bin-path)/flatline run scenarios/dashboard-after.yaml --mode live --time-scale 0.05 --set 'sweeps={}'
-	@echo; echo "Reports: results/<scenario>/<run-id>/report.html"
+	@echo; echo "Reports (open in a browser):"; ls -1t results/*/*/report.html | head -n 4
 
 test: deps
 	$(SWIFT) build --build-tests
