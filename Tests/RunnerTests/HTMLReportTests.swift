@@ -180,6 +180,27 @@ import Testing
         #expect(html.contains(#"<polyline class="cdf""#))
     }
 
+    @Test("the phase table names server pauses and throttled timers, and a pause's ground truth")
+    func phaseTableNamesPausesAndThrottling() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-phases-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let scenario = try Scenario.parse(yaml: """
+            name: phases
+            seed: 2
+            duration: 3m
+            server: { builtin: socketio }
+            clients: { count: 2, builtin: socketio }
+            toleratedStall: 10s
+            phases:
+              - { at: 30s, for: 5s, server: pause, note: frozen }
+              - { at: 1m, until: end, clients: { timerAlignment: 1m }, note: hidden }
+            """, source: "phases.yaml")
+        let result = try ScenarioRunner(resultsRoot: root, version: "test").simulate(scenario, source: "phases.yaml", runs: 1, seed: nil)
+        let html = try String(contentsOf: try #require(result.folder).appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<td>server paused</td><td>stall (dead after 10s)</td>"), "\(html)")
+        #expect(html.contains("<td>client timers every 1m</td><td>usable</td>"))
+    }
+
     @Test("several runs: one events file each, written as each run ends, nothing left beside them")
     func severalRunsWriteOneEventsFileEach() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-runs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
