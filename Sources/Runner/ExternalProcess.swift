@@ -21,6 +21,8 @@ public final class ExternalProcess: @unchecked Sendable {
     public let stdoutURL: URL
     /// Where its standard error goes.
     public let stderrURL: URL
+    /// When it was started (CLOCK_MONOTONIC): the origin of the times in its own event log.
+    public let startedAt: Instant
 
     private let lock = NSLock()
     private var waitStatus: Int32?
@@ -30,11 +32,12 @@ public final class ExternalProcess: @unchecked Sendable {
     /// The ids of every process started here and not reaped yet, for `killAllNow()`.
     private static let running = RunningSet()
 
-    private init(name: String, pid: pid_t, stdoutURL: URL, stderrURL: URL) {
+    private init(name: String, pid: pid_t, stdoutURL: URL, stderrURL: URL, startedAt: Instant) {
         self.name = name
         self.pid = pid
         self.stdoutURL = stdoutURL
         self.stderrURL = stderrURL
+        self.startedAt = startedAt
     }
 
     /// Starts `arguments` (the program, looked up on PATH unless it has a slash, then its arguments)
@@ -96,6 +99,7 @@ public final class ExternalProcess: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &noMask)
 
         var pid: pid_t = 0
+        let startedAt = Instant.monotonicNow()
         let rc = withCStrings(argv) { argvPointer in
             withCStrings(environmentLines) { envPointer in
                 posix_spawnp(&pid, argv[0], &actions, &attributes, argvPointer, envPointer)
@@ -104,7 +108,7 @@ public final class ExternalProcess: @unchecked Sendable {
         guard rc == 0 else {
             throw ExternalProcessError(message: "cannot start '\(program)': \(String(cString: strerror(rc)))")
         }
-        let process = ExternalProcess(name: name, pid: pid, stdoutURL: stdoutURL, stderrURL: stderrURL)
+        let process = ExternalProcess(name: name, pid: pid, stdoutURL: stdoutURL, stderrURL: stderrURL, startedAt: startedAt)
         running.insert(pid)
         return process
     }

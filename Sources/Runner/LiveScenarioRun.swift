@@ -18,6 +18,11 @@ public struct LiveRunOutcome: Sendable {
     public var interrupted: Bool
     /// The external programs it started, all stopped by the time it returns.
     public var programs: [StartedProgram]
+    /// The run's time origin (CLOCK_MONOTONIC): event times count from here.
+    public var origin: Instant
+    /// The events without the proxy tap's, when the tap spoke: used instead of `events` when the
+    /// external server turns out to write its own event log, which says more than the tap.
+    var withoutTap: [LabEvent]?
 }
 
 /// An external program a live run started, once it has been stopped.
@@ -36,6 +41,9 @@ public struct StartedProgram: Sendable, Hashable {
     public var stdout: URL
     /// Its standard error file.
     public var stderr: URL
+    /// How many events of its own log (lines of its stdout in Flatline's event format) were merged
+    /// into the run's log.
+    public var eventsMerged = 0
 }
 
 /// Runs a scenario live on loopback: Flatline's fault proxy between the server (built in, or an
@@ -61,6 +69,23 @@ public enum LiveScenarioRun {
             var outcome = try await runParts(scenario, source: source, seed: seed, logs: logs, parts: parts)
             await parts.shutdown()
             outcome.programs = parts.startedPrograms()
+            // An external component that writes Flatline's event log (docs/events.md) on its
+            // stdout, `flatline serve` for one, has its events merged, moved to the run's clock.
+            var collected: [LabEvent] = []
+            var serverLogged = false
+            for (i, program) in outcome.programs.enumerated() {
+                guard let started = parts.startInstant(of: program.name) else { continue }
+                let events = Self.ownEvents(in: program.stdout, shift: started - outcome.origin, before: outcome.ranFor)
+                outcome.programs[i].eventsMerged = events.count
+                if program.name == "server", !events.isEmpty { serverLogged = true }
+                collected += events
+            }
+            if !collected.isEmpty {
+                // A server that logs for itself makes the tap redundant (and the tap, which sees
+                // nothing of a close swallowed by a blackhole, would report missed detections).
+                let base = serverLogged ? (outcome.withoutTap ?? outcome.events) : outcome.events
+                outcome.events = (base + collected).sorted { $0.time < $1.time }
+            }
             return outcome
         } catch {
             await parts.shutdown()
@@ -210,9 +235,12 @@ public enum LiveScenarioRun {
         }
         parts.cancelTimers()
         // The teardown (clients disconnecting at the end) is not part of the run.
-        let kept = events.events + tapEvents.events.filter { keepTapEvent($0, scenario: scenario) }
-        let inRun = kept.filter { $0.time < ranFor }.sorted { $0.time < $1.time }
-        return LiveRunOutcome(events: inRun, ranFor: ranFor, interrupted: interrupted, programs: [])
+        let own = events.events.filter { $0.time < ranFor }
+        let tapped = tapEvents.events.filter { $0.time < ranFor && keepTapEvent($0, scenario: scenario) }
+        let inRun = (own + tapped).sorted { $0.time < $1.time }
+        var outcome = LiveRunOutcome(events: inRun, ranFor: ranFor, interrupted: interrupted, programs: [], origin: start)
+        outcome.withoutTap = tapped.isEmpty ? nil : own.sorted { $0.time < $1.time }
+        return outcome
     }
 
     /// Whether a tap event adds to what Flatline's own components log: the tap speaks for the
@@ -244,6 +272,20 @@ public enum LiveScenarioRun {
         } catch {
             throw RunnerError(scenario: scenario, message: "\(field).command: \(error.message)")
         }
+    }
+
+    /// The lines of a program's stdout that are Flatline events, their times (which count from the
+    /// program's own start) moved by `shift` to the run's clock; those outside the run are dropped,
+    /// and every other line is ignored.
+    static func ownEvents(in stdout: URL, shift: TimeSpan, before end: TimeSpan) -> [LabEvent] {
+        guard let data = try? Data(contentsOf: stdout), !data.isEmpty else { return [] }
+        var events: [LabEvent] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.first == "{" {
+            guard var event = try? LabEvent(jsonLine: String(line)) else { continue }
+            event.time = event.time + shift
+            if event.time >= .zero, event.time < end { events.append(event) }
+        }
+        return events
     }
 
     /// One proxy toxic per condition and direction, named so phases never collide.
@@ -301,6 +343,11 @@ final class LiveRunParts: @unchecked Sendable {
 
     func cancelTimers() {
         for timer in lock.withLock({ timers }) { timer.cancel() }
+    }
+
+    /// When the program named `name` was started.
+    func startInstant(of name: String) -> Instant? {
+        lock.withLock { processes.first { $0.process.name == name }?.process.startedAt }
     }
 
     /// The programs started, with how they ended (after `shutdown`).

@@ -102,11 +102,16 @@ public struct ScenarioRunner: Sendable {
             if case .external = scenario.server { notes.append("time scale: the external server's own settings are not rescaled") }
             if case .external = scenario.clients.component { notes.append("time scale: the external clients' own settings are not rescaled") }
         }
-        if case .external = scenario.server {
+        let serverLogged = outcome.programs.contains { $0.name == "server" && $0.eventsMerged > 0 }
+        if case .external = scenario.server, !serverLogged {
             notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
         }
         if case .external = scenario.clients.component, !scenario.clientTimerThrottle.isEmpty {
             notes.append("clients.timerAlignment: external clients' timers are not throttled (only built-in clients' are)")
+        }
+        for program in outcome.programs where program.eventsMerged > 0 {
+            notes.append("\(program.name): \(program.eventsMerged) events of its own event log merged, its times counted from when it was started"
+                + (program.name == "server" ? " (the proxy tap's view of it left out)" : ""))
         }
         for program in outcome.programs where program.exitedOnItsOwn {
             notes.append("\(program.name) exited during the run (\(program.exit ?? "exited")); see logs/\(program.stderr.lastPathComponent)")
@@ -218,6 +223,7 @@ public struct ScenarioRunner: Sendable {
                     ]
                     if let exit = program.exit { o["exit"] = .string(exit) }
                     o["exitedOnItsOwn"] = .bool(program.exitedOnItsOwn)
+                    o["eventsMerged"] = .integer(Int64(program.eventsMerged))
                     return .object(o)
                 })
             }

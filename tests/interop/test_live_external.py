@@ -138,6 +138,40 @@ expect: {{ falseDisconnects: 0, detectionWithin: 4s }}
     assert processes_mentioning(marker) == []
 
 
+def test_an_external_server_writing_flatline_events_has_them_merged(tmp_path):
+    """An external component that writes Flatline's event log on stdout (here `flatline serve`
+    itself, run as an external program) has its events merged into the run's log, on the run's
+    clock: the server's own pings and its ping-timeout disconnects sit beside the built-in clients'
+    events, under the same connection names."""
+    scenario = write(tmp_path, "own-log", f"""
+name: own-log
+seed: 5
+duration: 8s
+server:
+  command: [{BIN}, serve, socketio, --port, "{{port}}", --ping-interval, 1s, --ping-timeout, 1s]
+  readiness: {{ tcp: true, timeout: 15s }}
+clients: {{ count: 2, builtin: socketio, reconnection: {{ delay: 500ms, delayMax: 1s, randomization: 0 }} }}
+link: {{ both: {{ latency: 5ms }} }}
+phases:
+  - {{ at: 4s, until: end, both: blackhole, note: outage }}
+expect: {{ falseDisconnects: 0, detectionWithin: 3s }}
+""")
+    proc, folders = run(scenario, tmp_path / "results")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = folders[0]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["programs"][0]["eventsMerged"] > 10, summary["programs"]
+    events = [json.loads(l) for l in (folder / "events.jsonl").read_text().splitlines() if l.strip()]
+    server = [e for e in events if e["side"] == "server" and e["conn"] in ("c1", "c2")]
+    assert {e["conn"] for e in server if e["type"] == "ping"} == {"c1", "c2"}, server[:10]
+    # The server's own pings before the outage, on the run's clock; its ping timeouts during it.
+    assert all(0 <= e["t"] < 8 for e in server)
+    timeouts = [e for e in server if e["type"] == "disconnect" and e.get("reason") == "ping timeout"]
+    assert sorted(e["conn"] for e in timeouts) == ["c1", "c2"] and all(4 < e["t"] < 7 for e in timeouts), timeouts
+    times = [e["t"] for e in events]
+    assert times == sorted(times)
+
+
 def test_external_python_clients_reach_the_builtin_server(tmp_path):
     marker = str(tmp_path)
     scenario = write(tmp_path, "external-clients", f"""
