@@ -189,7 +189,9 @@ def summarize(records):
         if r["section"] == "simulator" and isinstance(r["data"], dict):
             simulator[r["path"]] = r["data"]
 
-    return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator
+    runner = next((r["data"] for r in ok if r["section"] == "runner" and isinstance(r["data"], dict)), None)
+
+    return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator, runner
 
 
 def fmt(x, digits=1, sign=False):
@@ -206,7 +208,7 @@ def verdict(ok):
 
 
 def build(records, partial):
-    meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator = summarize(records)
+    meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator, runner = summarize(records)
     flatline_skipped = not meta.get("flatline")
     rows = []
     checks = {}
@@ -340,6 +342,19 @@ def build(records, partial):
             ])
             checks["simulator_memory_bounded"] = {"pass": ok, "skipped": False}
 
+    # 7. a long scenario through flatline run (informational).
+    if runner:
+        rss = runner.get("peak_rss_kib")
+        flat = f"{fmt(runner.get('wall_seconds'))} s"
+        if rss:
+            flat += f", peak RSS {fmt(rss / 1024)} MiB"
+        if runner.get("results_bytes") is not None:
+            flat += f", results {fmt(runner['results_bytes'] / 1e6)} MB"
+        rows.append([
+            f"flatline run, {fmt(runner.get('clients'), 0)} clients × 1 h, 2 events/s, every message logged",
+            flat, "—", "—", "(info)", "—",
+        ])
+
     table = []
     title = "Flatline benchmarks" + (" — PARTIAL RUN" if partial else "") + (" (quick mode)" if meta.get("quick") else "")
     table.append(f"## {title}\n")
@@ -396,6 +411,7 @@ def build(records, partial):
         "idle": idle,
         "latency_throughput": latency_throughput,
         "simulator": simulator,
+        "runner": runner,
         "notes": notes,
         "errors": errors,
     }

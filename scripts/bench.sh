@@ -33,12 +33,12 @@ if [[ $QUICK == 1 ]]; then
     BYTES=${BENCH_BYTES:-128MiB}; REPS=${BENCH_REPS:-1}; PINGS=${BENCH_PINGS:-2000}
     WARMUP=${BENCH_WARMUP:-200}; IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
     ACC5_COUNT=200; ACC50_COUNT=40; LAT_MAX_SECONDS=20; IDLE_HOLD=2; PING_ROUNDS=${BENCH_PING_ROUNDS:-2}
-    SIM_HOURS=${BENCH_SIM_HOURS:-1}; SIM_EXACT_HOURS=0.1; SIM_BOUNDED_HOURS="0.1 1"
+    SIM_HOURS=${BENCH_SIM_HOURS:-1}; SIM_EXACT_HOURS=0.1; SIM_BOUNDED_HOURS="0.1 1"; RUN_CLIENTS=20
 else
     BYTES=${BENCH_BYTES:-1GiB}; REPS=${BENCH_REPS:-3}; PINGS=${BENCH_PINGS:-20000}
     WARMUP=${BENCH_WARMUP:-2000}; IDLE_CONNS=${BENCH_IDLE_CONNS:-9000}
     ACC5_COUNT=1000; ACC50_COUNT=200; LAT_MAX_SECONDS=120; IDLE_HOLD=5; PING_ROUNDS=${BENCH_PING_ROUNDS:-4}
-    SIM_HOURS=${BENCH_SIM_HOURS:-24}; SIM_EXACT_HOURS=1; SIM_BOUNDED_HOURS="1 24"
+    SIM_HOURS=${BENCH_SIM_HOURS:-24}; SIM_EXACT_HOURS=1; SIM_BOUNDED_HOURS="1 24"; RUN_CLIENTS=200
 fi
 PORT_BASE=${BENCH_PORT_BASE:-26000}
 OUT=${BENCH_OUT:-results/bench}
@@ -500,6 +500,36 @@ simulator_runs() {
     done
 }
 
+# 7. A long scenario through `flatline run` (simulated): everything a user's run does, the event
+# log with every message event, metrics, report and results written. Informational: wall time and
+# peak RSS (GNU time, when installed).
+runner_run() {
+    local clients=$RUN_CLIENTS out="$TMP/runner-results" start end rss="null"
+    cat >"$TMP/long.yaml" <<YAML
+name: long
+seed: 1
+duration: 1h
+server: { builtin: socketio, pingInterval: 25s, pingTimeout: 20s }
+clients: { count: $clients, builtin: socketio }
+link: { both: { latency: 20ms } }
+workload:
+  serverToClient: { rate: 2/s, size: 512B }
+expect: { falseDisconnects: 0 }
+YAML
+    start=$(date +%s%N)
+    if [[ -x /usr/bin/time ]]; then
+        /usr/bin/time -f "%M" -o "$TMP/runner-rss" "$FLATLINE" run "$TMP/long.yaml" --out "$out" >"$LOGS/runner.log" 2>&1
+        rss=$(tail -n 1 "$TMP/runner-rss")
+    else
+        "$FLATLINE" run "$TMP/long.yaml" --out "$out" >"$LOGS/runner.log" 2>&1
+    fi
+    end=$(date +%s%N)
+    local bytes
+    bytes=$(du -sb "$out" | cut -f1)
+    record runner flatline "" "{\"clients\":$clients,\"simulated_hours\":1,\"wall_seconds\":$(awk "BEGIN{print ($end-$start)/1e9}"),\"peak_rss_kib\":$rss,\"results_bytes\":$bytes}"
+    rm -rf "$out"
+}
+
 versions() {
     local swiftv socatv hapv rev
     swiftv=$(swift --version 2>/dev/null | head -n 1 || true)
@@ -566,6 +596,10 @@ if [[ -x $SIMBENCH ]]; then
     run_section simulator simulator_runs
 else
     note "SimulatorBench not built: simulator rows skipped"
+fi
+if [[ -n $FLATLINE ]]; then
+    say "7. flatline run: $RUN_CLIENTS clients x 1 simulated h, every message logged"
+    run_section runner runner_run
 fi
 
 printf '{"section":"meta_end","data":{"loadavg_end":%s,"seconds":%s}}\n' \
