@@ -134,17 +134,7 @@ public struct ScenarioRunner: Sendable {
         }
         let handle = try FileHandle(forWritingTo: file)
         defer { try? handle.close() }
-        var buffer = ""
-        buffer.reserveCapacity(1 << 20 + 4_096)
-        for event in log {
-            event.appendJSONLine(to: &buffer)
-            buffer += "\n"
-            if buffer.utf8.count >= 1 << 20 {
-                try handle.write(contentsOf: Data(buffer.utf8))
-                buffer.removeAll(keepingCapacity: true)
-            }
-        }
-        if !buffer.isEmpty { try handle.write(contentsOf: Data(buffer.utf8)) }
+        try log.forEachJSONChunk { try handle.write(contentsOf: Data($0.utf8)) }
     }
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],

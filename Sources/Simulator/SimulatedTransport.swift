@@ -222,13 +222,7 @@ final class SimulatedTransport {
     /// A FIN reached the end that reads `direction`.
     private func finArrived(_ direction: LinkDirection) {
         if direction == .upstream {
-            onServer { [self] in
-                switch serverState {
-                case .awaitingRequest: serverState = .closed
-                case .open: serverClose(.transportClose, notifyPeer: false)
-                case .closed: break
-                }
-            }
+            onServer { [self] in serverLostConnection(sendFIN: true) }
         } else if clientOpen {
             connection.transportClosedUnder(self)
         }
@@ -237,15 +231,20 @@ final class SimulatedTransport {
     /// The middle of the connection closed it (a proxy's close, reset, data limit): both ends
     /// learn at once, as they do through a loopback proxy.
     private func connectionClosed(reset: Bool) {
-        onServer { [self] in
-            switch serverState {
-            case .awaitingRequest: serverState = .closed
-            case .open: serverClose(.transportClose, notifyPeer: false, sendFIN: false)
-            case .closed: break
-            }
-        }
+        onServer { [self] in serverLostConnection(sendFIN: false) }
         if clientOpen { connection.transportClosedUnder(self) }
         planAction()
+    }
+
+    /// The server's socket learnt the connection is gone (a FIN read, or the proxy closed it): a
+    /// pending handshake is dropped, an open session closes ("transport close"), answering with its
+    /// own FIN when `sendFIN`.
+    private func serverLostConnection(sendFIN: Bool) {
+        switch serverState {
+        case .awaitingRequest: serverState = .closed
+        case .open: serverClose(.transportClose, notifyPeer: false, sendFIN: sendFIN)
+        case .closed: break
+        }
     }
 
     // MARK: Server pauses

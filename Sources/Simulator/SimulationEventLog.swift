@@ -63,20 +63,27 @@ public struct SimulationEventLog: Sendable {
     /// Every event as a `LabEvent`.
     public var events: [LabEvent] { (0..<count).map(event(at:)) }
 
-    /// Calls `body` with each event's JSON line (without the newline), in order.
-    public func forEachJSONLine(_ body: (String) -> Void) {
-        for index in 0..<count { body(event(at: index).jsonLine) }
-    }
-
     /// The whole log as JSON lines, each ending in a newline: the content of events.jsonl.
     public var jsonLines: String {
         var out = ""
         out.reserveCapacity(count * 80)
-        for index in 0..<count {
-            event(at: index).appendJSONLine(to: &out)
-            out += "\n"
-        }
+        forEachJSONChunk(bytes: .max) { out += $0 }
         return out
+    }
+
+    /// Hands `body` the log as JSON lines (each ending in a newline) in chunks of about `bytes`
+    /// bytes: the content of events.jsonl, written without holding all of it.
+    public func forEachJSONChunk(bytes limit: Int = 1 << 20, _ body: (String) throws -> Void) rethrows {
+        var buffer = ""
+        for index in 0..<count {
+            event(at: index).appendJSONLine(to: &buffer)
+            buffer += "\n"
+            if buffer.utf8.count >= limit {
+                try body(buffer)
+                buffer = ""
+            }
+        }
+        if !buffer.isEmpty { try body(buffer) }
     }
 }
 

@@ -57,7 +57,7 @@ struct SimulationPauseThrottleTests {
     @Test("throttled client timers: a dead link is noticed, and reconnection tried, only on the minute")
     func throttledTimers() {
         // Blackhole from 60 s; the last ping reached the client at 50.2 s (deadline 95.2 s).
-        var configuration = Sim.configuration(duration: .seconds(400), phases: [
+        let configuration = Sim.configuration(duration: .seconds(400), phases: [
             SimulationPhase(at: .seconds(60), duration: .seconds(130), conditions: .both([.blackhole(BlackholeCondition())])),
         ])
         var throttled = configuration

@@ -143,23 +143,31 @@ public struct LinkSchedule: Sendable {
         blocking = nil
         cuts = false
         steps = []
+        func block(_ effect: Blocking) {
+            if blocking == nil { blocking = effect }  // the first blocking condition decides
+        }
         for (index, active) in new.enumerated() where active.applies {
             switch active.condition {
             case .latency(let c):
                 steps.append(Step(kind: .latency, index: index, latency: c.latency.nanoseconds, jitter: c.jitter.nanoseconds))
-            case .bandwidth(let c) where c.rate.bytesPerSecond > 0 && !c.rate.isUnlimited:
-                steps.append(Step(kind: .bandwidth, index: index, rate: c.rate))
-            case .stall(let c) where c.duration != nil:
-                steps.append(Step(kind: .stall, index: index, stallEnd: active.since + c.duration!))
-            default:
+            case .bandwidth(let c):
+                if c.rate.bytesPerSecond <= 0 {
+                    block(.hold)
+                } else if !c.rate.isUnlimited {
+                    steps.append(Step(kind: .bandwidth, index: index, rate: c.rate))
+                }
+            case .stall(let c):
+                if let duration = c.duration {
+                    steps.append(Step(kind: .stall, index: index, stallEnd: active.since + duration))
+                } else {
+                    block(.hold)
+                }
+            case .blackhole:
+                block(.drop)
+            case .loss, .slicer, .limitData:
+                cuts = true
+            case .slowClose, .reset, .idleTimeout, .slowConnect:
                 break
-            }
-            switch active.condition {
-            case .stall(let c) where c.duration == nil: if blocking == nil { blocking = .hold }
-            case .bandwidth(let c) where c.rate.bytesPerSecond <= 0: if blocking == nil { blocking = .hold }
-            case .blackhole: if blocking == nil { blocking = .drop }
-            case .loss, .slicer, .limitData: cuts = true
-            default: break
             }
         }
     }
@@ -183,10 +191,7 @@ public struct LinkSchedule: Sendable {
     /// Decides the fate of `bytes` bytes arriving at `now`.
     public mutating func admit(bytes: Int, at now: Instant) -> ChunkFate {
         guard bytes > 0 else { return .deliver([], thenClose: false) }
-        if let blocking {
-            if blocking == .drop { bytesDropped += Int64(bytes) }
-            return blocking == .drop ? .drop : .hold
-        }
+        if let blocked = blockedFate(bytes: bytes) { return blocked == .drop ? .drop : .hold }
         if !cuts { return .deliver([Delivery(at: passWhole(bytes: bytes, at: now), length: bytes)], thenClose: false) }
         let (deliveries, thenClose) = passCut(bytes: bytes, at: now)
         return .deliver(deliveries, thenClose: thenClose)
@@ -196,15 +201,18 @@ public struct LinkSchedule: Sendable {
     /// byte arrives and how many bytes are delivered. Allocates nothing on links that cut no chunks.
     public mutating func admitWhole(bytes: Int, at now: Instant) -> WholeChunkFate {
         guard bytes > 0 else { return .deliver(at: now, bytes: 0, thenClose: false) }
-        if let blocking {
-            if blocking == .drop { bytesDropped += Int64(bytes) }
-            return blocking == .drop ? .drop : .hold
-        }
+        if let blocked = blockedFate(bytes: bytes) { return blocked == .drop ? .drop : .hold }
         if !cuts { return .deliver(at: passWhole(bytes: bytes, at: now), bytes: bytes, thenClose: false) }
         let (deliveries, thenClose) = passCut(bytes: bytes, at: now)
         var delivered = 0
         for d in deliveries { delivered += d.length }
         return .deliver(at: deliveries.last?.at ?? now, bytes: delivered, thenClose: thenClose)
+    }
+
+    /// The blocking effect on a chunk of `bytes`, if a blocking condition applies (a drop is counted).
+    private mutating func blockedFate(bytes: Int) -> Blocking? {
+        if blocking == .drop { bytesDropped += Int64(bytes) }
+        return blocking
     }
 
     /// A chunk that no condition cuts: one piece through the conditions, then after every byte before it.
