@@ -47,6 +47,10 @@ public final class Proxy: @unchecked Sendable {
     /// Read allocator for both channels of a connection: reads grow up to 256 KiB for throughput
     /// and start small so idle connections cost little.
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 512, initial: 4096, maximum: 256 * 1024)
+    /// One read per readable event: the flow-control gate (`ProxyConnection.mayRead`) is asked
+    /// between read cycles, so with NIO's default of four reads a cycle a link could take up to
+    /// four reads (1 MiB) past its window before the gate closed.
+    static let readsPerCycle = 1
 
     private struct State {
         var listen: HostPort
@@ -123,6 +127,7 @@ public final class Proxy: @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: Proxy.receiveAllocator)
+            .childChannelOption(.maxMessagesPerRead, value: UInt(Proxy.readsPerCycle))
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try proxy.accept(child)

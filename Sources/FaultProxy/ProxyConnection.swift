@@ -150,6 +150,7 @@ final class ProxyConnection: @unchecked Sendable {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: Proxy.receiveAllocator)
+            .channelOption(.maxMessagesPerRead, value: UInt(Proxy.readsPerCycle))
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
