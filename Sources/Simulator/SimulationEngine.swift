@@ -24,6 +24,8 @@ final class SimulationEngine {
     /// Whether ticks go in catch-up batches (`SimulationConfiguration.batchesTicks`): then every
     /// scheduled callback first brings its connection up to now (`SimulatedConnection.catchUp`).
     let batchesTicks: Bool
+    /// What every simulated server endpoint runs (the live server's composition, this run's settings).
+    let serverEndpoint: SocketIOServerEndpoint.Configuration
 
     init(configuration: SimulationConfiguration) {
         self.configuration = configuration
@@ -49,6 +51,10 @@ final class SimulationEngine {
         batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
             && !configuration.workload.encodesServerEvents && configuration.recording != .all
             && configuration.application.healthCheck == nil && configuration.serverPauses.isEmpty
+        serverEndpoint = .init(heartbeat: configuration.server, namespace: configuration.serverNamespace,
+                               emitInterval: configuration.workload.serverEmitInterval, emitSize: size,
+                               pingEvent: configuration.application.pingEvent, pongEvent: configuration.application.pongEvent,
+                               encodesTicks: configuration.workload.encodesServerEvents)
         serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
     }
 
