@@ -60,7 +60,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         // The connection is logged from the namespace connect on, under the client's name when it
         // sends one: an Engine.IO-level connect here would sit under the bare sid.
         let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
-        perform(endpoint.opened(upgrades: upgrades, at: Instant.monotonicNow()))
+        perform(endpoint.opened(upgrades: upgrades, at: self.server.loop.instant))
     }
 
     private var isWebSocket: Bool {
@@ -206,12 +206,12 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     private func received(_ packet: EngineIOPacket) {
         guard !closed else { return }
-        perform(endpoint.received(packet, at: Instant.monotonicNow()))
+        perform(endpoint.received(packet, at: self.server.loop.instant))
     }
 
     /// Carries out the endpoint's actions; events are stamped with the instant it decided at.
     private func perform(_ actions: [SocketIOServerEndpoint.Action]) {
-        let now = Instant.monotonicNow()
+        let now = self.server.loop.instant
         for action in actions {
             switch action {
             case .send(let packet): send(packet)
@@ -221,7 +221,7 @@ final class EngineIOServerSession: @unchecked Sendable {
                 timers.arm(timer, at: at, on: server.loop) { [weak self] in
                     guard let self else { return }
                     self.timers.fired(timer)
-                    self.perform(self.endpoint.timerFired(timer, at: Instant.monotonicNow()))
+                    self.perform(self.endpoint.timerFired(timer, at: self.server.loop.instant))
                 }
             case .cancel(let timer): timers.cancel(timer)
             case .cancelAllTimers: timers.cancelAll()
@@ -239,9 +239,9 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     /// Ends the session from outside the machines (a protocol error, the transport gone, the
     /// server stopping): the endpoint notes why and asks for the transports to close.
-    func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant = Instant.monotonicNow()) {
+    func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant? = nil) {
         guard !closed else { return }
-        perform(endpoint.close(reason, notifyPeer: notifyPeer, at: now))
+        perform(endpoint.close(reason, notifyPeer: notifyPeer, at: now ?? server.loop.instant))
     }
 
     /// The session ended: answer a waiting poll with the close packet, close the WebSocket and any probe.

@@ -68,7 +68,7 @@ public final class SocketIOClient: @unchecked Sendable {
         self.endpoint = endpoint
         self.configuration = configuration
         self.events = events
-        self.startedAt = startedAt ?? Instant.monotonicNow()
+        self.startedAt = startedAt ?? loop.instant
         self.stack = SocketIOClientStack(
             configuration: .init(
                 heartbeat: .engineIOClient,
@@ -87,7 +87,7 @@ public final class SocketIOClient: @unchecked Sendable {
         let client = SocketIOClient(loop: group.next(), endpoint: endpoint, configuration: configuration, events: events,
                                     startedAt: startedAt)
         client.loop.execute {
-            client.perform(client.stack.start(at: Instant.monotonicNow()))
+            client.perform(client.stack.start(at: client.loop.instant))
         }
         return client
     }
@@ -95,7 +95,7 @@ public final class SocketIOClient: @unchecked Sendable {
     /// Disconnects as the application would (socket.disconnect(): "io client disconnect").
     public func stop() async {
         try? await loop.submit {
-            self.perform(self.stack.stop(at: Instant.monotonicNow()))
+            self.perform(self.stack.stop(at: self.loop.instant))
         }.get()
         // Let the DISCONNECT packet and the close leave before the caller tears down the loop.
         try? await loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.get()
@@ -109,7 +109,7 @@ public final class SocketIOClient: @unchecked Sendable {
     // MARK: Carrying out the stack's actions
 
     private func perform(_ actions: [SocketIOClientStack.Action]) {
-        let now = Instant.monotonicNow()
+        let now = self.loop.instant
         for action in actions {
             switch action {
             case .openTransport: openTransport()
@@ -132,7 +132,7 @@ public final class SocketIOClient: @unchecked Sendable {
         timers.arm(timer, at: instant, on: loop) { [weak self] in
             guard let self else { return }
             self.timers.fired(timer)
-            box.value(Instant.monotonicNow())
+            box.value(self.loop.instant)
         }
     }
 
@@ -155,7 +155,7 @@ public final class SocketIOClient: @unchecked Sendable {
                 guard generation == self.generation else { return }
                 switch result {
                 case .success(let body): self.pollingPayload(body, generation: generation)
-                case .failure: self.perform(self.stack.transportOpenFailed(at: Instant.monotonicNow()))
+                case .failure: self.perform(self.stack.transportOpenFailed(at: self.loop.instant))
                 }
             }
         } else {
@@ -167,13 +167,13 @@ public final class SocketIOClient: @unchecked Sendable {
                 },
                 onClose: { [weak self] in
                     guard let self, generation == self.generation else { return }
-                    self.perform(self.stack.transportClosed(at: Instant.monotonicNow()))
+                    self.perform(self.stack.transportClosed(at: self.loop.instant))
                 }
             )
             transport = .websocket(connection)
             upgraded.whenFailure { _ in
                 guard generation == self.generation else { return }
-                self.perform(self.stack.transportOpenFailed(at: Instant.monotonicNow()))
+                self.perform(self.stack.transportOpenFailed(at: self.loop.instant))
             }
         }
     }
@@ -195,15 +195,15 @@ public final class SocketIOClient: @unchecked Sendable {
     private func pollingPayload(_ body: String, generation: Int) {
         pollInFlight = false
         guard let payload = try? EngineIOPayload(text: body) else {
-            perform(stack.receivedMalformed(EngineIOParseError(.empty), at: Instant.monotonicNow()))
+            perform(stack.receivedMalformed(EngineIOParseError(.empty), at: self.loop.instant))
             return
         }
         for packet in payload.packets {
             guard generation == self.generation else { return }
             if case .open(let handshake) = packet { transport = .polling(sid: handshake.sid) }
-            perform(stack.received(packet, at: Instant.monotonicNow()))
+            perform(stack.received(packet, at: self.loop.instant))
             if case .open(let handshake) = packet, generation == self.generation, var u = upgrade {
-                let now = Instant.monotonicNow()
+                let now = self.loop.instant
                 let actions = u.start(upgrades: handshake.upgrades, at: now)
                 upgrade = u
                 performUpgrade(actions, at: now)
@@ -227,7 +227,7 @@ public final class SocketIOClient: @unchecked Sendable {
             case .success(let body): self.pollingPayload(body, generation: generation)
             case .failure:
                 self.pollInFlight = false
-                self.perform(self.stack.transportError(at: Instant.monotonicNow()))
+                self.perform(self.stack.transportError(at: self.loop.instant))
             }
         }
     }
@@ -235,7 +235,7 @@ public final class SocketIOClient: @unchecked Sendable {
     /// Polling is paused and nothing is in flight: tell the upgrade machine.
     private func pausedIfIdle() {
         guard pollingPaused, !pollInFlight, !posting, var u = upgrade else { return }
-        let now = Instant.monotonicNow()
+        let now = self.loop.instant
         let actions = u.currentPaused(at: now)
         upgrade = u
         performUpgrade(actions, at: now)
@@ -252,7 +252,7 @@ public final class SocketIOClient: @unchecked Sendable {
             guard generation == self.generation else { return }
             self.posting = false
             if case .failure = result {
-                self.perform(self.stack.transportError(at: Instant.monotonicNow()))
+                self.perform(self.stack.transportError(at: self.loop.instant))
                 return
             }
             self.flushPolling()
@@ -264,7 +264,7 @@ public final class SocketIOClient: @unchecked Sendable {
 
     private func send(_ packet: EngineIOPacket) {
         if var u = upgrade, u.isPending {
-            let now = Instant.monotonicNow()
+            let now = self.loop.instant
             let actions = u.outbound(packet, at: now)
             upgrade = u
             performUpgrade(actions, at: now)
@@ -284,7 +284,7 @@ public final class SocketIOClient: @unchecked Sendable {
     }
 
     private func received(_ frame: EngineIOFrame) {
-        let now = Instant.monotonicNow()
+        let now = self.loop.instant
         do {
             perform(stack.received(try EngineIOPacket(frame: frame), at: now))
         } catch {
@@ -340,7 +340,7 @@ public final class SocketIOClient: @unchecked Sendable {
             onFrame: { [weak self] frame in
                 guard let self, generation == self.generation else { return }
                 if let u = self.upgrade, u.isPending {
-                    let now = Instant.monotonicNow()
+                    let now = self.loop.instant
                     guard let packet = try? EngineIOPacket(frame: frame) else { return }
                     var machine = u
                     let actions = machine.receivedOnProbe(packet, at: now)
@@ -352,7 +352,7 @@ public final class SocketIOClient: @unchecked Sendable {
             },
             onClose: { [weak self] in
                 guard let self, generation == self.generation else { return }
-                let now = Instant.monotonicNow()
+                let now = self.loop.instant
                 if let u = self.upgrade, u.isPending {
                     var machine = u
                     let actions = machine.probeClosed(at: now)
@@ -366,7 +366,7 @@ public final class SocketIOClient: @unchecked Sendable {
         probe = connection
         upgraded.whenComplete { result in
             guard generation == self.generation, var u = self.upgrade else { return }
-            let now = Instant.monotonicNow()
+            let now = self.loop.instant
             let actions: [EngineIOUpgradeAction]
             switch result {
             case .success: actions = u.probeOpened(at: now)
