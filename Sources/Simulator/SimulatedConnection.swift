@@ -190,19 +190,13 @@ final class SimulatedConnection {
         switch note {
         case .eventReceived(let name):
             engine.counters.messagesReceived += 1
-            let detail = switch name {
-            case "tick": engine.detailTick
-            case "echo": engine.detailEcho
-            default: engine.string(name)
-            }
-            engine.record(.messageReceived, side: .client, connection: index, detail: detail)
+            engine.record(.messageReceived, side: .client, connection: index, detail: engine.eventName(name))
         case .ackReceived:
             engine.counters.messagesReceived += 1
             engine.record(.messageReceived, side: .client, connection: index, detail: engine.detailAck)
         case .eventSent(let name):
             engine.counters.messagesSent += 1
-            engine.record(.messageSent, side: .client, connection: index,
-                          detail: name == "echo" ? engine.detailEcho : engine.string(name))
+            engine.record(.messageSent, side: .client, connection: index, detail: engine.eventName(name))
         case .connected:
             engine.record(.connect, side: .client, connection: index, detail: engine.detailSocketIO)
         case .ping:
@@ -216,9 +210,7 @@ final class SimulatedConnection {
         case .ackFailed, .connectError, .reconnected, .reconnectFailed:
             if case .ackFailed = note { engine.counters.messagesReceived += 1 }
             let fields = note.logFields
-            engine.record(fields.kind, side: .client, connection: index,
-                          reason: fields.reason.map(engine.string) ?? SimulationEventLog.noString,
-                          detail: fields.detail.map(engine.string) ?? SimulationEventLog.noString)
+            engine.record(fields.kind, side: .client, connection: index, reason: fields.reason, detail: fields.detail)
         }
     }
 }

@@ -337,16 +337,10 @@ final class SimulatedTransport {
             engine.record(.pong, side: .server, connection: index, rtt: rtt)
         case .eventReceived(let name):
             engine.counters.messagesReceived += 1
-            engine.record(.messageReceived, side: .server, connection: index,
-                          detail: name == "echo" ? engine.detailEcho : engine.string(name))
+            engine.record(.messageReceived, side: .server, connection: index, detail: engine.eventName(name))
         case .eventSent(let name):
             engine.counters.messagesSent += 1
-            let detail = switch name {
-            case "tick": engine.detailTick
-            case "echo": engine.detailEcho
-            default: engine.string(name)
-            }
-            engine.record(.messageSent, side: .server, connection: index, detail: detail)
+            engine.record(.messageSent, side: .server, connection: index, detail: engine.eventName(name))
         case .connected:
             engine.record(.connect, side: .server, connection: index, detail: engine.detailSocketIO)
         case .disconnected(let reason):
@@ -355,9 +349,7 @@ final class SimulatedTransport {
         case .ackReceived, .ackFailed:
             engine.counters.messagesReceived += 1
             let fields = note.logFields
-            engine.record(fields.kind, side: .server, connection: index,
-                          reason: fields.reason.map(engine.string) ?? SimulationEventLog.noString,
-                          detail: fields.detail.map(engine.string) ?? SimulationEventLog.noString)
+            engine.record(fields.kind, side: .server, connection: index, reason: fields.reason, detail: fields.detail)
         }
     }
 

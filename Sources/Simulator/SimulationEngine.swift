@@ -128,6 +128,21 @@ final class SimulationEngine {
     /// The log's index of any text.
     func string(_ text: String) -> Int32 { log.intern(text) }
 
+    /// The interned name of an application event, without a table lookup for the hot ones.
+    func eventName(_ name: String) -> Int32 {
+        switch name {
+        case "tick": detailTick
+        case "echo": detailEcho
+        default: log.intern(name)
+        }
+    }
+
+    /// Records an event given as its log fields (a stack's note), interning its strings.
+    func record(_ kind: EventKind, side: EventSide, connection: Int, reason: String?, detail: String?) {
+        record(kind, side: side, connection: connection, reason: reason.map(string) ?? SimulationEventLog.noString,
+               detail: detail.map(string) ?? SimulationEventLog.noString)
+    }
+
     /// Records an event at the current instant, unless the recording choice leaves it out.
     func record(_ kind: EventKind, side: EventSide, connection: Int, reason: Int32 = SimulationEventLog.noString,
                 detail: Int32 = SimulationEventLog.noString, rtt: TimeSpan? = nil, attempt: Int? = nil) {
