@@ -337,6 +337,23 @@ import TestSupport
         }
     }
 
+    /// Issue 12, finding 5: a proxy name with "\r\n" (one Swift Character) must not forge a metric line.
+    @Test func aProxyNameCannotInjectMetricLines() async throws {
+        try await APIFixture.with { f in
+            let created = await f.call("POST", "/proxies",
+                                       #"{"name": "evil\r\nflatline_injected_total 1337\r\n#", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
+            #expect(created.status == 201)
+            let text = await f.call("GET", "/metrics").response.text
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(!lines.contains { $0.hasPrefix("flatline_injected_total") }, "\(text)")
+            #expect(!text.unicodeScalars.contains("\r"))
+            // Every line is a comment or a sample of one of Flatline's own families.
+            for line in lines where !line.isEmpty {
+                #expect(line.hasPrefix("# ") || line.hasPrefix("flatline_proxy_"), "\(line)")
+            }
+        }
+    }
+
     @Test func concurrentPatchesOfOneToxicAllLand() async throws {
         try await APIFixture.with { f in
             await f.createProxy("a")
