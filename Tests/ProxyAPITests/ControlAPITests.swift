@@ -354,6 +354,28 @@ import TestSupport
         }
     }
 
+    /// Toxiproxy's bandwidth toxic at rate 0 holds what it gets until the toxic changes or goes,
+    /// then passes it all on (toxics/bandwidth.go); suites use it as a stall.
+    @Test func bandwidthRateZeroHoldsUntilRemovedAsInToxiproxy() async throws {
+        let echo = try await LoopbackServer.echo(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await echo.stop() } }
+        try await APIFixture.with { f in
+            let proxy = try #require(await f.createProxy("held", upstream: "127.0.0.1:\(echo.port)").json)
+            let port = try #require(proxy.listenPort)
+            #expect(await f.call("POST", "/proxies/held/toxics", #"{"name": "bw", "type": "bandwidth", "stream": "upstream", "attributes": {"rate": 0}}"#).status == 200)
+            let socket = try BlockingSocket(port: port)
+            let held = try await onThread {
+                try socket.send("hello")
+                return socket.read(exactly: 5, timeout: 0.5)
+            }
+            #expect(held.bytes.isEmpty)
+            #expect(held.end == .timeout)
+            #expect(await f.call("DELETE", "/proxies/held/toxics/bw").status == 204)
+            let released = try await onThread { socket.read(exactly: 5, timeout: 5).bytes }
+            #expect(released == Array("hello".utf8))
+        }
+    }
+
     @Test func concurrentPatchesOfOneToxicAllLand() async throws {
         try await APIFixture.with { f in
             await f.createProxy("a")
