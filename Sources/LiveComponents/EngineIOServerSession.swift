@@ -124,6 +124,7 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     private func addWebSocketHandler(_ channel: any Channel, isProbe: Bool) throws {
         let handler = EngineIOWebSocketHandler(
+            maxMessageSize: server.configuration.maxPayload,
             onText: { [weak self] text in self?.webSocketFrame(.text(text), from: channel) },
             onBinary: { [weak self] bytes in self?.webSocketFrame(.binary(bytes), from: channel) },
             onClose: { [weak self] in self?.webSocketClosed(channel) }
