@@ -77,7 +77,10 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "127.0.0.1" }
-        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        let digits = text[text.index(after: colon)...]
+        // Digits only: Int("+80") is 80, and " 80" or "+80" is no port a user would write.
+        guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let port = Int(digits), (0...65535).contains(port) else {
             throw .invalidAddress(field: field, value: text, reason: "has no valid port (0-65535)")
         }
         self.init(host: host, port: port)

@@ -367,6 +367,7 @@ struct ProxyDraft: Sendable {
         let r = AttributeReader(object: object, path: "")
         let name = try r.string("name") ?? ""
         guard !name.isEmpty else { throw APIError.missingField("name") }
+        try ResourceName.validate(name, field: "name")
         let upstreamText = try r.string("upstream") ?? ""
         guard !upstreamText.isEmpty else { throw APIError.missingField("upstream") }
         let listenText = try r.string("listen") ?? ""

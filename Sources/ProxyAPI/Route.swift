@@ -70,3 +70,26 @@ enum Route: Sendable, Hashable {
         }
     }
 }
+
+/// The rule for proxy and toxic names: a name is accepted only if it can be addressed again, so a
+/// proxy is never created (and left listening) that GET and DELETE cannot reach.
+enum ResourceName {
+    /// The longest name, in UTF-8 bytes: its percent-encoded path stays far below any request-line limit.
+    static let maximumBytes = 256
+
+    /// Checks `name` for `field`: at most `maximumBytes`, no control characters, and it must come
+    /// back unchanged from the router's percent-decoding (a leading U+FEFF, for one, does not).
+    static func validate(_ name: String, field: String) throws(APIError) {
+        guard name.utf8.count <= maximumBytes else {
+            throw APIError.badRequest("too long: \(name.utf8.count) bytes, at most \(maximumBytes)", field: field)
+        }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw APIError.badRequest("must not contain control characters", field: field)
+        }
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        guard case .proxy(let decoded)? = try? Route.match("/proxies/" + encoded), decoded == name,
+              decoded.unicodeScalars.elementsEqual(name.unicodeScalars) else {
+            throw APIError.badRequest("cannot be addressed in a request path once percent-decoded", field: field)
+        }
+    }
+}

@@ -30,6 +30,7 @@ enum ToxicCodec {
         }
         var name = try top.string("name") ?? ""
         if name.isEmpty { name = "\(typeName)_\(stream.rawValue)" }
+        try ResourceName.validate(name, field: "name")
         let toxicity = try top.probability("toxicity") ?? 1
         let connection = try parseConnection(top)
         let attributes = try attributesObject(top)

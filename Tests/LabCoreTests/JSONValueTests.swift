@@ -43,4 +43,25 @@ import LabCore
         o["b"] = .integer(3)
         #expect(o == ["b": .integer(3)])
     }
+
+    /// Foundation's parser on Linux takes what RFC 8259 forbids; the strict check refuses it,
+    /// naming the byte (issue 12, finding 13: the API accepted {"type":"latency",}).
+    @Test func strictSyntaxRefusesWhatJSONForbids() {
+        for bad in [#"{"type":"latency",}"#, "[1,]", "[1 2]", "{\"a\" 1}", "01", "1.", "-", ".5", "+1", "1e", "tru", "nul",
+                    #""a\u12""#, "\"tab\there\"", "'a'", "{a:1}", "[1]]", "{}{}", "NaN", "Infinity", "\"\\x\""] {
+            #expect(throws: JSONSyntaxError.self, "\(bad)") { try JSONValue.parse(Array(bad.utf8)) }
+        }
+        for good in [#"{"type":"latency"}"#, "[]", "{}", " [1, 2.5e-3, -0, true, false, null] ", #""\u00e9\n""#, "0", "-1.5E+2",
+                     #"{"a":{"b":[{"c":"d"}]}}"#] {
+            #expect((try? JSONValue.parse(Array(good.utf8))) != nil, "\(good)")
+        }
+        do {
+            _ = try JSONValue.parse(Array(#"{"type":"latency",}"#.utf8))
+            Issue.record("a trailing comma was accepted")
+        } catch {
+            #expect(error.description == "expected a member name at byte 18")
+        }
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(Array(deep.utf8)) }
+    }
 }

@@ -337,19 +337,59 @@ import TestSupport
         }
     }
 
-    /// Issue 12, finding 5: a proxy name with "\r\n" (one Swift Character) must not forge a metric line.
+    /// Issue 12, finding 5: no proxy name forges a metric line. A name with "\r\n" is refused
+    /// (control characters cannot be addressed cleanly); a quote followed by a combining mark (one
+    /// Swift Character) is accepted and still escaped in /metrics.
     @Test func aProxyNameCannotInjectMetricLines() async throws {
         try await APIFixture.with { f in
-            let created = await f.call("POST", "/proxies",
+            let refused = await f.call("POST", "/proxies",
                                        #"{"name": "evil\r\nflatline_injected_total 1337\r\n#", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
-            #expect(created.status == 201)
+            #expect(refused.status == 400)
+            #expect(refused.json?["error"]?.string?.contains("control characters") == true, "\(refused.response.text)")
+            let created = await f.call("POST", "/proxies",
+                                       #"{"name": "q\"\u0301} 1\nflatline_injected_total 2", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
+            #expect(created.status == 400, "a newline is a control character too")
+            let combining = await f.call("POST", "/proxies", #"{"name": "q\"\u0301x", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
+            #expect(combining.status == 201)
             let text = await f.call("GET", "/metrics").response.text
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             #expect(!lines.contains { $0.hasPrefix("flatline_injected_total") }, "\(text)")
-            #expect(!text.unicodeScalars.contains("\r"))
-            // Every line is a comment or a sample of one of Flatline's own families.
+            #expect(text.contains("flatline_proxy_toxics{proxy=\"q\\\"\u{301}x\"} 0"), "\(text)")
             for line in lines where !line.isEmpty {
                 #expect(line.hasPrefix("# ") || line.hasPrefix("flatline_proxy_"), "\(line)")
+            }
+        }
+    }
+
+    /// Issue 12, finding 8: names that the router cannot give back (a leading U+FEFF, which
+    /// percent-decoding strips) or whose path would be too long are refused, for proxies and toxics.
+    @Test func namesMustBeAddressableAgain() async throws {
+        try await APIFixture.with { f in
+            let bom = await f.call("POST", "/proxies", #"{"name": "\ufeffp", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
+            #expect(bom.status == 400, "\(bom.response.text)")
+            let long = String(repeating: "n", count: 257)
+            #expect(await f.call("POST", "/proxies", #"{"name": "\#(long)", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#).status == 400)
+            #expect(await f.call("GET", "/proxies").json == .object([:]), "nothing was created")
+            let ok = String(repeating: "n", count: 256)
+            #expect(await f.call("POST", "/proxies", #"{"name": "\#(ok)", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#).status == 201)
+            #expect(await f.call("GET", "/proxies/\(ok)").status == 200)
+            let toxic = await f.call("POST", "/proxies/\(ok)/toxics", #"{"name": "\ufefft", "type": "latency"}"#)
+            #expect(toxic.status == 400, "\(toxic.response.text)")
+            #expect(await f.call("DELETE", "/proxies/\(ok)").status == 204)
+        }
+    }
+
+    /// Issue 12, finding 13: a trailing comma is not JSON, and "+80" is not a port.
+    @Test func strictJSONAndPorts() async throws {
+        try await APIFixture.with { f in
+            let created = await f.call("POST", "/proxies", #"{"name": "p", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
+            #expect(created.status == 201)
+            let comma = await f.call("POST", "/proxies/p/toxics", #"{"type":"latency",}"#)
+            #expect(comma.status == 400)
+            #expect(comma.error?.contains("byte 18") == true, "\(comma.response.text)")
+            for listen in ["127.0.0.1:+80", "127.0.0.1: 80", "127.0.0.1:", "127.0.0.1:080000"] {
+                let r = await f.call("POST", "/proxies", #"{"name": "q", "upstream": "127.0.0.1:1", "listen": "\#(listen)"}"#)
+                #expect(r.status == 400, "\(listen): \(r.response.text)")
             }
         }
     }

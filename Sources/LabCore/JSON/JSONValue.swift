@@ -93,6 +93,7 @@ extension JSONValue {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw JSONSyntaxError(description: "empty body, expected a JSON document")
         }
+        try StrictJSONSyntax.check(bytes)
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
