@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "flatline", targets: ["flatline"]),
         .library(name: "LabCore", targets: ["LabCore"]),
+        .library(name: "Scenario", targets: ["Scenario"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
         .library(name: "Heartbeat", targets: ["Heartbeat"]),
         .library(name: "Simulator", targets: ["Simulator"]),
@@ -28,21 +30,39 @@ let package = Package(
             name: "LabCore",
             dependencies: [
                 .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // The scenario model, its YAML loader with validation, and `--set` overrides and sweeps.
+        .target(
+            name: "Scenario",
+            dependencies: [
+                "LabCore",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
+        // Metrics of a run's event log: ground truth from the scenario's timeline, disconnect
+        // classification, uptime, delivery, RTT percentiles, stability, verdicts, Monte Carlo intervals.
+        .target(name: "Metrics", dependencies: ["LabCore", "Scenario"], swiftSettings: strict),
         // Sans-IO heartbeat logic: Engine.IO, Socket.IO, WebSocket keepalive, application health
         // checks and failure detectors as state machines (input + now -> actions). No NIO.
         .target(name: "Heartbeat", dependencies: ["LabCore"], swiftSettings: strict),
         // Discrete-event simulation: the Heartbeat machines over simulated links driven by the
         // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
-        .target(name: "Simulator", dependencies: ["LabCore", "Heartbeat"], swiftSettings: strict),
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "LabCore", "Heartbeat",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         // Scenario runs: scenario -> simulated (or live) run -> event log, metrics, verdicts, results.
         .target(
             name: "Runner",
             dependencies: [
-                "LabCore", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "ProtocolTap",
+                "LabCore", "Scenario", "Metrics", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -74,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap", "Runner",
+                "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -123,8 +143,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Scenario", "LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "Metrics", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "LiveComponentsTests",
             dependencies: [
@@ -134,7 +156,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RunnerTests",
+            dependencies: ["Runner", "Scenario", "Metrics", "Simulator", "Heartbeat", "LabCore"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [
@@ -159,6 +185,7 @@ let package = Package(
             dependencies: [
                 "LabCore", "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

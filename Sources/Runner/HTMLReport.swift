@@ -1,5 +1,7 @@
 import Foundation
 import LabCore
+import Metrics
+import Scenario
 
 /// A run's `report.html`: one self-contained page (inline CSS and SVG, no script, no external
 /// file) a person can read without tools: the header, the verdicts, the key metrics, the connection

@@ -6,6 +6,7 @@ import LiveComponents
 import NIOCore
 import NIOPosix
 import ProtocolTap
+import Scenario
 
 /// What a live run produced: its events, how long it actually ran, whether it was interrupted,
 /// and the programs it started.

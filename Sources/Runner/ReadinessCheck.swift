@@ -2,6 +2,7 @@ import Foundation
 import LabCore
 import NIOCore
 import NIOPosix
+import Scenario
 
 #if canImport(Glibc)
 import Glibc

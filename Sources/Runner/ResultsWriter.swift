@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import Metrics
 
 /// Writes a run's results directory atomically and never over an existing one:
 /// `<out>/<scenario>/<run-id>/` with events.jsonl (one file per run when there are several),

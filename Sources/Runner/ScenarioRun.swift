@@ -1,5 +1,7 @@
 import Foundation
 import LabCore
+import Metrics
+import Scenario
 import Simulator
 
 /// The outcome of running one scenario (one sweep point) for one or more seeded runs.

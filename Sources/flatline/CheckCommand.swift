@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LabCore
+import Scenario
 
 /// `flatline check FILE...`: validates scenario files without running them; every error names
 /// the file, line, column and field path. Exit 0 when all are valid, 2 when one is not.

@@ -2,8 +2,10 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import LabCore
+import Metrics
 import ProxyAPI
 import Runner
+import Scenario
 
 /// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
 /// Exit 0 when all hold, 1 when one fails, 2 on invalid input, 130 when a live run was interrupted

@@ -1,6 +1,8 @@
 import Foundation
 import LabCore
+import Metrics
 import Runner
+import Scenario
 import Simulator
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import LabCore
 import Runner
+import Scenario
 import Testing
 
 /// Time scaling for live runs. The live/simulated agreement itself is checked by

@@ -1,3 +1,4 @@
+import LabCore
 import Yams
 
 /// Where a node of a scenario document came from: a file (or `--set`) and a 1-based line and column.

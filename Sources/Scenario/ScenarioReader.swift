@@ -1,3 +1,5 @@
+import LabCore
+
 /// Typed reads of scenario document nodes: every failure becomes a `ScenarioError` naming the
 /// node's place and the field path.
 enum ScenarioRead {

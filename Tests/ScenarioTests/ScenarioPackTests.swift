@@ -1,10 +1,11 @@
+import Scenario
 import Testing
 import Foundation
 import LabCore
 
 /// Every file in scenarios/ loads and validates, with its sweeps, and has a header comment.
 @Suite struct ScenarioPackTests {
-    /// The repository's scenarios/ folder, found from this file's place (Tests/LabCoreTests/).
+    /// The repository's scenarios/ folder, found from this file's place (Tests/ScenarioTests/).
     static var folder: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scenarios")

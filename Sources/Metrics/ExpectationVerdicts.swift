@@ -1,3 +1,6 @@
+import LabCore
+import Scenario
+
 /// One expectation of a scenario, evaluated: the bound as written beside what the run measured,
 /// ready for the summary table, summary.json and a JUnit test case.
 public struct Verdict: Sendable, Hashable {

@@ -1,3 +1,5 @@
+import LabCore
+
 /// Reads link conditions (`latency`, `loss`, `stall`, …) from a scenario document into LabCore
 /// `Condition` values.
 enum ScenarioConditions {

@@ -1,3 +1,6 @@
+import LabCore
+import Scenario
+
 /// A stretch of the timeline during which a link was in one state, as the ground truth that
 /// disconnects are judged against (docs/metrics.md). Periods may overlap; the worst state wins.
 public struct LinkPeriod: Sendable, Hashable {

@@ -1,3 +1,5 @@
+import LabCore
+
 /// The mean of one scalar metric over Monte Carlo runs with its 95% confidence interval.
 ///
 /// The interval is Student's t: mean ± t(0.975, n−1) · s / √n, with s the sample standard

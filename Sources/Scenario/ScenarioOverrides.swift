@@ -1,3 +1,5 @@
+import LabCore
+
 /// A field path as `--set` and `sweeps:` write it: `server.pingTimeout`, `phases[2].for`.
 struct FieldPath: Sendable, Hashable, CustomStringConvertible {
     enum Segment: Sendable, Hashable {

@@ -1,3 +1,5 @@
+import LabCore
+
 /// One disconnect event of the log, judged against the ground truth.
 public struct ClassifiedDisconnect: Sendable, Hashable {
     /// When it happened.

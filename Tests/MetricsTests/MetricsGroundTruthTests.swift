@@ -1,3 +1,5 @@
+import Metrics
+import Scenario
 import Testing
 import LabCore
 

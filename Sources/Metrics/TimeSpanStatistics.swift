@@ -1,3 +1,5 @@
+import LabCore
+
 /// Order statistics of a set of durations (RTTs, detection times, reconnect times), with
 /// nearest-rank percentiles: the p-th percentile of n sorted values is the value at rank
 /// ⌈p/100 · n⌉ (1-based), so every reported percentile is a value that was observed.

@@ -1,3 +1,5 @@
+import LabCore
+
 /// A scenario file (or a `--set` override) that could not be read, with the place and the field:
 /// printed as `file:line:column: path: message`, e.g.
 /// `dashboard.yaml:14:9: phases[2].both.latency: unknown distribution 'gauss'; expected one of …`.

@@ -1,4 +1,5 @@
 import Foundation
+import LabCore
 
 extension Scenario {
     /// The top-level fields of a scenario file.

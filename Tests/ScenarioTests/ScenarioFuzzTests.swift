@@ -1,6 +1,7 @@
-import Testing
 import Foundation
 import LabCore
+import Scenario
+import Testing
 
 /// The loader never crashes: thousands of mutated scenario documents and overrides each either
 /// load or give a `ScenarioError` with a place and a message.
