@@ -62,7 +62,8 @@ let package = Package(
         .target(
             name: "Runner",
             dependencies: [
-                "LabCore", "Scenario", "Metrics", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "ProtocolTap",
+                "LabCore", "Scenario", "Metrics", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "LiveProcesses",
+                "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -94,7 +95,8 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap", "Runner",
+                "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents",
+                "LiveProcesses", "ProtocolTap", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -119,6 +121,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // External programs of a live run (a command line with ports templated in, its output
+        // captured, stopped with its process group) and the readiness probe that waits for a server.
+        .target(
+            name: "LiveProcesses",
+            dependencies: [
+                "LabCore", "Scenario",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

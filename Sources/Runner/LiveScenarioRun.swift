@@ -3,6 +3,7 @@ import Foundation
 import Heartbeat
 import LabCore
 import LiveComponents
+import LiveProcesses
 import NIOCore
 import NIOPosix
 import ProtocolTap
@@ -114,9 +115,11 @@ public enum LiveScenarioRun {
             serverProcess = process
             let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
             do {
-                try await ReadinessCheck.wait(for: probe, port: upstreamPort, process: process, group: group, scenario: source)
+                try await ReadinessCheck.wait(for: probe, port: upstreamPort, process: process, group: group)
             } catch is CancellationError {
                 throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
+            } catch let error as ReadinessError {
+                throw RunnerError(scenario: source, message: "server: \(error.message)")
             }
             origin = Instant.monotonicNow()
         case .socketIO(let settings):

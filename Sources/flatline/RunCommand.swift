@@ -2,8 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import LabCore
+import LiveProcesses
 import Metrics
-import ProxyAPI
 import Runner
 import Scenario
 

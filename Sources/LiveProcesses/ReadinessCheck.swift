@@ -15,17 +15,17 @@ import Darwin
 /// Waits for an external server to be ready: polls its readiness probe (a TCP connect, or an HTTP
 /// GET answering 2xx) on 127.0.0.1 until it succeeds, the program exits, or the probe's timeout
 /// passes, so clients only start against a server that accepts them.
-enum ReadinessCheck {
+public enum ReadinessCheck {
     /// Why one probe attempt failed, for the error message.
     struct AttemptFailure: Error, CustomStringConvertible {
         var description: String
     }
 
-    /// Polls `probe` against 127.0.0.1:`port` until it succeeds; throws a `RunnerError` naming
-    /// `scenario` (with the program's stderr tail) when the program exits first or the timeout
-    /// passes, and `CancellationError` when the run is interrupted meanwhile.
-    static func wait(for probe: ReadinessProbe, port: Int, process: ExternalProcess, group: any EventLoopGroup,
-                     scenario: String) async throws {
+    /// Polls `probe` against 127.0.0.1:`port` until it succeeds; throws a `ReadinessError` (with
+    /// the program's stderr tail) when the program exits first or the timeout passes, and
+    /// `CancellationError` when the run is interrupted meanwhile.
+    public static func wait(for probe: ReadinessProbe, port: Int, process: ExternalProcess,
+                            group: any EventLoopGroup) async throws {
         let started = Instant.monotonicNow()
         let deadline = started + probe.timeout
         var lastFailure = "no attempt made"
@@ -33,8 +33,8 @@ enum ReadinessCheck {
             try Task.checkCancellation()
             if process.hasExited {
                 await process.stop()
-                throw RunnerError(scenario: scenario, message: "server: the program exited (\(process.exitDescription ?? "exited")) "
-                                  + "before it was ready on 127.0.0.1:\(port)" + tailNote(process))
+                throw ReadinessError(message: "the program exited (\(process.exitDescription ?? "exited")) "
+                                     + "before it was ready on 127.0.0.1:\(port)" + tailNote(process))
             }
             let remaining = deadline - Instant.monotonicNow()
             let attemptTimeout = min(max(remaining, .milliseconds(50)), .seconds(1))
@@ -45,8 +45,8 @@ enum ReadinessCheck {
                 lastFailure = failure.description
             }
             if Instant.monotonicNow() >= deadline {
-                throw RunnerError(scenario: scenario, message: "server: not ready within \(probe.timeout) "
-                                  + "(\(describe(probe.kind, port: port)): \(lastFailure))" + tailNote(process))
+                throw ReadinessError(message: "not ready within \(probe.timeout) "
+                                     + "(\(describe(probe.kind, port: port)): \(lastFailure))" + tailNote(process))
             }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
@@ -114,9 +114,9 @@ enum ReadinessCheck {
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it), for a
     /// program that must be told its port before it starts.
-    static func freeLoopbackPort() throws -> Int {
+    public static func freeLoopbackPort() throws(ReadinessError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw AttemptFailure(description: "socket(): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ReadinessError(message: "socket(): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -125,14 +125,29 @@ enum ReadinessCheck {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw AttemptFailure(description: "bind(127.0.0.1:0): \(String(cString: strerror(errno)))") }
+        guard bound == 0 else { throw ReadinessError(message: "bind(127.0.0.1:0): \(String(cString: strerror(errno)))") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let named = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        guard named == 0 else { throw AttemptFailure(description: "getsockname(): \(String(cString: strerror(errno)))") }
+        guard named == 0 else { throw ReadinessError(message: "getsockname(): \(String(cString: strerror(errno)))") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+/// Why an external server never became ready (it exited first, or the probe's timeout passed), or
+/// why no port could be found for it; the message names the probe and ends with the program's
+/// stderr tail.
+public struct ReadinessError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What happened, e.g. "not ready within 1s (tcp connect to 127.0.0.1:40123: connection refused)".
+    public var message: String
+
+    /// Creates an error with its message.
+    public init(message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
 }
 
 /// Sends one HTTP/1.1 GET when the connection is up and reports the status code of the answer's
