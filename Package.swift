@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "LabCore", targets: ["LabCore"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
         .library(name: "Heartbeat", targets: ["Heartbeat"]),
         .library(name: "Simulator", targets: ["Simulator"]),
@@ -58,12 +59,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What a run writes for people and CI: report.html (page, charts, styles), junit.xml and the
+        // summary.json type, with one escaping function for HTML and XML.
+        .target(name: "Reports", dependencies: ["LabCore", "Scenario", "Metrics"], swiftSettings: strict),
         // Scenario runs: scenario -> simulated (or live) run -> event log, metrics, verdicts, results.
         .target(
             name: "Runner",
             dependencies: [
-                "LabCore", "Scenario", "Metrics", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "LiveProcesses",
-                "ProtocolTap",
+                "LabCore", "Scenario", "Metrics", "Reports", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents",
+                "LiveProcesses", "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -158,6 +162,7 @@ let package = Package(
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "LabCore"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Scenario", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Metrics", "Scenario", "LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "Metrics", "LabCore"], swiftSettings: strict),
         .testTarget(

@@ -3,7 +3,7 @@ import Scenario
 
 /// One expectation of a scenario, evaluated: the bound as written beside what the run measured,
 /// ready for the summary table, summary.json and a JUnit test case.
-public struct Verdict: Sendable, Hashable {
+public struct Verdict: Sendable, Hashable, Codable {
     /// The expectation's key in the scenario file: falseDisconnects, detectionWithin,
     /// deliveryAtLeast or stabilityAtLeast.
     public var name: String

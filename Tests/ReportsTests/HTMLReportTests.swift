@@ -1,9 +1,8 @@
 import Foundation
 import LabCore
 import Metrics
-import Runner
+import Reports
 import Scenario
-import Simulator
 import Testing
 
 @Suite struct HTMLReportTests {
@@ -125,6 +124,20 @@ import Testing
         #expect(html.contains("&lt;img src=x onerror=y&gt;"))
     }
 
+    /// HTML, like XML, has no place for control characters: a C0 or C1 control (U+0085 passed
+    /// through before) is a parse error even in text, so the page shows U+FFFD instead.
+    @Test("a control character and markup in a scenario's and a phase's name are escaped")
+    func controlCharactersAndMarkupInNamesAreEscaped() throws {
+        var scenario = try Scenario.parse(yaml: Self.yaml, source: "report.yaml")
+        scenario.name = "dash\u{1}board <b>&amp;</b>"
+        scenario.phases[0].note = "roam\u{85}ing <i onclick='x'>\u{0}"
+        let html = try Self.report(scenario: scenario)
+        #expect(!html.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) })
+        #expect(html.contains("<h1>dash\u{FFFD}board &lt;b&gt;&amp;amp;&lt;/b&gt; <span class=\"badge"))
+        #expect(html.contains("roam\u{FFFD}ing &lt;i onclick=&#39;x&#39;&gt;\u{FFFD}"))
+        #expect(!html.contains("<b>") && !html.contains("<i onclick"))
+    }
+
     @Test func selfContainedWithNoExternalReferences() throws {
         let html = try Self.report()
         let lower = html.lowercased()
@@ -166,60 +179,5 @@ import Testing
         #expect(Self.count("<line class=\"mark", in: c1) == 2)
         #expect(Self.count(#"<tr class="false"#, in: html) == 500)
         #expect(html.contains("350 more disconnects are not listed"))
-    }
-
-    @Test func simulatedRunsWriteTheReportBesideTheOtherResults() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-report-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let scenario = try Scenario.parse(yaml: Self.yaml, source: "report.yaml")
-        let result = try ScenarioRunner(resultsRoot: root, version: "test").simulate(scenario, source: "report.yaml", runs: 1, seed: nil)
-        let folder = try #require(result.folder)
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-        #expect(names == ["events.jsonl", "junit.xml", "report.html", "summary.json"])
-        let html = try String(contentsOf: folder.appendingPathComponent("report.html"), encoding: .utf8)
-        #expect(html.contains("<h1>report <span class=\"badge"))
-        #expect(Self.count(#"<g class="row""#, in: html) == 3)
-        #expect(html.contains(#"<polyline class="cdf""#))
-    }
-
-    @Test("the phase table names server pauses and throttled timers, and a pause's ground truth")
-    func phaseTableNamesPausesAndThrottling() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-phases-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let scenario = try Scenario.parse(yaml: """
-            name: phases
-            seed: 2
-            duration: 3m
-            server: { builtin: socketio }
-            clients: { count: 2, builtin: socketio }
-            toleratedStall: 10s
-            phases:
-              - { at: 30s, for: 5s, server: pause, note: frozen }
-              - { at: 1m, until: end, clients: { timerAlignment: 1m }, note: hidden }
-            """, source: "phases.yaml")
-        let result = try ScenarioRunner(resultsRoot: root, version: "test").simulate(scenario, source: "phases.yaml", runs: 1, seed: nil)
-        let html = try String(contentsOf: try #require(result.folder).appendingPathComponent("report.html"), encoding: .utf8)
-        #expect(html.contains("<td>server paused</td><td>stall (dead after 10s)</td>"), "\(html)")
-        #expect(html.contains("<td>client timers every 1m</td><td>usable</td>"))
-    }
-
-    @Test("several runs: one events file each, written as each run ends, nothing left beside them")
-    func severalRunsWriteOneEventsFileEach() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-runs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let scenario = try Scenario.parse(yaml: Self.yaml, source: "report.yaml")
-        let result = try ScenarioRunner(resultsRoot: root, version: "test").simulate(scenario, source: "report.yaml", runs: 3, seed: 9)
-        let folder = try #require(result.folder)
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-        #expect(names == ["events-0.jsonl", "events-1.jsonl", "events-2.jsonl", "junit.xml", "report.html", "summary.json"])
-        // Each file is its run's log, byte for byte.
-        for run in 0..<3 {
-            let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: 9, source: "report.yaml")
-            let written = try String(contentsOf: folder.appendingPathComponent("events-\(run).jsonl"), encoding: .utf8)
-            #expect(written == Simulation(configuration).run().jsonLines)
-        }
-        // The staging files moved in; only the results folder is left in the scenario's folder.
-        let siblings = try FileManager.default.contentsOfDirectory(atPath: folder.deletingLastPathComponent().path)
-        #expect(siblings == [folder.lastPathComponent])
     }
 }
