@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents",
+                "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "LiveComponents",
                 "LiveProcesses", "ProtocolTap", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -150,7 +150,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Loopback echo and sink servers, and helpers shared by tests and the demo.
+        // Loopback echo servers, a blocking client socket and helpers for tests only (never linked
+        // into the shipped binary; the demo has its own echo server).
         .target(
             name: "TestSupport",
             dependencies: [
