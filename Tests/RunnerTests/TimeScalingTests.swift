@@ -4,10 +4,11 @@ import Runner
 import Scenario
 import Testing
 
-/// Time scaling for live runs. The live/simulated agreement itself is checked by
+/// Time scaling for live runs (`Scenario.scaled(by:)`, `flatline run --time-scale`): every duration
+/// of the scenario multiplied. The live/simulated agreement itself is checked by
 /// tests/interop/test_live_sim_agreement.py, which runs `flatline run` in its own process, serially:
 /// a live run inside this parallel test process competes with CPU-heavy suites on 2 cores.
-@Suite struct LiveSimAgreementTests {
+@Suite struct TimeScalingTests {
     static let yaml = """
     name: live-sim-agreement
     seed: 5
