@@ -169,9 +169,10 @@ let package = Package(
         .testTarget(
             name: "LiveComponentsTests",
             dependencies: [
-                "LiveComponents", "Heartbeat", "LabCore",
+                "LiveComponents", "Heartbeat", "LabCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -121,6 +121,8 @@ enum PollingRequest {
 /// A WebSocket client connection for Engine.IO: connects, upgrades, then reports each message as
 /// an `EngineIOFrame` and the end of the connection once.
 final class WebSocketClientConnection: @unchecked Sendable {
+    /// The largest message the client reassembles from fragments (engine.io's maxPayload default).
+    static let maxMessageSize = 1_000_000
     private(set) var channel: (any Channel)?
     /// Set once NIO has finished the upgrade (HTTP handlers gone); frames sent before wait here.
     private var ready = false
@@ -150,7 +152,8 @@ final class WebSocketClientConnection: @unchecked Sendable {
                             try channel.pipeline.syncOperations.addHandler(
                                 // Frames are handed on in a later loop turn, in order, so that anything
                                 // written in answer meets a pipeline that accepts writes.
-                                EngineIOWebSocketHandler(onText: { text in loop.execute { onFrameBox.value(.text(text)) } },
+                                EngineIOWebSocketHandler(maxMessageSize: WebSocketClientConnection.maxMessageSize,
+                                                         onText: { text in loop.execute { onFrameBox.value(.text(text)) } },
                                                          onBinary: { bytes in loop.execute { onFrameBox.value(.binary(bytes)) } },
                                                          onClose: { loop.execute { onCloseBox.value() } }))
                             upgraded.succeed(())

@@ -141,7 +141,10 @@ final class EngineIOHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
 extension EngineIOHTTPHandler: Sendable {}
 
 /// The WebSocket side: turns frames into text/binary messages for the session and answers
-/// protocol-level control frames (close).
+/// protocol-level control frames (close, ping). A message is reassembled from its fragments up to
+/// `maxMessageSize` bytes: past it the connection closes with 1009, so fragments cannot grow memory
+/// without bound; a continuation with no message begun, or a new message inside a fragmented one,
+/// closes with 1002 (RFC 6455, 5.4).
 final class EngineIOWebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -149,23 +152,33 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     private let onText: (String) -> Void
     private let onBinary: ([UInt8]) -> Void
     private let onClose: () -> Void
+    private let maxMessageSize: Int
     private var fragments: ByteBuffer?
     private var fragmentOpcode: WebSocketOpcode = .text
+    private var closing = false
 
-    init(onText: @escaping (String) -> Void, onBinary: @escaping ([UInt8]) -> Void, onClose: @escaping () -> Void) {
+    init(maxMessageSize: Int, onText: @escaping (String) -> Void, onBinary: @escaping ([UInt8]) -> Void,
+         onClose: @escaping () -> Void) {
+        self.maxMessageSize = maxMessageSize
         self.onText = onText
         self.onBinary = onBinary
         self.onClose = onClose
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text, .binary, .continuation:
             var payload = frame.unmaskedData
-            if frame.opcode != .continuation {
+            if frame.opcode == .continuation {
+                guard fragments != nil else { return fail(context, .protocolError) }
+            } else {
+                guard fragments == nil else { return fail(context, .protocolError) }
                 fragmentOpcode = frame.opcode
-                fragments = nil
+            }
+            guard (fragments?.readableBytes ?? 0) + payload.readableBytes <= maxMessageSize else {
+                return fail(context, .messageTooLarge)
             }
             if fragments == nil { fragments = payload } else { fragments!.writeBuffer(&payload) }
             guard frame.fin, let whole = fragments else { return }
@@ -176,6 +189,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
                 onBinary(Array(whole.readableBytesView))
             }
         case .connectionClose:
+            closing = true
             var data = context.channel.allocator.buffer(capacity: 2)
             data.write(webSocketErrorCode: .normalClosure)
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
@@ -183,9 +197,22 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
                                   promise: nil)
-        default:
+        case .pong:
             break
+        default:
+            // Reserved opcodes.
+            fail(context, .protocolError)
         }
+    }
+
+    /// Closes with `code` (a close frame, then the connection), dropping any partial message.
+    private func fail(_ context: ChannelHandlerContext, _ code: WebSocketErrorCode) {
+        closing = true
+        fragments = nil
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

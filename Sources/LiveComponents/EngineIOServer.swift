@@ -56,7 +56,7 @@ public final class EngineIOServer: @unchecked Sendable {
         self.loop = loop
         self.configuration = configuration
         self.events = events
-        self.startedAt = startedAt ?? Instant.monotonicNow()
+        self.startedAt = startedAt ?? loop.instant
         self.sidRandom = SeededGenerator(seed: configuration.seed, stream: [0x736964])
     }
 
@@ -110,7 +110,8 @@ public final class EngineIOServer: @unchecked Sendable {
 
     /// Records an event stamped with the time since the server started.
     func record(_ connection: String, _ kind: EventKind, reason: String? = nil, rtt: TimeSpan? = nil, detail: String? = nil,
-                at now: Instant = Instant.monotonicNow()) {
+                at now: Instant? = nil) {
+        let now = now ?? loop.instant
         events.record(LabEvent(time: now - startedAt, connection: connection, side: .server, kind: kind,
                                reason: reason, rtt: rtt, detail: detail))
     }

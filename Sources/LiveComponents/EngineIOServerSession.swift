@@ -5,15 +5,10 @@ import NIOHTTP1
 import NIOWebSocket
 
 /// One Engine.IO session of the built-in server: its transport (long-polling, WebSocket, or
-/// polling while a WebSocket probe is in progress), the Engine.IO heartbeat machine and the
-/// Socket.IO namespace on top. Event-loop bound: everything runs on the server's loop.
+/// polling while a WebSocket probe is in progress) under a `SocketIOServerEndpoint`, the same
+/// composition of heartbeat, namespace and app the simulator's server end runs; this class only
+/// carries out its actions. Event-loop bound: everything runs on the server's loop.
 final class EngineIOServerSession: @unchecked Sendable {
-    /// The session's timers: the heartbeat machine's, and the workload's next emit.
-    enum SessionTimer: Hashable {
-        case heartbeat(EngineIOServerHeartbeat.Timer)
-        case socketIO(SocketIOTimer)
-        case emit
-    }
 
     enum Transport {
         case polling
@@ -28,14 +23,9 @@ final class EngineIOServerSession: @unchecked Sendable {
     private var probeAnswered = false
     private var pendingPoll: (channel: any Channel, request: HTTPRequestHead)?
     private var outbox: [EngineIOPacket] = []
-    private var heartbeat: EngineIOServerHeartbeat
-    private var timers = MachineTimers<SessionTimer>()
-    private var socketIO: SocketIOServerSession
-    private var app: BuiltinSocketIOApp
-    /// Event names of our emit-with-acks, by ack id, for the event log.
-    private var pendingAcks: [Int64: String] = [:]
+    private var endpoint: SocketIOServerEndpoint
+    private var timers = MachineTimers<SocketIOServerEndpoint.Timer>()
     private var closed = false
-    private var disconnectRecorded = false
     /// The name events are logged under: the sid, or the name a Flatline client sent in its CONNECT
     /// auth ({"flatline": "c1"}), so both sides of a live run log one connection under one name.
     private var logName: String
@@ -44,12 +34,12 @@ final class EngineIOServerSession: @unchecked Sendable {
         self.server = server
         self.sid = sid
         self.logName = sid
-        self.heartbeat = EngineIOServerHeartbeat(configuration: .init(
-            pingInterval: server.configuration.pingInterval, pingTimeout: server.configuration.pingTimeout,
-            maxPayload: Int64(server.configuration.maxPayload)))
-        self.socketIO = SocketIOServerSession(sid: sid + "#ns")
-        self.app = BuiltinSocketIOApp(emitInterval: server.configuration.emitInterval, emitSize: server.configuration.emitSize,
-                                      pingEvent: server.configuration.pingEvent, pongEvent: server.configuration.pongEvent)
+        let configuration = server.configuration
+        self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: .init(
+            heartbeat: .init(pingInterval: configuration.pingInterval, pingTimeout: configuration.pingTimeout,
+                             maxPayload: Int64(configuration.maxPayload)),
+            emitInterval: configuration.emitInterval, emitSize: configuration.emitSize,
+            pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent))
     }
 
     // MARK: Opening
@@ -70,9 +60,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         // The connection is logged from the namespace connect on, under the client's name when it
         // sends one: an Engine.IO-level connect here would sit under the bare sid.
         let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
-        let now = Instant.monotonicNow()
-        perform(heartbeat.opened(sid: sid, upgrades: upgrades, at: now), at: now)
-        performSocketIO(socketIO.start(at: now), at: now)
+        perform(endpoint.opened(upgrades: upgrades, at: self.server.loop.instant))
     }
 
     private var isWebSocket: Bool {
@@ -136,6 +124,7 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     private func addWebSocketHandler(_ channel: any Channel, isProbe: Bool) throws {
         let handler = EngineIOWebSocketHandler(
+            maxMessageSize: server.configuration.maxPayload,
             onText: { [weak self] text in self?.webSocketFrame(.text(text), from: channel) },
             onBinary: { [weak self] bytes in self?.webSocketFrame(.binary(bytes), from: channel) },
             onClose: { [weak self] in self?.webSocketClosed(channel) }
@@ -218,128 +207,48 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     private func received(_ packet: EngineIOPacket) {
         guard !closed else { return }
-        let now = Instant.monotonicNow()
-        switch packet {
-        case .message(let text):
-            perform(heartbeat.received(packet, at: now), at: now)
-            performSocketIO(socketIO.receive(.text(text), at: now), at: now)
-        case .binary(let bytes):
-            perform(heartbeat.received(packet, at: now), at: now)
-            performSocketIO(socketIO.receive(.binary(bytes), at: now), at: now)
-        case .close:
-            close(.transportClose, notifyPeer: false)
-        default:
-            perform(heartbeat.received(packet, at: now), at: now)
-        }
+        perform(endpoint.received(packet, at: self.server.loop.instant))
     }
 
-    /// Carries out the namespace session's actions, and the built-in app's replies to its events.
-    private func performSocketIO(_ actions: [SocketIOServerSession.Action], at now: Instant) {
-        for action in actions {
-            switch action {
-            case .send(.message(let message)):
-                for frame in message.frames {
-                    switch frame {
-                    case .text(let text): send(.message(text))
-                    case .binary(let bytes): send(.binary(bytes))
-                    }
-                }
-            case .send(.connectRequested):
-                performSocketIO(socketIO.accept(at: now), at: now)
-            case .send(.connected(let auth)):
-                if case .object(let fields)? = auth, case .string(let name)? = fields["flatline"] { logName = name }
-                server.record(logName, .connect, detail: "socket.io /", at: now)
-                armTick(after: now)
-            case .send(.event(let event)):
-                server.record(logName, .messageReceived, detail: event.name, at: now)
-                for reply in app.replies(to: event) { perform(reply, at: now) }
-            case .send(.ackReceived(let ack)):
-                let name = pendingAcks.removeValue(forKey: ack.id) ?? "\(ack.id)"
-                server.record(logName, .messageReceived, detail: "ack:\(name)", at: now)
-            case .send(.ackFailed(let id, let failure)):
-                server.record(logName, .messageReceived, reason: "\(failure)", detail: "ack:\(pendingAcks.removeValue(forKey: id) ?? "")", at: now)
-            case .arm(let timer, let at):
-                timers.arm(.socketIO(timer), at: at, on: server.loop) { [weak self] in
-                    guard let self else { return }
-                    self.timers.fired(.socketIO(timer))
-                    let now = Instant.monotonicNow()
-                    self.performSocketIO(self.socketIO.timerFired(timer, at: now), at: now)
-                }
-            case .cancel(let timer): timers.cancel(.socketIO(timer))
-            case .close(let reason): close(reason, notifyPeer: true, at: now)
-            case .observe(.closed(let reason)):
-                // The namespace's reason is the one to report; the transport closing after it is a consequence.
-                if !disconnectRecorded, !closed {
-                    server.record(logName, .disconnect, reason: reason.rawValue, at: now)
-                    disconnectRecorded = true
-                }
-            case .observe: break
-            }
-        }
-    }
-
-    private func perform(_ reply: BuiltinSocketIOApp.Reply, at now: Instant) {
-        switch reply {
-        case .emit(let name, let arguments):
-            guard let actions = try? socketIO.emit(name, arguments, at: now) else { return }
-            server.record(logName, .messageSent, detail: name, at: now)
-            performSocketIO(actions, at: now)
-        case .emitWithAck(let name, let arguments):
-            guard let (id, actions) = try? socketIO.emitWithAck(name, arguments, timeout: nil, at: now) else { return }
-            if let id { pendingAcks[id] = name }
-            server.record(logName, .messageSent, detail: name, at: now)
-            performSocketIO(actions, at: now)
-        case .ack(let id, let arguments):
-            performSocketIO(socketIO.ack(id, arguments, at: now), at: now)
-        }
-    }
-
-    private func armTick(after now: Instant) {
-        guard let interval = app.emitInterval else { return }
-        timers.arm(.emit, at: now + interval, on: server.loop) { [weak self] in
-            guard let self, self.socketIO.isConnected else { return }
-            self.timers.fired(.emit)
-            let now = Instant.monotonicNow()
-            self.perform(self.app.tick(), at: now)
-            self.armTick(after: now)
-        }
-    }
-
-    /// Carries out the machine's actions; events are stamped with `now`, the instant the machine decided at.
-    private func perform(_ actions: [HeartbeatAction<EngineIOServerHeartbeat.Timer, EngineIOPacket>], at now: Instant) {
+    /// Carries out the endpoint's actions; events are stamped with the instant it decided at.
+    private func perform(_ actions: [SocketIOServerEndpoint.Action]) {
+        let now = self.server.loop.instant
         for action in actions {
             switch action {
             case .send(let packet): send(packet)
+            case .sendUnencodedTick: break  // the live endpoint encodes its ticks
+            case .closeTransport: closeTransports()
             case .arm(let timer, let at):
-                timers.arm(.heartbeat(timer), at: at, on: server.loop) { [weak self] in
+                timers.arm(timer, at: at, on: server.loop) { [weak self] in
                     guard let self else { return }
-                    self.timers.fired(.heartbeat(timer))
-                    let now = Instant.monotonicNow()
-                    self.perform(self.heartbeat.timerFired(timer, at: now), at: now)
+                    self.timers.fired(timer)
+                    self.perform(self.endpoint.timerFired(timer, at: self.server.loop.instant))
                 }
-            case .cancel(let timer): timers.cancel(.heartbeat(timer))
-            case .close(let reason): close(reason, notifyPeer: reason != .pingTimeout, at: now)
-            case .observe(let observation): observe(observation, at: now)
+            case .cancel(let timer): timers.cancel(timer)
+            case .cancelAllTimers: timers.cancelAll()
+            case .note(.connected(let auth)):
+                if case .object(let fields)? = auth, case .string(let name)? = fields["flatline"] { logName = name }
+                server.record(logName, .connect, detail: "socket.io /", at: now)
+            case .note(.pong(let rtt)):
+                server.record(logName, .pong, rtt: rtt, at: now)
+            case .note(let note):
+                let fields = note.logFields
+                server.record(logName, fields.kind, reason: fields.reason, detail: fields.detail, at: now)
             }
         }
     }
 
-    private func observe(_ observation: HeartbeatObservation, at now: Instant) {
-        switch observation {
-        case .pingSent: server.record(logName, .ping, at: now)
-        case .pongReceived(let rtt): server.record(logName, .pong, rtt: rtt, at: now)
-        case .pingReceived, .opened, .closed: break
-        }
+    /// Ends the session from outside the machines (a protocol error, the transport gone, the
+    /// server stopping): the endpoint notes why and asks for the transports to close.
+    func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant? = nil) {
+        guard !closed else { return }
+        perform(endpoint.close(reason, notifyPeer: notifyPeer, at: now ?? server.loop.instant))
     }
 
-    /// Ends the session: records the reason, stops timers, closes transports.
-    func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant = Instant.monotonicNow()) {
+    /// The session ended: answer a waiting poll with the close packet, close the WebSocket and any probe.
+    private func closeTransports() {
         guard !closed else { return }
-        if notifyPeer { send(.close) }
         closed = true
-        _ = socketIO.transportClosed(reason, at: now)  // fails pending acks; the disconnect is recorded below
-        timers.cancelAll()
-        if !disconnectRecorded { server.record(logName, .disconnect, reason: reason.rawValue, at: now) }
         if let poll = pendingPoll {
             pendingPoll = nil
             HTTPResponder.respond(on: poll.channel, request: poll.request, status: .ok,

@@ -99,7 +99,7 @@ public final class WebSocketKeepaliveClient: @unchecked Sendable {
                              events: any EventSink) throws -> WebSocketKeepaliveClient {
         _ = try WebSocketKeepalive(configuration: configuration.options.keepalive)
         let client = WebSocketKeepaliveClient(loop: group.next(), configuration: configuration)
-        client.connect(endpoint: endpoint, events: events, startedAt: Instant.monotonicNow())
+        client.connect(endpoint: endpoint, events: events, startedAt: client.loop.instant)
         return client
     }
 
@@ -127,8 +127,9 @@ public final class WebSocketKeepaliveClient: @unchecked Sendable {
         let setup = WebSocketKeepaliveHandler.Setup(role: .client(sendInterval: configuration.sendInterval), name: name,
                                                     path: endpoint.target, options: configuration.options,
                                                     events: events, startedAt: startedAt)
+        let loop = self.loop
         @Sendable func connectError(_ detail: String) {
-            let now = Instant.monotonicNow()
+            let now = loop.instant
             events.record(LabEvent(time: now - startedAt, connection: name, side: .client, kind: .connectError,
                                    reason: CloseReason.transportError.rawValue, detail: detail))
         }

@@ -67,6 +67,10 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     private var timers = MachineTimers<ConnectionTimer>()
     private var state: State = .open
     private var context: ChannelHandlerContext?
+    /// The handler's loop, known from `handlerAdded` on: its clock is the handler's time.
+    private var eventLoop: (any EventLoop)?
+    /// Now, on the loop's clock (the system's monotonic clock only before the handler is added).
+    private var clock: Instant { eventLoop?.instant ?? Instant.monotonicNow() }
     /// False on the client until NIO's upgrade handler has left the pipeline; writes wait in `pending`.
     private var ready = false
     private var pending: [WebSocketFrame] = []
@@ -93,8 +97,9 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
+        eventLoop = context.eventLoop
         self.context = context
-        let now = Instant.monotonicNow()
+        let now = context.eventLoop.instant
         record(.connect, detail: "websocket \(setup.path)", at: now)
         perform(machine.opened(at: now), at: now)
         if case .client(let interval?) = setup.role { arm(.send, at: now + interval) }
@@ -108,7 +113,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        let now = Instant.monotonicNow()
+        let now = context.eventLoop.instant
         switch frame.opcode {
         case .text, .binary:
             guard case .open = state else { return }
@@ -130,7 +135,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let now = Instant.monotonicNow()
+        let now = context.eventLoop.instant
         if case .closed = state {} else { finish(reason: CloseReason.transportClose.rawValue, detail: nil, at: now) }
         timers.cancelAll()
         onClosed()
@@ -138,7 +143,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let now = Instant.monotonicNow()
+        let now = context.eventLoop.instant
         if case .closed = state {} else {
             finish(reason: CloseReason.transportError.rawValue, detail: "\(error)", at: now)
         }
@@ -151,7 +156,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     /// sends Close with `code` and waits up to the close timeout for the peer's answer.
     func initiateClose(code: UInt16, reason: String) {
         guard case .open = state, context != nil else { return }
-        let now = Instant.monotonicNow()
+        let now = self.clock
         stopKeepalive(at: now)
         timers.cancel(.send)
         state = .closeSent
@@ -198,7 +203,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     /// so (RFC 6455 section 7.1.1), for the close timeout at most.
     private func closeTransport() {
         if isClient {
-            arm(.closeTimeout, at: Instant.monotonicNow() + setup.options.closeTimeout)
+            arm(.closeTimeout, at: self.clock + setup.options.closeTimeout)
         } else {
             closeAfterWrites()
         }
@@ -245,7 +250,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
 
     private func fired(_ timer: ConnectionTimer) {
         timers.fired(timer)
-        let now = Instant.monotonicNow()
+        let now = self.clock
         switch timer {
         case .keepalive(let t): perform(machine.timerFired(t, at: now), at: now)
         case .send: sendMessage(at: now)
@@ -301,7 +306,7 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
                 handler.markReady()
             } else if let context = handler.context {
                 handler.finish(reason: CloseReason.transportError.rawValue, detail: "the HTTP upgrade handler never left",
-                               at: Instant.monotonicNow())
+                               at: handler.clock)
                 context.close(promise: nil)
             }
         }

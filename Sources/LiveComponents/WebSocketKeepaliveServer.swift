@@ -27,7 +27,7 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
         self.loop = loop
         self.options = options
         self.events = events
-        self.startedAt = Instant.monotonicNow()
+        self.startedAt = loop.instant
     }
 
     /// Starts a server on `host:port` (port 0 picks one); it fails at once on a bad keepalive setting.
@@ -77,8 +77,8 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
         }.get()
         guard let open, open > 0 else { return }
         // Bounded: wait for the peers' answers, a few milliseconds at a time, up to the close timeout.
-        let deadline = Instant.monotonicNow() + options.closeTimeout
-        while Instant.monotonicNow() < deadline {
+        let deadline = loop.instant + options.closeTimeout
+        while loop.instant < deadline {
             try? await loop.scheduleTask(in: .milliseconds(5)) {}.futureResult.get()
             let left = (try? await loop.submit { self.connections.count }.get()) ?? 0
             if left == 0 { return }

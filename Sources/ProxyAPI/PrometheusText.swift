@@ -31,17 +31,23 @@ enum PrometheusText {
         return out
     }
 
-    /// Escapes a label value: backslash, double quote and newline.
+    /// Escapes a label value as the exposition format asks (backslash, double quote, newline),
+    /// walking Unicode scalars, not Characters: "\r\n" or a quote followed by a combining mark is one
+    /// Character, and matching those as a whole let a name forge a metric line. Other control
+    /// characters have no escape in the format and become U+FFFD, so nothing can end a line.
     static func escape(_ value: String) -> String {
-        var out = ""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
+        var out = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
+            case "\"": out.append(contentsOf: "\\\"".unicodeScalars)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case _ where scalar.properties.generalCategory == .control
+                || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}":
+                out.append("\u{FFFD}")
+            default: out.append(scalar)
             }
         }
-        return out
+        return String(out)
     }
 }

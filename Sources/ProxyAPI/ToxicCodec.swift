@@ -105,7 +105,8 @@ enum ToxicCodec {
             if c.correlation != 0 { o["correlation"] = .number(c.correlation) }
             return o
         case .bandwidth(let c):
-            if c.rate.isUnlimited { return ["rate": .integer(0)] }
+            // Rate 0 holds; a scenario's unlimited rate has no Toxiproxy spelling and shows as 0 too.
+            if c.rate.isUnlimited || c.rate.bytesPerSecond == 0 { return ["rate": .integer(0)] }
             return ["rate": .number(DistributionCodec.roundedForDisplay(c.rate.bytesPerSecond / 1000))]
         case .stall(let c):
             return c.duration.map { ["duration": ms($0)] } ?? [:]

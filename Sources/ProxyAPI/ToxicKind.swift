@@ -83,8 +83,10 @@ struct ToxicKind: Sendable {
     ) { a throws(APIError) in
         let rate = try a.nonNegative("rate") ?? 0
         guard rate <= 1e12 else { throw a.error("rate", "too large, at most 1000000000000 KB/s") }
-        // As in Toxiproxy, a rate of 0 (the default) limits nothing; Flatline's `stall` holds data.
-        return .bandwidth(BandwidthCondition(rate: rate == 0 ? .unlimited : ByteRate(bytesPerSecond: rate * 1000)))
+        // As in Toxiproxy, a rate of 0 (also the default) holds the data until the toxic is changed
+        // or removed, when what it held passes on (toxics/bandwidth.go: its loop sends empty
+        // slices every 100 ms and never advances; on an interrupt it passes the chunk on).
+        return .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: rate * 1000)))
     }
 
     static let slowClose = ToxicKind(

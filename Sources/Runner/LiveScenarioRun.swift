@@ -97,135 +97,9 @@ public enum LiveScenarioRun {
 
     private static func runParts(_ scenario: Scenario, source: String, seed: UInt64, logs: URL,
                                  parts: LiveRunParts) async throws -> LiveRunOutcome {
-        let group = parts.group
-        let events = MemoryEventSink()
-        let tapEvents = MemoryEventSink()
-        let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
-
-        // The server: an external program must be up before the run's clock starts.
-        let upstreamPort: Int
-        var origin = Instant.monotonicNow()
-        var serverProcess: ExternalProcess?
-        switch scenario.server {
-        case .external(let component):
-            upstreamPort = try ReadinessCheck.freeLoopbackPort()
-            let values = ["host": "127.0.0.1", "port": "\(upstreamPort)"]
-            let process = try startProgram(component, name: "server", field: "server", values: values, folder: folder,
-                                           logs: logs, scenario: source, parts: parts)
-            serverProcess = process
-            let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
-            do {
-                try await ReadinessCheck.wait(for: probe, port: upstreamPort, process: process, group: group)
-            } catch is CancellationError {
-                throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
-            } catch let error as ReadinessError {
-                throw RunnerError(scenario: source, message: "server: \(error.message)")
-            }
-            origin = Instant.monotonicNow()
-        case .socketIO(let settings):
-            var serverConfig = EngineIOServerConfiguration()
-            serverConfig.pingInterval = settings.pingInterval
-            serverConfig.pingTimeout = settings.pingTimeout
-            serverConfig.seed = seed
-            serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
-            serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
-            if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
-                serverConfig.pingEvent = ping.pingEvent
-                serverConfig.pongEvent = ping.pongEvent
-            }
-            // On an event loop of its own, so that a `server: pause` phase can block it alone.
-            let server = try await EngineIOServer.start(group: parts.serverGroup, port: 0, configuration: serverConfig,
-                                                        events: events, startedAt: origin)
-            parts.setServer(server)
-            upstreamPort = server.port
-        }
-
-        let start = origin
-
-        // The proxy, with the Engine.IO tap when the server is a program that writes no events.
-        var tap: EngineIOTap?
-        if case .external = scenario.server { tap = EngineIOTap(events: tapEvents, startedAt: start) }
-        let registry = ProxyRegistry(group: group, seed: seed, observer: tap)
-        parts.setRegistry(registry)
-        let proxy = try await registry.create(name: scenario.name, listen: HostPort(host: "127.0.0.1", port: 0),
-                                              upstream: HostPort(host: "127.0.0.1", port: upstreamPort))
-        for toxic in toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
-        let proxyPort = proxy.listenAddress.port
-
-        // The clients, all through the proxy.
-        switch scenario.clients.component {
-        case .socketIO(let clientSettings):
-            for i in 0..<scenario.clients.count {
-                var c = SocketIOClientConfiguration()
-                c.name = "c\(i + 1)"
-                c.connectTimeout = clientSettings.connectTimeout
-                c.reconnection = clientSettings.reconnection.options
-                c.seed = seed &+ UInt64(i)
-                c.emitInterval = scenario.workload.clientToServer?.rate.interval
-                c.healthCheck = clientSettings.application.healthCheck.map {
-                    HealthCheck.Options(staleAfter: $0.staleAfter, heartbeatsCount: $0.heartbeatsCount, checkInterval: $0.checkInterval)
-                }
-                c.customPing = clientSettings.application.customPing.map {
-                    CustomPing.Options(interval: $0.interval, timeout: $0.timeout, firstPingAfter: $0.firstPingAfter,
-                                       pingEvent: $0.pingEvent, pongEvent: $0.pongEvent)
-                }
-                let throttle = scenario.clientTimerThrottle
-                if !throttle.isEmpty {
-                    c.timerDeadline = { due in start + throttle.deadline(due - start) }
-                }
-                parts.addClient(SocketIOClient.start(group: group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxyPort),
-                                                     configuration: c, events: events, startedAt: start))
-            }
-        case .external(let component):
-            for index in 1...max(1, scenario.clients.count) {
-                let values = ["host": "127.0.0.1", "port": "\(proxyPort)", "index": "\(index)"]
-                _ = try startProgram(component, name: "client-\(index)", field: "clients", values: values, folder: folder,
-                                     logs: logs, scenario: source, parts: parts)
-            }
-        }
-
-        // The timeline: each phase occurrence adds its toxics at its start and removes them at its end.
-        var changes: [(at: TimeSpan, add: Bool, toxics: [Toxic], note: String?)] = []
-        for (k, occurrence) in scenario.timeline().enumerated() {
-            let phase = scenario.phases[occurrence.phase]
-            let phaseToxics = toxics(phase.conditions, prefix: "phase\(k)")
-            changes.append((occurrence.range.lowerBound, true, phaseToxics, phase.note))
-            if occurrence.range.upperBound < scenario.duration {
-                changes.append((occurrence.range.upperBound, false, phaseToxics, nil))
-            }
-        }
-        changes.sort { ($0.at, $0.add ? 1 : 0) < ($1.at, $1.add ? 1 : 0) }
-        // Phase changes fire from event-loop timers: precise, and independent of how busy the
-        // Swift concurrency pool is (a Task.sleep can resume late on a loaded machine).
-        let loop = group.next()
-        for change in changes {
-            let deadline = NIODeadline.uptimeNanoseconds(UInt64(max(0, (start + change.at).nanoseconds)))
-            parts.addTimer(loop.scheduleTask(deadline: deadline) {
-                if change.add {
-                    proxy.changeToxics(adding: change.toxics, removing: [])
-                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                           detail: change.note ?? "phase"))
-                } else {
-                    proxy.changeToxics(adding: [], removing: change.toxics.map(\.name))
-                }
-            })
-        }
-
-        // Server pauses: the built-in server's event loop is blocked (it reads and runs nothing,
-        // then, as NIO does, reads before it runs the timers that came due); an external server's
-        // process group is stopped and continued.
-        for pause in scenario.serverPauses {
-            let from = NIODeadline.uptimeNanoseconds(UInt64(max(0, (start + pause.lowerBound).nanoseconds)))
-            let until = start + pause.upperBound
-            if let serverProcess {
-                parts.addTimer(loop.scheduleTask(deadline: from) { serverProcess.suspend() })
-                parts.addTimer(loop.scheduleTask(deadline: .uptimeNanoseconds(UInt64(max(0, until.nanoseconds)))) {
-                    serverProcess.resume()
-                })
-            } else {
-                parts.addTimer(parts.serverGroup.next().scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
-            }
-        }
+        let topology = try await LiveTopology.start(scenario, source: source, seed: seed, logs: logs, parts: parts)
+        let start = topology.origin
+        LivePhaseScheduler.schedule(scenario, on: topology, parts: parts)
 
         var ranFor = scenario.duration
         var interrupted = false
@@ -239,8 +113,8 @@ public enum LiveScenarioRun {
         }
         parts.cancelTimers()
         // The teardown (clients disconnecting at the end) is not part of the run.
-        let own = events.events.filter { $0.time < ranFor }
-        let tapped = tapEvents.events.filter { $0.time < ranFor && keepTapEvent($0, scenario: scenario) }
+        let own = topology.events.events.filter { $0.time < ranFor }
+        let tapped = topology.tapEvents.events.filter { $0.time < ranFor && keepTapEvent($0, scenario: scenario) }
         let inRun = (own + tapped).sorted { $0.time < $1.time }
         var outcome = LiveRunOutcome(events: inRun, ranFor: ranFor, interrupted: interrupted, programs: [], origin: start)
         outcome.withoutTap = tapped.isEmpty ? nil : own.sorted { $0.time < $1.time }

@@ -35,16 +35,11 @@ final class SimulatedTransport {
     @exclusivity(unchecked) var clientOpen = true
     @exclusivity(unchecked) var serverState = ServerState.awaitingRequest
 
-    // The server's end, as in LiveComponents' EngineIOServerSession.
-    @exclusivity(unchecked) var heartbeat: EngineIOServerHeartbeat
-    @exclusivity(unchecked) var socketIO: SocketIOServerSession
-    @exclusivity(unchecked) private var pingToken: TimerToken?
-    @exclusivity(unchecked) private var pingTimeoutToken: TimerToken?
-    private var connectTimeoutToken: TimerToken?
-    private var ackTokens: [Int64: TimerToken] = [:]
-    private var tickToken: TimerToken?
-    private var disconnectRecorded = false
-    @exclusivity(unchecked) private var tickSequence: Int64 = 0
+    // The server's end: the same endpoint the live server's sessions run.
+    @exclusivity(unchecked) var endpoint: SocketIOServerEndpoint
+    private var serverTimers: [SocketIOServerEndpoint.Timer: TimerToken] = [:]
+    /// Whether the server's close sends a FIN (not when the connection is already gone).
+    private var serverSendsFIN = true
     /// Batched ticks: when the server's next tick is due (nil: none armed).
     @exclusivity(unchecked) private var nextTickAt: Instant?
     /// Batched ticks: when each tick in flight downstream reaches the client, in order.
@@ -60,8 +55,7 @@ final class SimulatedTransport {
         self.connection = connection
         self.number = number
         links = ConnectionSchedule(openedAt: engine.now, random: random)
-        heartbeat = EngineIOServerHeartbeat(configuration: engine.configuration.server)
-        socketIO = SocketIOServerSession(sid: "", options: engine.configuration.serverNamespace)
+        endpoint = SocketIOServerEndpoint(sid: "", configuration: engine.serverEndpoint)
         setConditions(upstream: engine.timeline.entries(.upstream, at: engine.now),
                       downstream: engine.timeline.entries(.downstream, at: engine.now))
     }
@@ -242,7 +236,11 @@ final class SimulatedTransport {
     private func serverLostConnection(sendFIN: Bool) {
         switch serverState {
         case .awaitingRequest: serverState = .closed
-        case .open: serverClose(.transportClose, notifyPeer: false, sendFIN: sendFIN)
+        case .open:
+            // The connection gone from the middle: the server's close sends no FIN into it.
+            serverSendsFIN = sendFIN
+            perform(endpoint.close(.transportClose, notifyPeer: false, at: engine.now))
+            serverSendsFIN = true
         case .closed: break
         }
     }
@@ -281,19 +279,7 @@ final class SimulatedTransport {
         case (.upgradeRequest, .awaitingRequest):
             accept()
         case (.engineIO(let p), .open):
-            let now = engine.now
-            switch p {
-            case .message(let text):
-                performHeartbeat(heartbeat.received(p, at: now))
-                performSocketIO(socketIO.receive(.text(text), at: now))
-            case .binary(let bytes):
-                performHeartbeat(heartbeat.received(p, at: now))
-                performSocketIO(socketIO.receive(.binary(bytes), at: now))
-            case .close:
-                serverClose(.transportClose, notifyPeer: false)
-            default:
-                performHeartbeat(heartbeat.received(p, at: now))
-            }
+            perform(endpoint.received(p, at: engine.now))
         default:
             break
         }
@@ -301,133 +287,70 @@ final class SimulatedTransport {
 
     /// The upgrade request arrived: answer 101, open the Engine.IO session, start the namespace.
     private func accept() {
-        let now = engine.now
         serverState = .open
-        let sid = connection.nextSocketID()
-        heartbeat = EngineIOServerHeartbeat(configuration: engine.configuration.server)
-        socketIO = SocketIOServerSession(sid: sid + "#ns", options: engine.configuration.serverNamespace)
+        endpoint = SocketIOServerEndpoint(sid: connection.nextSocketID(), configuration: engine.serverEndpoint)
         engine.record(.connect, side: .server, connection: connection.index, detail: engine.detailEngineIO)
         transmit(.upgradeResponse, .downstream)
-        performHeartbeat(heartbeat.opened(sid: sid, upgrades: [], at: now))
-        performSocketIO(socketIO.start(at: now))
+        perform(endpoint.opened(upgrades: [], at: engine.now))
     }
 
-    private func serverSend(_ packet: EngineIOPacket) {
-        guard serverState == .open else { return }
-        transmit(.engineIO(packet), .downstream)
-    }
-
-    private func performHeartbeat(_ actions: [EngineIOServerHeartbeat.Action]) {
+    /// Carries out the endpoint's actions on this transport and the run's log.
+    private func perform(_ actions: [SocketIOServerEndpoint.Action]) {
         for action in actions {
             switch action {
-            case .send(let packet): serverSend(packet)
+            case .send(let packet):
+                guard serverState == .open else { continue }
+                transmit(.engineIO(packet), .downstream)
+            case .sendUnencodedTick(let sequence):
+                guard serverState == .open else { continue }
+                transmit(.sizedTick(payload: engine.tickBaseSize + Self.digits(sequence)), .downstream)
+            case .closeTransport: serverClosed()
+            case .arm(.tick, let at) where engine.batchesTicks:
+                nextTickAt = at
             case .arm(let timer, let at):
                 let token = serverTimer(at: at) { [self] in
-                    switch timer {
-                    case .ping: pingToken = nil
-                    case .pingTimeout: pingTimeoutToken = nil
-                    }
-                    performHeartbeat(heartbeat.timerFired(timer, at: engine.now))
+                    serverTimers[timer] = nil
+                    perform(endpoint.timerFired(timer, at: engine.now))
                 }
-                switch timer {
-                case .ping: replace(&pingToken, with: token)
-                case .pingTimeout: replace(&pingTimeoutToken, with: token)
-                }
-            case .cancel(.ping): replace(&pingToken, with: nil)
-            case .cancel(.pingTimeout): replace(&pingTimeoutToken, with: nil)
-            case .close(let reason): serverClose(reason, notifyPeer: reason != .pingTimeout)
-            case .observe(.pingSent):
-                engine.counters.pingsSent += 1
-                engine.record(.ping, side: .server, connection: connection.index)
-            case .observe(.pongReceived(let rtt)):
-                engine.counters.pongsReceived += 1
-                engine.record(.pong, side: .server, connection: connection.index, rtt: rtt)
-            case .observe: break
+                if let old = serverTimers.updateValue(token, forKey: timer) { engine.cancel(old) }
+            case .cancel(let timer):
+                if timer == .tick { nextTickAt = nil }
+                if let old = serverTimers.removeValue(forKey: timer) { engine.cancel(old) }
+            case .cancelAllTimers:
+                for token in serverTimers.values { engine.cancel(token) }
+                serverTimers.removeAll()
+                nextTickAt = nil
+            case .note(let note): record(note)
             }
         }
     }
 
-    private func performSocketIO(_ actions: [SocketIOServerSession.Action]) {
-        let now = engine.now
-        for action in actions {
-            switch action {
-            case .send(.message(let message)):
-                for frame in message.frames {
-                    switch frame {
-                    case .text(let text): serverSend(.message(text))
-                    case .binary(let bytes): serverSend(.binary(bytes))
-                    }
-                }
-            case .send(.connectRequested):
-                performSocketIO(socketIO.accept(at: now))
-            case .send(.connected):
-                engine.record(.connect, side: .server, connection: connection.index, detail: engine.detailSocketIO)
-                armTick()
-            case .send(.event(let event)):
-                engine.counters.messagesReceived += 1
-                engine.record(.messageReceived, side: .server, connection: connection.index,
-                              detail: event.name == "echo" ? engine.detailEcho : engine.string(event.name))
-                if event.name == "echo" {
-                    // The built-in app: emit it back, then acknowledge with the same arguments.
-                    if let emitted = try? socketIO.emit("echo", event.arguments, at: now) {
-                        engine.counters.messagesSent += 1
-                        engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailEcho)
-                        performSocketIO(emitted)
-                    }
-                } else if event.name == engine.configuration.application.pingEvent {
-                    // The dashboard server's answer to its client's custom ping: the pong event,
-                    // echoing the ping's arguments (its sequence number).
-                    let pong = engine.configuration.application.pongEvent
-                    if let emitted = try? socketIO.emit(pong, event.arguments, at: now) {
-                        engine.counters.messagesSent += 1
-                        engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.string(pong))
-                        performSocketIO(emitted)
-                    }
-                }
-                if let id = event.ackID { performSocketIO(socketIO.ack(id, event.arguments, at: now)) }
-            case .send(.ackReceived), .send(.ackFailed):
-                engine.counters.messagesReceived += 1
-                engine.record(.messageReceived, side: .server, connection: connection.index, detail: engine.detailAck)
-            case .arm(let timer, let at):
-                let token = serverTimer(at: at) { [self] in
-                    switch timer {
-                    case .connectTimeout: connectTimeoutToken = nil
-                    case .ackTimeout(let id): ackTokens[id] = nil
-                    }
-                    performSocketIO(socketIO.timerFired(timer, at: engine.now))
-                }
-                switch timer {
-                case .connectTimeout: replace(&connectTimeoutToken, with: token)
-                case .ackTimeout(let id): replace(&ackTokens[id], with: token)
-                }
-            case .cancel(.connectTimeout): replace(&connectTimeoutToken, with: nil)
-            case .cancel(.ackTimeout(let id)): replace(&ackTokens[id], with: nil)
-            case .close(let reason): serverClose(reason, notifyPeer: true)
-            case .observe(.closed(let reason)):
-                // The namespace's reason is the one to report; the transport closing after it follows.
-                if !disconnectRecorded, serverState == .open {
-                    engine.counters.serverDisconnects += 1
-                    engine.record(.disconnect, side: .server, connection: connection.index, reason: engine.reason(reason))
-                    disconnectRecorded = true
-                }
-            case .observe: break
-            }
+    /// Writes a server note to the run's log (interned) and counts it.
+    private func record(_ note: ServerEndpointNote) {
+        let index = connection.index
+        switch note {
+        case .pingSent:
+            engine.counters.pingsSent += 1
+            engine.record(.ping, side: .server, connection: index)
+        case .pong(let rtt):
+            engine.counters.pongsReceived += 1
+            engine.record(.pong, side: .server, connection: index, rtt: rtt)
+        case .eventReceived(let name):
+            engine.counters.messagesReceived += 1
+            engine.record(.messageReceived, side: .server, connection: index, detail: engine.eventName(name))
+        case .eventSent(let name):
+            engine.counters.messagesSent += 1
+            engine.record(.messageSent, side: .server, connection: index, detail: engine.eventName(name))
+        case .connected:
+            engine.record(.connect, side: .server, connection: index, detail: engine.detailSocketIO)
+        case .disconnected(let reason):
+            engine.counters.serverDisconnects += 1
+            engine.record(.disconnect, side: .server, connection: index, reason: engine.reason(reason))
+        case .ackReceived, .ackFailed:
+            engine.counters.messagesReceived += 1
+            let fields = note.logFields
+            engine.record(fields.kind, side: .server, connection: index, reason: fields.reason, detail: fields.detail)
         }
-    }
-
-    /// The workload's next tick, `serverEmitInterval` after now (after the connect, then after each tick).
-    private func armTick() {
-        guard let interval = engine.configuration.workload.serverEmitInterval else { return }
-        if engine.batchesTicks {
-            nextTickAt = engine.now + interval
-            return
-        }
-        replace(&tickToken, with: serverTimer(at: engine.now + interval) { [self] in
-            tickToken = nil
-            guard serverState == .open, socketIO.isConnected else { return }
-            tick()
-            armTick()
-        })
     }
 
     /// Batched ticks: emits every tick due by `now` at its own instant (as `armTick`'s timer would
@@ -436,7 +359,7 @@ final class SimulatedTransport {
         if var due = nextTickAt, due <= now, let interval = engine.configuration.workload.serverEmitInterval {
             // Nothing in the loop changes the server's state (closes come as scheduled events).
             // `state`, not `isConnected`: reading a computed property copied the whole session here.
-            guard serverState == .open, case .connected = socketIO.state else {
+            guard serverState == .open, endpoint.isConnected else {
                 nextTickAt = nil
                 return catchUpArrivals(to: now)
             }
@@ -444,9 +367,8 @@ final class SimulatedTransport {
             var sent = 0
             catchUpLimit = now
             while due <= now {
-                tickSequence += 1
                 sent += 1
-                put(.sizedTick(payload: baseSize + Self.digits(tickSequence)), .downstream, at: due)
+                put(.sizedTick(payload: baseSize + Self.digits(endpoint.batchedTick())), .downstream, at: due)
                 due = due + interval
             }
             catchUpLimit = nil
@@ -490,54 +412,15 @@ final class SimulatedTransport {
         return count
     }
 
-    /// One tick of the built-in server app: "tick" with a sequence number and padding to the size.
-    private func tick() {
-        tickSequence += 1
-        if !engine.configuration.workload.encodesServerEvents {
-            // What socketIO.emit guards; the size is the encoded tick's (its seq's digits vary).
-            guard socketIO.isConnected else { return }
-            engine.counters.messagesSent += 1
-            engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailTick)
-            transmit(.sizedTick(payload: engine.tickBaseSize + Self.digits(tickSequence)), .downstream)
-            return
-        }
-        let pad = String(repeating: "x", count: max(0, engine.configuration.workload.serverEmitSize - 32))
-        guard let actions = try? socketIO.emit("tick", [.object(["seq": .integer(tickSequence), "pad": .string(pad)])],
-                                               at: engine.now) else { return }
-        engine.counters.messagesSent += 1
-        engine.record(.messageSent, side: .server, connection: connection.index, detail: engine.detailTick)
-        performSocketIO(actions)
-    }
-
-    /// Ends the server's session: records the reason, stops its timers, sends "1" when asked, closes
-    /// its socket (a FIN downstream, unless the connection is already gone).
-    private func serverClose(_ reason: CloseReason, notifyPeer: Bool, sendFIN: Bool = true) {
+    /// The endpoint ended the session (its timers are cancelled, its disconnect logged): the
+    /// server's socket closes, a FIN downstream unless the connection is already gone.
+    private func serverClosed() {
         guard serverState == .open else { return }
-        if notifyPeer { serverSend(.close) }
         serverState = .closed
-        _ = socketIO.transportClosed(reason, at: engine.now)
-        for token in [pingToken, pingTimeoutToken, connectTimeoutToken, tickToken] + Array(ackTokens.values) {
-            if let token { engine.cancel(token) }
-        }
-        pingToken = nil
-        pingTimeoutToken = nil
-        connectTimeoutToken = nil
-        tickToken = nil
-        nextTickAt = nil
-        ackTokens = [:]
-        if !disconnectRecorded {
-            engine.counters.serverDisconnects += 1
-            engine.record(.disconnect, side: .server, connection: connection.index, reason: engine.reason(reason))
-            disconnectRecorded = true
-        }
-        if sendFIN { transmitClose(.downstream) }
+        if serverSendsFIN { transmitClose(.downstream) }
         connection.transportMayBeFinished(self)
     }
 
-    private func replace(_ slot: inout TimerToken?, with token: TimerToken?) {
-        if let old = slot { engine.cancel(old) }
-        slot = token
-    }
 }
 
 /// The token of a timer whose callback needs it (set just after scheduling).

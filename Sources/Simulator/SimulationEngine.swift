@@ -24,6 +24,8 @@ final class SimulationEngine {
     /// Whether ticks go in catch-up batches (`SimulationConfiguration.batchesTicks`): then every
     /// scheduled callback first brings its connection up to now (`SimulatedConnection.catchUp`).
     let batchesTicks: Bool
+    /// What every simulated server endpoint runs (the live server's composition, this run's settings).
+    let serverEndpoint: SocketIOServerEndpoint.Configuration
 
     init(configuration: SimulationConfiguration) {
         self.configuration = configuration
@@ -49,6 +51,10 @@ final class SimulationEngine {
         batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
             && !configuration.workload.encodesServerEvents && configuration.recording != .all
             && configuration.application.healthCheck == nil && configuration.serverPauses.isEmpty
+        serverEndpoint = .init(heartbeat: configuration.server, namespace: configuration.serverNamespace,
+                               emitInterval: configuration.workload.serverEmitInterval, emitSize: size,
+                               pingEvent: configuration.application.pingEvent, pongEvent: configuration.application.pongEvent,
+                               encodesTicks: configuration.workload.encodesServerEvents)
         serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
     }
 
@@ -121,6 +127,21 @@ final class SimulationEngine {
 
     /// The log's index of any text.
     func string(_ text: String) -> Int32 { log.intern(text) }
+
+    /// The interned name of an application event, without a table lookup for the hot ones.
+    func eventName(_ name: String) -> Int32 {
+        switch name {
+        case "tick": detailTick
+        case "echo": detailEcho
+        default: log.intern(name)
+        }
+    }
+
+    /// Records an event given as its log fields (a stack's note), interning its strings.
+    func record(_ kind: EventKind, side: EventSide, connection: Int, reason: String?, detail: String?) {
+        record(kind, side: side, connection: connection, reason: reason.map(string) ?? SimulationEventLog.noString,
+               detail: detail.map(string) ?? SimulationEventLog.noString)
+    }
 
     /// Records an event at the current instant, unless the recording choice leaves it out.
     func record(_ kind: EventKind, side: EventSide, connection: Int, reason: Int32 = SimulationEventLog.noString,

@@ -2,32 +2,28 @@ import Heartbeat
 import LabCore
 import Testing
 
-/// The reconnection manager and a client session run together on a `VirtualScheduler`, the way a
-/// driver runs them: the manager decides when to open, each attempt gets a fresh session, and the
-/// session's connect timeout decides when an attempt has failed.
+/// `SocketIOClientStack` (the composition both the live and the simulated client run) on a
+/// `VirtualScheduler`, over a fake transport: the reconnection manager decides when to open, each
+/// attempt gets a fresh session, and the session's connect timeout decides when an attempt failed.
 @Suite("Reconnection under virtual time")
 struct ReconnectionDriverTests {
     typealias S = SocketIOFixtures
 
     /// A minimal driver: a fake transport whose handshake takes `handshakeDelay(now)`, then a
-    /// server that answers CONNECT after `serverDelay`.
+    /// server that answers CONNECT after `serverDelay` (and pings too rarely to matter here).
     final class Driver {
         let scheduler = VirtualScheduler()
-        var manager: ReconnectionManager
-        let sessionOptions: SocketIOClientSession.Options
+        var stack: SocketIOClientStack
         let handshakeDelay: (Instant) -> TimeSpan
         let serverDelay = TimeSpan.milliseconds(50)
-        var session: SocketIOClientSession?
-        var transportOpen = false
         var generation = 0
-        var timers: [SocketIOTimer: TimerToken] = [:]
-        var managerTimer: TimerToken?
+        var timers: [SocketIOClientStack.Timer: TimerToken] = [:]
         var log: [String] = []
 
-        init(manager: ReconnectionManager, sessionOptions: SocketIOClientSession.Options,
+        init(reconnection: ReconnectionOptions, seed: UInt64 = 1, sessionOptions: SocketIOClientSession.Options,
              handshakeDelay: @escaping (Instant) -> TimeSpan) {
-            self.manager = manager
-            self.sessionOptions = sessionOptions
+            stack = SocketIOClientStack(configuration: .init(namespace: sessionOptions, reconnection: reconnection),
+                                        generator: SeededGenerator(seed: seed))
             self.handshakeDelay = handshakeDelay
         }
 
@@ -35,83 +31,45 @@ struct ReconnectionDriverTests {
 
         func note(_ text: String) { log.append("\(now) \(text)") }
 
-        func start() { apply(manager.start(at: now)) }
+        func start() { perform(stack.start(at: now)) }
 
-        func apply(_ actions: [ReconnectionManager.Action]) {
+        func perform(_ actions: [SocketIOClientStack.Action]) {
             for action in actions {
                 switch action {
-                case .send(.openTransport(let attempt)):
+                case .openTransport(let attempt):
                     note("open #\(attempt)")
-                    openAttempt()
-                case .send(.reconnected(let attempts)): note("reconnected after \(attempts)")
-                case .send(.reconnectFailed): note("reconnect failed")
-                case .arm(_, let at):
-                    if let token = managerTimer { scheduler.cancel(token) }
-                    managerTimer = scheduler.schedule(at: at) { [unowned self] in
-                        apply(manager.timerFired(.reconnectDelay, at: now))
+                    generation += 1
+                    let mine = generation
+                    scheduler.schedule(at: now + handshakeDelay(now)) { [unowned self] in
+                        guard mine == generation else { return }
+                        note("transport open")
+                        let handshake = EngineIOHandshake(sid: "e", pingInterval: .seconds(1000), pingTimeout: .seconds(1000))
+                        perform(stack.received(.open(handshake), at: now))
                     }
-                case .cancel:
-                    if let token = managerTimer { scheduler.cancel(token) }
-                case .close(let reason):
-                    note("abort attempt (\(reason.rawValue))")
-                    dropSession()
-                case .observe:
-                    break
-                }
-            }
-        }
-
-        func openAttempt() {
-            generation += 1
-            let mine = generation
-            session = SocketIOClientSession(options: sessionOptions)
-            transportOpen = false
-            applySession { $0.start(at: now) }
-            scheduler.schedule(at: now + handshakeDelay(now)) { [unowned self] in
-                guard mine == generation, session != nil else { return }
-                transportOpen = true
-                note("transport open")
-                apply(manager.opened(at: now))
-                applySession { $0.transportOpened(at: now) }
-            }
-        }
-
-        func dropSession() {
-            for token in timers.values { scheduler.cancel(token) }
-            timers = [:]
-            session = nil
-            generation += 1
-        }
-
-        func applySession(_ input: (inout SocketIOClientSession) -> [SocketIOClientSession.Action]) {
-            guard var current = session else { return }
-            let actions = input(&current)
-            session = current
-            let mine = generation
-            for action in actions {
-                switch action {
-                case .send(.message(let message)) where message.packet.type == .connect:
+                case .send(.message(let text)) where text.hasPrefix("0"):
+                    let mine = generation
                     scheduler.schedule(at: now + serverDelay) { [unowned self] in
                         guard mine == generation else { return }
-                        applySession { $0.receive(.text(#"0{"sid":"sid"}"#), at: now) }
+                        perform(stack.received(.message(#"0{"sid":"sid"}"#), at: now))
                     }
-                case .send(.connected(let sid)): note("connected \(sid)")
                 case .send: break
+                case .closeTransport: generation += 1
                 case .arm(let timer, let at):
                     if let token = timers[timer] { scheduler.cancel(token) }
                     timers[timer] = scheduler.schedule(at: at) { [unowned self] in
-                        guard mine == generation else { return }
-                        applySession { $0.timerFired(timer, at: now) }
+                        timers[timer] = nil
+                        perform(stack.timerFired(timer, at: now))
                     }
                 case .cancel(let timer):
                     if let token = timers.removeValue(forKey: timer) { scheduler.cancel(token) }
-                case .close(let reason):
-                    note("close \(reason.rawValue)")
-                    let wasOpen = transportOpen
-                    dropSession()
-                    apply(wasOpen ? manager.disconnected(reason, at: now) : manager.openFailed(at: now))
-                case .observe:
-                    break
+                case .cancelAllTimers:
+                    for token in timers.values { scheduler.cancel(token) }
+                    timers = [:]
+                case .note(.disconnected(let reason)): note("close \(reason.rawValue)")
+                case .note(.connected): note("connected")
+                case .note(.reconnected(let n)): note("reconnected after \(n)")
+                case .note(.reconnectFailed): note("reconnect failed")
+                case .note: break
                 }
             }
         }
@@ -127,8 +85,7 @@ struct ReconnectionDriverTests {
     }
 
     @Test func fiveSecondConnectTimeoutLoopsUntilTheNetworkRecovers() {
-        let manager = ReconnectionManager(options: ReconnectionOptions(randomizationFactor: 0), generator: SeededGenerator(seed: 1))
-        let driver = Driver(manager: manager, sessionOptions: DashboardSettings.before.sessionOptions(),
+        let driver = Driver(reconnection: ReconnectionOptions(randomizationFactor: 0), sessionOptions: DashboardSettings.before.sessionOptions(),
                             handshakeDelay: Self.stalledUntil60)
         driver.start()
         driver.run(until: S.s(120))
@@ -140,22 +97,21 @@ struct ReconnectionDriverTests {
             "@32s open #4", "@37s close connect timeout",
             "@42s open #5", "@47s close connect timeout",
             "@52s open #6", "@57s close connect timeout",
-            "@62s open #7", "@62100ms transport open", "@62100ms reconnected after 7", "@62150ms connected sid",
+            "@62s open #7", "@62100ms transport open", "@62100ms reconnected after 7", "@62150ms connected",
         ])
     }
 
     @Test func twentySecondConnectTimeoutRidesOutTheStall() {
-        let manager = ReconnectionManager(options: ReconnectionOptions(randomizationFactor: 0), generator: SeededGenerator(seed: 1))
-        let driver = Driver(manager: manager, sessionOptions: DashboardSettings.after.sessionOptions(),
+        let driver = Driver(reconnection: ReconnectionOptions(randomizationFactor: 0), sessionOptions: DashboardSettings.after.sessionOptions(),
                             handshakeDelay: Self.stalledUntil60)
         driver.start()
         driver.run(until: S.s(120))
-        #expect(driver.log == ["@0s open #0", "@7s transport open", "@7050ms connected sid"])
+        #expect(driver.log == ["@0s open #0", "@7s transport open", "@7050ms connected"])
     }
 
     @Test func sameSeedSameRunDifferentSeedDifferentRun() {
         func run(seed: UInt64) -> [String] {
-            let driver = Driver(manager: ReconnectionManager(generator: SeededGenerator(seed: seed)),
+            let driver = Driver(reconnection: ReconnectionOptions(), seed: seed,
                                 sessionOptions: DashboardSettings.before.sessionOptions(),
                                 handshakeDelay: Self.stalledUntil60)
             driver.start()
@@ -163,15 +119,14 @@ struct ReconnectionDriverTests {
             return driver.log
         }
         let first = run(seed: 7)
-        #expect(first.last?.hasSuffix("connected sid") == true)
+        #expect(first.last?.hasSuffix("connected") == true)
         #expect(run(seed: 7) == first)
         #expect(run(seed: 8) != first)
     }
 
     @Test func giveUpAfterTheConfiguredAttempts() {
-        let manager = ReconnectionManager(options: ReconnectionOptions(reconnectionAttempts: 2, randomizationFactor: 0),
-                                          generator: SeededGenerator(seed: 1))
-        let driver = Driver(manager: manager, sessionOptions: DashboardSettings.before.sessionOptions(),
+        let driver = Driver(reconnection: ReconnectionOptions(reconnectionAttempts: 2, randomizationFactor: 0),
+                            sessionOptions: DashboardSettings.before.sessionOptions(),
                             handshakeDelay: { _ in .seconds(30) })
         driver.start()
         driver.run(until: S.s(300))

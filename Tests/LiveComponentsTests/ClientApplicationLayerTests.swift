@@ -1,6 +1,7 @@
 import Heartbeat
 import LabCore
 import LiveComponents
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -85,5 +86,65 @@ struct ClientApplicationLayerTests {
         #expect(stale.count == 1, "\(events)")
         // Stale after 0.2 s, but the check's timer runs at the first whole second.
         if let first = stale.first { #expect(first.time >= .milliseconds(950)) }
+    }
+}
+
+/// Counts the connections a silent loopback server accepted and how many of them the peer closed:
+/// a server that never answers, so a client's connect attempt stays in flight.
+private final class SilentServerHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let accepted = NIOLockedValueBox(0)
+    let closed = NIOLockedValueBox(0)
+
+    func channelActive(context: ChannelHandlerContext) {
+        accepted.withLockedValue { $0 += 1 }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed.withLockedValue { $0 += 1 }
+    }
+}
+
+/// The live driver of `SocketIOClientStack` abandoning an attempt in flight, on real sockets.
+@Suite(.serialized)
+struct ClientAbandonedAttemptTests {
+    @Test("stop() during a connect attempt closes its socket, logs no disconnect and never reconnects")
+    func stopMidAttempt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try await stopMidAttempt(on: group)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private func stopMidAttempt(on group: MultiThreadedEventLoopGroup) async throws {
+        let handler = SilentServerHandler()
+        let listener = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let events = MemoryEventSink()
+        var configuration = SocketIOClientConfiguration()
+        configuration.reconnection = ReconnectionOptions(reconnectionDelay: .milliseconds(50),
+                                                         reconnectionDelayMax: .milliseconds(50), randomizationFactor: 0)
+        let client = SocketIOClient.start(group: group,
+                                          endpoint: EngineIOEndpoint(host: "127.0.0.1", port: listener.localAddress!.port!),
+                                          configuration: configuration, events: events)
+        // The TCP connect succeeds; the WebSocket upgrade is never answered.
+        for _ in 0..<100 where handler.accepted.withLockedValue({ $0 }) == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(handler.accepted.withLockedValue { $0 } == 1)
+        await client.stop()
+        // Long enough for a 50 ms backoff to have fired several times, had anything reconnected.
+        try await Task.sleep(nanoseconds: 400_000_000)
+        #expect(handler.closed.withLockedValue { $0 } == 1, "the abandoned attempt's socket is closed")
+        #expect(handler.accepted.withLockedValue { $0 } == 1, "no reconnect attempt after stop()")
+        let logged = events.events.map(\.kind)
+        #expect(!logged.contains(.disconnect), "\(events.events)")
+        #expect(!logged.contains(.reconnectAttempt), "\(events.events)")
+        try await listener.close()
     }
 }

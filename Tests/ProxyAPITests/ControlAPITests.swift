@@ -337,6 +337,45 @@ import TestSupport
         }
     }
 
+    /// Issue 12, finding 5: a proxy name with "\r\n" (one Swift Character) must not forge a metric line.
+    @Test func aProxyNameCannotInjectMetricLines() async throws {
+        try await APIFixture.with { f in
+            let created = await f.call("POST", "/proxies",
+                                       #"{"name": "evil\r\nflatline_injected_total 1337\r\n#", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}"#)
+            #expect(created.status == 201)
+            let text = await f.call("GET", "/metrics").response.text
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(!lines.contains { $0.hasPrefix("flatline_injected_total") }, "\(text)")
+            #expect(!text.unicodeScalars.contains("\r"))
+            // Every line is a comment or a sample of one of Flatline's own families.
+            for line in lines where !line.isEmpty {
+                #expect(line.hasPrefix("# ") || line.hasPrefix("flatline_proxy_"), "\(line)")
+            }
+        }
+    }
+
+    /// Toxiproxy's bandwidth toxic at rate 0 holds what it gets until the toxic changes or goes,
+    /// then passes it all on (toxics/bandwidth.go); suites use it as a stall.
+    @Test func bandwidthRateZeroHoldsUntilRemovedAsInToxiproxy() async throws {
+        let echo = try await LoopbackServer.echo(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await echo.stop() } }
+        try await APIFixture.with { f in
+            let proxy = try #require(await f.createProxy("held", upstream: "127.0.0.1:\(echo.port)").json)
+            let port = try #require(proxy.listenPort)
+            #expect(await f.call("POST", "/proxies/held/toxics", #"{"name": "bw", "type": "bandwidth", "stream": "upstream", "attributes": {"rate": 0}}"#).status == 200)
+            let socket = try BlockingSocket(port: port)
+            let held = try await onThread {
+                try socket.send("hello")
+                return socket.read(exactly: 5, timeout: 0.5)
+            }
+            #expect(held.bytes.isEmpty)
+            #expect(held.end == .timeout)
+            #expect(await f.call("DELETE", "/proxies/held/toxics/bw").status == 204)
+            let released = try await onThread { socket.read(exactly: 5, timeout: 5).bytes }
+            #expect(released == Array("hello".utf8))
+        }
+    }
+
     @Test func concurrentPatchesOfOneToxicAllLand() async throws {
         try await APIFixture.with { f in
             await f.createProxy("a")

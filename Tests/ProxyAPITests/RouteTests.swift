@@ -18,4 +18,17 @@ import Testing
     @Test func prometheusLabelEscaping() {
         #expect(PrometheusText.escape("a\"b\\c\nd") == #"a\"b\\c\nd"#)
     }
+
+    /// "\r\n" is one Character, and so is a quote followed by a combining mark: escaping by
+    /// Character let them through whole (issue 12, finding 5).
+    @Test func prometheusEscapingWorksOnScalarsSoNoNameCanEndALine() {
+        let forged = "evil\r\nflatline_injected_total 1337\r\n#"
+        let escaped = PrometheusText.escape(forged)
+        #expect(!escaped.unicodeScalars.contains("\n"))
+        #expect(!escaped.unicodeScalars.contains("\r"))
+        #expect(escaped == "evil\u{FFFD}\\nflatline_injected_total 1337\u{FFFD}\\n#")
+        // A quote with a combining acute accent: the quote is still escaped, the accent kept.
+        #expect(PrometheusText.escape("a\"\u{301}b") == "a\\\"\u{301}b")
+        #expect(PrometheusText.escape("x\u{2028}y\u{0}z") == "x\u{FFFD}y\u{FFFD}z")
+    }
 }

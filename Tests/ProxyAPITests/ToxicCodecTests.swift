@@ -125,9 +125,12 @@ import Testing
     @Test func bandwidthIsKilobytesPerSecond() throws {
         #expect(try condition("bandwidth", #"{"rate": 100}"#) == .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: 100_000))))
         #expect(rejection(#"{"type": "bandwidth", "attributes": {"rate": -1}}"#) == "attributes.rate: must be >= 0, got -1")
-        // Toxiproxy's rate 0 (also its default) limits nothing; it does not hold data.
-        #expect(try condition("bandwidth", #"{"rate": 0}"#) == .bandwidth(BandwidthCondition(rate: .unlimited)))
-        #expect(try condition("bandwidth", "{}") == .bandwidth(BandwidthCondition(rate: .unlimited)))
+        // Toxiproxy's rate 0 (also its default) holds the data (toxics/bandwidth.go).
+        let held = Condition.bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: 0)))
+        #expect(try condition("bandwidth", #"{"rate": 0}"#) == held)
+        #expect(try condition("bandwidth", "{}") == held)
+        #expect(held.touchesData)
+        #expect(ToxicCodec.derivedAttributes(held, type: "bandwidth")["rate"] == .integer(0))
         #expect(ToxicCodec.derivedAttributes(.bandwidth(BandwidthCondition(rate: .unlimited)), type: "bandwidth")["rate"] == .integer(0))
         #expect(!Condition.bandwidth(BandwidthCondition(rate: .unlimited)).touchesData)
     }

@@ -1,4 +1,3 @@
-import Heartbeat
 import LabCore
 
 /// The application behind Flatline's built-in Socket.IO server, on the default namespace: what a
@@ -7,9 +6,9 @@ import LabCore
 /// ack, answers a dashboard's custom ping event with its pong event (same arguments), and emits a
 /// "tick" at the configured rate. Pure: it only tells the namespace session
 /// (`SocketIOServerSession`, which owns the protocol) what to emit.
-struct BuiltinSocketIOApp {
+public struct BuiltinSocketIOApp: Sendable {
     /// What the app wants the session to do.
-    enum Reply: Equatable {
+    public enum Reply: Sendable, Equatable {
         /// Emit an event to the client.
         case emit(String, [JSONValue])
         /// Emit an event that wants the client's ack.
@@ -18,13 +17,19 @@ struct BuiltinSocketIOApp {
         case ack(Int64, [JSONValue])
     }
 
-    let emitInterval: TimeSpan?
-    let emitSize: Int
-    let pingEvent: String
-    let pongEvent: String
-    private var tickSequence: Int64 = 0
+    /// How often it emits "tick" once a client connected (nil: never).
+    public let emitInterval: TimeSpan?
+    /// The encoded size a tick is padded to.
+    public let emitSize: Int
+    /// The custom ping event it answers.
+    public let pingEvent: String
+    /// The event it answers the custom ping with.
+    public let pongEvent: String
+    /// The sequence number of the last tick.
+    public private(set) var tickSequence: Int64 = 0
 
-    init(emitInterval: TimeSpan?, emitSize: Int, pingEvent: String = "ping", pongEvent: String = "pong") {
+    /// The app with this workload and these custom-ping event names.
+    public init(emitInterval: TimeSpan?, emitSize: Int, pingEvent: String = "ping", pongEvent: String = "pong") {
         self.emitInterval = emitInterval
         self.emitSize = emitSize
         self.pingEvent = pingEvent
@@ -32,7 +37,7 @@ struct BuiltinSocketIOApp {
     }
 
     /// The client emitted an event.
-    func replies(to event: SocketIOEvent) -> [Reply] {
+    public func replies(to event: SocketIOEvent) -> [Reply] {
         var out: [Reply] = []
         switch event.name {
         case "echo": out.append(.emit("echo", event.arguments))
@@ -44,8 +49,15 @@ struct BuiltinSocketIOApp {
         return out
     }
 
+    /// Counts a tick that the driver sends without encoding it (the simulator's size-only ticks,
+    /// whose size depends only on this number) and returns its sequence number.
+    public mutating func unencodedTick() -> Int64 {
+        tickSequence += 1
+        return tickSequence
+    }
+
     /// The next tick of the workload.
-    mutating func tick() -> Reply {
+    public mutating func tick() -> Reply {
         tickSequence += 1
         let pad = String(repeating: "x", count: max(0, emitSize - 32))
         return .emit("tick", [.object(["seq": .integer(tickSequence), "pad": .string(pad)])])

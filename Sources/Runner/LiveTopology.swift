@@ -1,0 +1,182 @@
+import FaultProxy
+import Foundation
+import Heartbeat
+import LabCore
+import LiveComponents
+import LiveProcesses
+import NIOCore
+import NIOPosix
+import ProtocolTap
+import Scenario
+
+/// What a live run stands up before its timeline starts: the server (built in, or an external
+/// program probed until ready), Flatline's proxy in front of it with the baseline link (and the
+/// Engine.IO tap when the server writes no events of its own), and the clients through the
+/// proxy. Everything it starts is registered with the run's `LiveRunParts`, so that it is stopped
+/// whatever happens next.
+struct LiveTopology {
+    /// The run's time origin: every event time counts from here.
+    let origin: Instant
+    /// The events Flatline's own components write.
+    let events: MemoryEventSink
+    /// The events the proxy's tap writes for an external server.
+    let tapEvents: MemoryEventSink
+    /// The proxy between the clients and the server.
+    let proxy: Proxy
+    /// The external server's process, when the server is a program.
+    let serverProcess: ExternalProcess?
+
+    /// Starts the server, then the proxy, then the clients. An external server must be ready
+    /// before the run's clock starts; an interruption while waiting for it is an error (nothing ran).
+    static func start(_ scenario: Scenario, source: String, seed: UInt64, logs: URL,
+                      parts: LiveRunParts) async throws -> LiveTopology {
+        let events = MemoryEventSink()
+        let tapEvents = MemoryEventSink()
+        let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
+        let (upstreamPort, origin, serverProcess) = try await startServer(scenario, source: source, seed: seed, logs: logs,
+                                                                          folder: folder, events: events, parts: parts)
+        // The proxy, with the Engine.IO tap when the server is a program that writes no events.
+        var tap: EngineIOTap?
+        if case .external = scenario.server { tap = EngineIOTap(events: tapEvents, startedAt: origin) }
+        let registry = ProxyRegistry(group: parts.group, seed: seed, observer: tap)
+        parts.setRegistry(registry)
+        let proxy = try await registry.create(name: scenario.name, listen: HostPort(host: "127.0.0.1", port: 0),
+                                              upstream: HostPort(host: "127.0.0.1", port: upstreamPort))
+        for toxic in LiveScenarioRun.toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
+        try startClients(scenario, proxyPort: proxy.listenAddress.port, source: source, seed: seed, logs: logs,
+                         folder: folder, origin: origin, events: events, parts: parts)
+        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, proxy: proxy, serverProcess: serverProcess)
+    }
+
+    /// The server on a loopback port: its port, the run's origin (after an external server is
+    /// ready), and the external server's process.
+    private static func startServer(_ scenario: Scenario, source: String, seed: UInt64, logs: URL, folder: URL,
+                                    events: MemoryEventSink, parts: LiveRunParts)
+        async throws -> (port: Int, origin: Instant, process: ExternalProcess?) {
+        switch scenario.server {
+        case .external(let component):
+            let port = try ReadinessCheck.freeLoopbackPort()
+            let values = ["host": "127.0.0.1", "port": "\(port)"]
+            let process = try LiveScenarioRun.startProgram(component, name: "server", field: "server", values: values,
+                                                           folder: folder, logs: logs, scenario: source, parts: parts)
+            let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
+            do {
+                try await ReadinessCheck.wait(for: probe, port: port, process: process, group: parts.group)
+            } catch is CancellationError {
+                throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
+            } catch let error as ReadinessError {
+                throw RunnerError(scenario: source, message: "server: \(error.message)")
+            }
+            return (port, Instant.monotonicNow(), process)
+        case .socketIO(let settings):
+            let origin = Instant.monotonicNow()
+            var serverConfig = EngineIOServerConfiguration()
+            serverConfig.pingInterval = settings.pingInterval
+            serverConfig.pingTimeout = settings.pingTimeout
+            serverConfig.seed = seed
+            serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
+            serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
+            if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
+                serverConfig.pingEvent = ping.pingEvent
+                serverConfig.pongEvent = ping.pongEvent
+            }
+            // On an event loop of its own, so that a `server: pause` phase can block it alone.
+            let server = try await EngineIOServer.start(group: parts.serverGroup, port: 0, configuration: serverConfig,
+                                                        events: events, startedAt: origin)
+            parts.setServer(server)
+            return (server.port, origin, nil)
+        }
+    }
+
+    /// The clients, all through the proxy: built-in ones configured from the scenario, or one
+    /// external program per client.
+    private static func startClients(_ scenario: Scenario, proxyPort: Int, source: String, seed: UInt64, logs: URL,
+                                     folder: URL, origin: Instant, events: MemoryEventSink, parts: LiveRunParts) throws {
+        switch scenario.clients.component {
+        case .socketIO(let clientSettings):
+            for i in 0..<scenario.clients.count {
+                var c = SocketIOClientConfiguration()
+                c.name = "c\(i + 1)"
+                c.connectTimeout = clientSettings.connectTimeout
+                c.reconnection = clientSettings.reconnection.options
+                c.seed = seed &+ UInt64(i)
+                c.emitInterval = scenario.workload.clientToServer?.rate.interval
+                c.healthCheck = clientSettings.application.healthCheck.map {
+                    HealthCheck.Options(staleAfter: $0.staleAfter, heartbeatsCount: $0.heartbeatsCount, checkInterval: $0.checkInterval)
+                }
+                c.customPing = clientSettings.application.customPing.map {
+                    CustomPing.Options(interval: $0.interval, timeout: $0.timeout, firstPingAfter: $0.firstPingAfter,
+                                       pingEvent: $0.pingEvent, pongEvent: $0.pongEvent)
+                }
+                let throttle = scenario.clientTimerThrottle
+                if !throttle.isEmpty {
+                    c.timerDeadline = { due in origin + throttle.deadline(due - origin) }
+                }
+                parts.addClient(SocketIOClient.start(group: parts.group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxyPort),
+                                                     configuration: c, events: events, startedAt: origin))
+            }
+        case .external(let component):
+            for index in 1...max(1, scenario.clients.count) {
+                let values = ["host": "127.0.0.1", "port": "\(proxyPort)", "index": "\(index)"]
+                _ = try LiveScenarioRun.startProgram(component, name: "client-\(index)", field: "clients", values: values,
+                                                     folder: folder, logs: logs, scenario: source, parts: parts)
+            }
+        }
+    }
+}
+
+/// Applies a scenario's timeline to a live topology on the wall clock: each phase occurrence adds
+/// its toxics to the proxy at its start and removes them at its end (logging a `fault` event), and
+/// each server pause blocks the built-in server's event loop, or stops and continues an external
+/// server's process group. Everything fires from event-loop timers registered with the run's parts.
+enum LivePhaseScheduler {
+    /// Arms every phase change and pause of `scenario` against `topology.origin`.
+    static func schedule(_ scenario: Scenario, on topology: LiveTopology, parts: LiveRunParts) {
+        let start = topology.origin
+        let proxy = topology.proxy
+        let events = topology.events
+        var changes: [(at: TimeSpan, add: Bool, toxics: [Toxic], note: String?)] = []
+        for (k, occurrence) in scenario.timeline().enumerated() {
+            let phase = scenario.phases[occurrence.phase]
+            let phaseToxics = LiveScenarioRun.toxics(phase.conditions, prefix: "phase\(k)")
+            changes.append((occurrence.range.lowerBound, true, phaseToxics, phase.note))
+            if occurrence.range.upperBound < scenario.duration {
+                changes.append((occurrence.range.upperBound, false, phaseToxics, nil))
+            }
+        }
+        changes.sort { ($0.at, $0.add ? 1 : 0) < ($1.at, $1.add ? 1 : 0) }
+        // Phase changes fire from event-loop timers: precise, and independent of how busy the
+        // Swift concurrency pool is (a Task.sleep can resume late on a loaded machine).
+        let loop = parts.group.next()
+        for change in changes {
+            parts.addTimer(loop.scheduleTask(deadline: deadline(start + change.at)) {
+                if change.add {
+                    proxy.changeToxics(adding: change.toxics, removing: [])
+                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                           detail: change.note ?? "phase"))
+                } else {
+                    proxy.changeToxics(adding: [], removing: change.toxics.map(\.name))
+                }
+            })
+        }
+
+        // Server pauses: the built-in server's event loop is blocked (it reads and runs nothing,
+        // then, as NIO does, reads before it runs the timers that came due); an external server's
+        // process group is stopped and continued.
+        for pause in scenario.serverPauses {
+            let from = deadline(start + pause.lowerBound)
+            let until = start + pause.upperBound
+            if let serverProcess = topology.serverProcess {
+                parts.addTimer(loop.scheduleTask(deadline: from) { serverProcess.suspend() })
+                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { serverProcess.resume() })
+            } else {
+                parts.addTimer(parts.serverGroup.next().scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
+            }
+        }
+    }
+
+    /// The event-loop deadline of an instant on the monotonic clock.
+    private static func deadline(_ instant: Instant) -> NIODeadline {
+        .uptimeNanoseconds(UInt64(max(0, instant.nanoseconds)))
+    }
+}
