@@ -60,7 +60,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         // The connection is logged from the namespace connect on, under the client's name when it
         // sends one: an Engine.IO-level connect here would sit under the bare sid.
         let upgrades = server.configuration.allowUpgrades && !isWebSocket ? ["websocket"] : []
-        perform(endpoint.opened(upgrades: upgrades, at: self.server.loop.instant))
+        drive { $0.opened(upgrades: upgrades, at: $1) }
     }
 
     private var isWebSocket: Bool {
@@ -207,12 +207,18 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     private func received(_ packet: EngineIOPacket) {
         guard !closed else { return }
-        perform(endpoint.received(packet, at: self.server.loop.instant))
+        drive { $0.received(packet, at: $1) }
     }
 
-    /// Carries out the endpoint's actions; events are stamped with the instant it decided at.
-    private func perform(_ actions: [SocketIOServerEndpoint.Action]) {
-        let now = self.server.loop.instant
+    /// Gives the endpoint an input at the loop's now and carries out its answer.
+    private func drive(_ input: (inout SocketIOServerEndpoint, Instant) -> [SocketIOServerEndpoint.Action]) {
+        let now = server.loop.instant
+        let actions = input(&endpoint, now)
+        perform(actions, at: now)
+    }
+
+    /// Carries out the endpoint's actions; events are stamped with `now`, the instant it decided at.
+    private func perform(_ actions: [SocketIOServerEndpoint.Action], at now: Instant) {
         for action in actions {
             switch action {
             case .send(let packet): send(packet)
@@ -222,7 +228,7 @@ final class EngineIOServerSession: @unchecked Sendable {
                 timers.arm(timer, at: at, on: server.loop) { [weak self] in
                     guard let self else { return }
                     self.timers.fired(timer)
-                    self.perform(self.endpoint.timerFired(timer, at: self.server.loop.instant))
+                    self.drive { $0.timerFired(timer, at: $1) }
                 }
             case .cancel(let timer): timers.cancel(timer)
             case .cancelAllTimers: timers.cancelAll()
@@ -242,7 +248,8 @@ final class EngineIOServerSession: @unchecked Sendable {
     /// server stopping): the endpoint notes why and asks for the transports to close.
     func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant? = nil) {
         guard !closed else { return }
-        perform(endpoint.close(reason, notifyPeer: notifyPeer, at: now ?? server.loop.instant))
+        let now = now ?? server.loop.instant
+        perform(endpoint.close(reason, notifyPeer: notifyPeer, at: now), at: now)
     }
 
     /// The session ended: answer a waiting poll with the close packet, close the WebSocket and any probe.

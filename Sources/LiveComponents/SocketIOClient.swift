@@ -87,7 +87,7 @@ public final class SocketIOClient: @unchecked Sendable {
         let client = SocketIOClient(loop: group.next(), endpoint: endpoint, configuration: configuration, events: events,
                                     startedAt: startedAt)
         client.loop.execute {
-            client.perform(client.stack.start(at: client.loop.instant))
+            client.drive { $0.start(at: $1) }
         }
         return client
     }
@@ -95,7 +95,7 @@ public final class SocketIOClient: @unchecked Sendable {
     /// Disconnects as the application would (socket.disconnect(): "io client disconnect").
     public func stop() async {
         try? await loop.submit {
-            self.perform(self.stack.stop(at: self.loop.instant))
+            self.drive { $0.stop(at: $1) }
         }.get()
         // Let the DISCONNECT packet and the close leave before the caller tears down the loop.
         try? await loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.get()
@@ -108,15 +108,22 @@ public final class SocketIOClient: @unchecked Sendable {
 
     // MARK: Carrying out the stack's actions
 
-    private func perform(_ actions: [SocketIOClientStack.Action]) {
-        let now = self.loop.instant
+    /// Gives the stack an input at the loop's now and carries out its answer.
+    private func drive(_ input: (inout SocketIOClientStack, Instant) -> [SocketIOClientStack.Action]) {
+        let now = loop.instant
+        let actions = input(&stack, now)
+        perform(actions, at: now)
+    }
+
+    /// Carries out the stack's actions; notes are stamped with `now`, the instant it decided at.
+    private func perform(_ actions: [SocketIOClientStack.Action], at now: Instant) {
         for action in actions {
             switch action {
             case .openTransport: openTransport()
             case .send(let packet): send(packet)
             case .closeTransport: closeTransport()
             case .arm(let timer, let at):
-                arm(.stack(timer), at: at) { now in self.perform(self.stack.timerFired(timer, at: now)) }
+                arm(.stack(timer), at: at) { now in self.perform(self.stack.timerFired(timer, at: now), at: now) }
             case .cancel(let timer): timers.cancel(.stack(timer))
             case .cancelAllTimers: timers.cancelAll()
             case .note(let note):
@@ -155,7 +162,7 @@ public final class SocketIOClient: @unchecked Sendable {
                 guard generation == self.generation else { return }
                 switch result {
                 case .success(let body): self.pollingPayload(body, generation: generation)
-                case .failure: self.perform(self.stack.transportOpenFailed(at: self.loop.instant))
+                case .failure: self.drive { $0.transportOpenFailed(at: $1) }
                 }
             }
         } else {
@@ -167,13 +174,13 @@ public final class SocketIOClient: @unchecked Sendable {
                 },
                 onClose: { [weak self] in
                     guard let self, generation == self.generation else { return }
-                    self.perform(self.stack.transportClosed(at: self.loop.instant))
+                    self.drive { $0.transportClosed(at: $1) }
                 }
             )
             transport = .websocket(connection)
             upgraded.whenFailure { _ in
                 guard generation == self.generation else { return }
-                self.perform(self.stack.transportOpenFailed(at: self.loop.instant))
+                self.drive { $0.transportOpenFailed(at: $1) }
             }
         }
     }
@@ -195,13 +202,13 @@ public final class SocketIOClient: @unchecked Sendable {
     private func pollingPayload(_ body: String, generation: Int) {
         pollInFlight = false
         guard let payload = try? EngineIOPayload(text: body) else {
-            perform(stack.receivedMalformed(EngineIOParseError(.empty), at: self.loop.instant))
+            drive { $0.receivedMalformed(EngineIOParseError(.empty), at: $1) }
             return
         }
         for packet in payload.packets {
             guard generation == self.generation else { return }
             if case .open(let handshake) = packet { transport = .polling(sid: handshake.sid) }
-            perform(stack.received(packet, at: self.loop.instant))
+            drive { $0.received(packet, at: $1) }
             if case .open(let handshake) = packet, generation == self.generation, var u = upgrade {
                 let now = self.loop.instant
                 let actions = u.start(upgrades: handshake.upgrades, at: now)
@@ -227,7 +234,7 @@ public final class SocketIOClient: @unchecked Sendable {
             case .success(let body): self.pollingPayload(body, generation: generation)
             case .failure:
                 self.pollInFlight = false
-                self.perform(self.stack.transportError(at: self.loop.instant))
+                self.drive { $0.transportError(at: $1) }
             }
         }
     }
@@ -252,7 +259,7 @@ public final class SocketIOClient: @unchecked Sendable {
             guard generation == self.generation else { return }
             self.posting = false
             if case .failure = result {
-                self.perform(self.stack.transportError(at: self.loop.instant))
+                self.drive { $0.transportError(at: $1) }
                 return
             }
             self.flushPolling()
@@ -286,9 +293,9 @@ public final class SocketIOClient: @unchecked Sendable {
     private func received(_ frame: EngineIOFrame) {
         let now = self.loop.instant
         do {
-            perform(stack.received(try EngineIOPacket(frame: frame), at: now))
+            perform(stack.received(try EngineIOPacket(frame: frame), at: now), at: now)
         } catch {
-            perform(stack.receivedMalformed(error, at: now))
+            perform(stack.receivedMalformed(error, at: now), at: now)
         }
     }
 
@@ -359,7 +366,7 @@ public final class SocketIOClient: @unchecked Sendable {
                     self.upgrade = machine
                     self.performUpgrade(actions, at: now)
                 } else if case .websocket = self.transport {
-                    self.perform(self.stack.transportClosed(at: now))
+                    self.perform(self.stack.transportClosed(at: now), at: now)
                 }
             }
         )
