@@ -12,6 +12,9 @@ let package = Package(
     products: [
         .executable(name: "flatline", targets: ["flatline"]),
         .library(name: "LabCore", targets: ["LabCore"]),
+        .library(name: "Scenario", targets: ["Scenario"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
         .library(name: "Heartbeat", targets: ["Heartbeat"]),
         .library(name: "Simulator", targets: ["Simulator"]),
@@ -28,21 +31,43 @@ let package = Package(
             name: "LabCore",
             dependencies: [
                 .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // The scenario model, its YAML loader with validation, and `--set` overrides and sweeps.
+        .target(
+            name: "Scenario",
+            dependencies: [
+                "LabCore",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
+        // Metrics of a run's event log: ground truth from the scenario's timeline, disconnect
+        // classification, uptime, delivery, RTT percentiles, stability, verdicts, Monte Carlo intervals.
+        .target(name: "Metrics", dependencies: ["LabCore", "Scenario"], swiftSettings: strict),
         // Sans-IO heartbeat logic: Engine.IO, Socket.IO, WebSocket keepalive, application health
         // checks and failure detectors as state machines (input + now -> actions). No NIO.
         .target(name: "Heartbeat", dependencies: ["LabCore"], swiftSettings: strict),
         // Discrete-event simulation: the Heartbeat machines over simulated links driven by the
         // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
-        .target(name: "Simulator", dependencies: ["LabCore", "Heartbeat"], swiftSettings: strict),
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "LabCore", "Heartbeat",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // What a run writes for people and CI: report.html (page, charts, styles), junit.xml and the
+        // summary.json type, with one escaping function for HTML and XML.
+        .target(name: "Reports", dependencies: ["LabCore", "Scenario", "Metrics"], swiftSettings: strict),
         // Scenario runs: scenario -> simulated (or live) run -> event log, metrics, verdicts, results.
         .target(
             name: "Runner",
             dependencies: [
-                "LabCore", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents", "ProtocolTap",
+                "LabCore", "Scenario", "Metrics", "Reports", "Heartbeat", "Simulator", "FaultProxy", "LiveComponents",
+                "LiveProcesses", "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -74,7 +99,8 @@ let package = Package(
         .executableTarget(
             name: "flatline",
             dependencies: [
-                "LabCore", "FaultProxy", "ProxyAPI", "TestSupport", "LiveComponents", "ProtocolTap", "Runner",
+                "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "LiveComponents",
+                "LiveProcesses", "ProtocolTap", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -102,6 +128,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // External programs of a live run (a command line with ports templated in, its output
+        // captured, stopped with its process group) and the readiness probe that waits for a server.
+        .target(
+            name: "LiveProcesses",
+            dependencies: [
+                "LabCore", "Scenario",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Protocol taps: follow HTTP upgrades, WebSocket frames and Engine.IO packets on proxied
         // connections and write events for components Flatline did not write.
         .target(
@@ -113,7 +150,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Loopback echo and sink servers, and helpers shared by tests and the demo.
+        // Loopback echo servers, a blocking client socket and helpers for tests only (never linked
+        // into the shipped binary; the demo has its own echo server).
         .target(
             name: "TestSupport",
             dependencies: [
@@ -123,8 +161,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LabCoreTests", dependencies: ["LabCore"], swiftSettings: strict),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Scenario", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Metrics", "Scenario", "LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "Metrics", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "LiveComponentsTests",
             dependencies: [
@@ -135,7 +176,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Simulator", "Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RunnerTests",
+            dependencies: ["Runner", "Scenario", "Metrics", "Simulator", "Heartbeat", "LabCore"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [
@@ -160,6 +205,7 @@ let package = Package(
             dependencies: [
                 "LabCore", "ProtocolTap",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

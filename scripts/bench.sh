@@ -4,7 +4,8 @@
 # Measures, side by side in one run and on loopback only: throughput, added round-trip time,
 # latency-toxic accuracy, memory per idle connection and peak memory under a latency condition,
 # for direct loopback, socat, haproxy and Flatline; then the simulator's speed on issue 4's run
-# (1,000 connections for 24 simulated hours) against its own unbatched baseline. Writes results/bench/results.json,
+# (1,000 connections for 24 simulated hours) against its own unbatched baseline, and the benchmark
+# tests the default `swift test` run leaves out (FLATLINE_BENCH=1). Writes results/bench/results.json,
 # results/bench/table.md and raw.jsonl, and prints the table.
 #
 # Knobs (environment):
@@ -16,7 +17,8 @@
 #   BENCH_IDLE_CONNS=9000   idle connections
 #   BENCH_PORT_BASE=26000   first of the ports used (below the ephemeral range)
 #   BENCH_SCRATCH=PATH      swift build --scratch-path (default: .build)
-#   BENCH_SKIP_BUILD=1      do not build; use BENCH_BIN (FlatlineBench) and BENCH_FLATLINE
+#   BENCH_SKIP_BUILD=1      do not build; use BENCH_BIN (FlatlineBench) and BENCH_FLATLINE, and skip
+#                           the benchmark tests (FLATLINE_BENCH=1 swift test), which need a build
 #   BENCH_BIN=PATH          FlatlineBench binary to use
 #   BENCH_SIMBENCH=PATH     SimulatorBench binary to use
 #   BENCH_SIM_HOURS=24      simulated hours of the simulator's target run (quick: 1)
@@ -530,6 +532,20 @@ YAML
     rm -rf "$out"
 }
 
+# 8. The benchmark tests that the default `swift test` run leaves out (FLATLINE_BENCH=1), in a debug
+# build: printed, their lines kept as notes. Skipped with BENCH_SKIP_BUILD=1 (they need a build).
+bench_tests() {
+    local scratch=() lines
+    [[ -n ${BENCH_SCRATCH:-} ]] && scratch=(--scratch-path "$BENCH_SCRATCH")
+    FLATLINE_BENCH=1 swift test "${scratch[@]}" --filter SimulationBenchmarkTests >"$LOGS/bench-tests.log" 2>&1 || {
+        tail -n 30 "$LOGS/bench-tests.log" >&2
+        return 1
+    }
+    lines=$(grep '^simulator benchmark:' "$LOGS/bench-tests.log" || true)
+    [[ -n $lines ]] || { say "the benchmark tests printed nothing (see $LOGS/bench-tests.log)"; return 1; }
+    while IFS= read -r line; do note "swift test (FLATLINE_BENCH=1, debug): $line"; done <<<"$lines"
+}
+
 versions() {
     local swiftv socatv hapv rev
     swiftv=$(swift --version 2>/dev/null | head -n 1 || true)
@@ -600,6 +616,11 @@ fi
 if [[ -n $FLATLINE ]]; then
     say "7. flatline run: $RUN_CLIENTS clients x 1 simulated h, every message logged"
     run_section runner runner_run
+fi
+
+if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
+    say "8. benchmark tests (FLATLINE_BENCH=1 swift test --filter SimulationBenchmarkTests, debug)"
+    run_section bench_tests bench_tests
 fi
 
 printf '{"section":"meta_end","data":{"loadavg_end":%s,"seconds":%s}}\n' \

@@ -1,11 +1,5 @@
+import FaultProxy
 import LabCore
-import FaultProxy
-
-/// Flatline's version: what `flatline --version` prints and `GET /version` reports in Toxiproxy's
-/// `{"version": ...}` shape (plain semver, since some Toxiproxy clients parse it).
-public let flatlineVersion = "0.1.0"
-
-import FaultProxy
 
 /// One HTTP request as the control API sees it: method, path (query already stripped or not) and
 /// the complete body. The HTTP layer builds it; tests build it directly to run without sockets.

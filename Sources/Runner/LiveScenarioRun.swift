@@ -3,9 +3,11 @@ import Foundation
 import Heartbeat
 import LabCore
 import LiveComponents
+import LiveProcesses
 import NIOCore
 import NIOPosix
 import ProtocolTap
+import Scenario
 
 /// What a live run produced: its events, how long it actually ran, whether it was interrupted,
 /// and the programs it started.

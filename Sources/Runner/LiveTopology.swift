@@ -3,9 +3,11 @@ import Foundation
 import Heartbeat
 import LabCore
 import LiveComponents
+import LiveProcesses
 import NIOCore
 import NIOPosix
 import ProtocolTap
+import Scenario
 
 /// What a live run stands up before its timeline starts: the server (built in, or an external
 /// program probed until ready), Flatline's proxy in front of it with the baseline link (and the
@@ -59,9 +61,11 @@ struct LiveTopology {
                                                            folder: folder, logs: logs, scenario: source, parts: parts)
             let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
             do {
-                try await ReadinessCheck.wait(for: probe, port: port, process: process, group: parts.group, scenario: source)
+                try await ReadinessCheck.wait(for: probe, port: port, process: process, group: parts.group)
             } catch is CancellationError {
                 throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
+            } catch let error as ReadinessError {
+                throw RunnerError(scenario: source, message: "server: \(error.message)")
             }
             return (port, Instant.monotonicNow(), process)
         case .socketIO(let settings):

@@ -1,5 +1,7 @@
 import Foundation
 import LabCore
+import Metrics
+import Reports
 
 /// Writes a run's results directory atomically and never over an existing one:
 /// `<out>/<scenario>/<run-id>/` with events.jsonl (one file per run when there are several),
@@ -55,7 +57,7 @@ public struct ResultsWriter: Sendable {
             for (i, file) in eventFiles.enumerated() { try FileManager.default.moveItem(at: file, to: eventsFile(i)) }
         }
         try Data(summary.serialized + [0x0A]).write(to: staging.appendingPathComponent("summary.json"))
-        try Data(Self.junit(scenario: scenario, outcomes: outcomes, duration: duration, interruption: interruption).utf8)
+        try Data(JUnitReport.xml(scenario: scenario, outcomes: outcomes, duration: duration, interruption: interruption).utf8)
             .write(to: staging.appendingPathComponent("junit.xml"))
         if let report {
             try Data(report.utf8).write(to: staging.appendingPathComponent("report.html"))
@@ -65,47 +67,5 @@ public struct ResultsWriter: Sendable {
         }
         try FileManager.default.moveItem(at: staging, to: final)
         return final
-    }
-
-    /// JUnit XML: one test case per expectation, failures with the measured value beside the bound;
-    /// an interrupted run says so in the suite's properties and output.
-    public static func junit(scenario: String, outcomes: [Verdict], duration: TimeSpan, interruption: String? = nil) -> String {
-        let failures = outcomes.filter { !$0.passed }.count
-        var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
-        xml += #"<testsuites tests="\#(outcomes.count)" failures="\#(failures)">"# + "\n"
-        xml += #"  <testsuite name="\#(escape(scenario))" tests="\#(outcomes.count)" failures="\#(failures)" time="\#(duration.seconds)">"# + "\n"
-        if let interruption {
-            xml += "    <properties>\n"
-            xml += #"      <property name="partial" value="true"/>"# + "\n"
-            xml += #"      <property name="interrupted" value="\#(escape(interruption))"/>"# + "\n"
-            xml += "    </properties>\n"
-        }
-        for o in outcomes {
-            xml += #"    <testcase classname="\#(escape(scenario))" name="\#(escape(o.name))">"#
-            if !o.passed {
-                xml += "\n" + #"      <failure message="\#(escape(o.name)): measured \#(escape(o.measured)), expected \#(escape(o.bound))"/>"# + "\n    "
-            }
-            xml += "</testcase>\n"
-        }
-        if let interruption {
-            xml += "    <system-out>\(escape(interruption))</system-out>\n"
-        }
-        xml += "  </testsuite>\n</testsuites>\n"
-        return xml
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import LabCore
+import Metrics
+import Reports
+import Scenario
 import Simulator
 
 /// The outcome of running one scenario (one sweep point) for one or more seeded runs.
@@ -148,9 +151,9 @@ public struct ScenarioRunner: Sendable {
         }
         let aggregate = RunMetrics.aggregate(metrics)
         let runID = writer.newRunID(scenario: scenario.name, seed: seed, mode: mode)
-        let summary = Self.summary(scenario: scenario, source: source, seed: seed, mode: mode, runs: metrics.count,
-                                   version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations,
-                                   live: live)
+        let summary = RunSummary(scenario: scenario, source: source, seed: seed, mode: mode, runs: metrics.count,
+                                 version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations,
+                                 live: live?.summary)
         // report.html shows the first run's timeline, RTTs and disconnects beside every run's figures.
         let report = HTMLReport(scenario: scenario, source: source, mode: mode, seed: seed, runs: metrics.count,
                                 verdicts: verdicts, events: shownEvents, metrics: metrics[0],
@@ -158,67 +161,11 @@ public struct ScenarioRunner: Sendable {
                                 partial: live?.partial ?? false).render()
         let interruption = live.flatMap { $0.partial ? "interrupted after \($0.ranFor) of \($0.planned): partial results" : nil }
         let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, eventFiles: eventFiles,
-                                      summary: summary,
+                                      summary: try JSONValueEncoder().encode(summary),
                                       outcomes: verdicts, duration: scenario.duration, report: report,
                                       logs: live?.logs, interruption: interruption)
         return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,
                                  limitations: limitations, folder: folder)
-    }
-
-    static func summary(scenario: Scenario, source: String, seed: UInt64, mode: String, runs: Int, version: String,
-                        verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String],
-                        live: LiveDetails? = nil) -> JSONValue {
-        var settings: JSONObject = ["duration": .string("\(scenario.duration)"), "clients": .integer(Int64(scenario.clients.count))]
-        if case .socketIO(let server) = scenario.server {
-            settings["pingInterval"] = .string("\(server.pingInterval)")
-            settings["pingTimeout"] = .string("\(server.pingTimeout)")
-        }
-        if case .socketIO(let client) = scenario.clients.component {
-            settings["connectTimeout"] = .string("\(client.connectTimeout)")
-        }
-        settings["toleratedStall"] = .string("\(scenario.toleratedStall)")
-        if let live { settings["duration"] = .string("\(live.planned)") }
-        var metrics = JSONObject()
-        for m in aggregate {
-            metrics[m.name] = .object(["mean": .number(m.mean), "lower": .number(m.lower), "upper": .number(m.upper),
-                                       "runs": .integer(Int64(m.count))])
-        }
-        var object: JSONObject = [
-            "scenario": .string(scenario.name),
-            "file": .string(source),
-            "mode": .string(mode),
-            "seed": .integer(Int64(bitPattern: seed)),
-            "runs": .integer(Int64(runs)),
-            "partial": .bool(live?.partial ?? false),
-            "versions": .object(["flatline": .string(version)]),
-            "settings": .object(settings),
-            "metrics": .object(metrics),
-            "verdicts": .array(verdicts.map {
-                .object(["name": .string($0.name), "bound": .string($0.bound), "measured": .string($0.measured),
-                         "passed": .bool($0.passed)])
-            }),
-            "passed": .bool(verdicts.allSatisfy(\.passed)),
-            "limitations": .array(limitations.map { .string($0) }),
-        ]
-        if let live {
-            object["ranFor"] = .string("\(live.ranFor)")
-            object["ranForSeconds"] = .number(live.ranFor.seconds)
-            if !live.programs.isEmpty {
-                object["programs"] = .array(live.programs.map { program in
-                    var o: JSONObject = [
-                        "name": .string(program.name),
-                        "command": .array(program.command.map { .string($0) }),
-                        "stdout": .string("logs/\(program.stdout.lastPathComponent)"),
-                        "stderr": .string("logs/\(program.stderr.lastPathComponent)"),
-                    ]
-                    if let exit = program.exit { o["exit"] = .string(exit) }
-                    o["exitedOnItsOwn"] = .bool(program.exitedOnItsOwn)
-                    o["eventsMerged"] = .integer(Int64(program.eventsMerged))
-                    return .object(o)
-                })
-            }
-        }
-        return .object(object)
     }
 }
 
@@ -230,6 +177,15 @@ struct LiveDetails {
     var partial: Bool
     var programs: [StartedProgram]
     var logs: URL?
+
+    /// What summary.json says of the run.
+    var summary: RunSummary.LiveRun {
+        RunSummary.LiveRun(planned: planned, ranFor: ranFor, partial: partial, programs: programs.map { program in
+            RunSummary.Program(name: program.name, command: program.command, stdout: "logs/\(program.stdout.lastPathComponent)",
+                               stderr: "logs/\(program.stderr.lastPathComponent)", exit: program.exit,
+                               exitedOnItsOwn: program.exitedOnItsOwn, eventsMerged: program.eventsMerged)
+        })
+    }
 }
 
 extension Scenario {

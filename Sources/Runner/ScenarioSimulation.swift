@@ -1,5 +1,6 @@
 import Heartbeat
 import LabCore
+import Scenario
 import Simulator
 
 /// Why a scenario cannot be run in the chosen mode.

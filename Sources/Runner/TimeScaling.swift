@@ -1,4 +1,5 @@
 import LabCore
+import Scenario
 
 extension Scenario {
     /// The scenario with every duration multiplied by `factor` (and every rate divided by it), so

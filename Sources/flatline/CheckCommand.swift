@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LabCore
+import Scenario
 
 /// `flatline check FILE...`: validates scenario files without running them; every error names
 /// the file, line, column and field path. Exit 0 when all are valid, 2 when one is not.
@@ -10,17 +11,13 @@ struct CheckCommand: ParsableCommand {
         abstract: "Validate scenario files (docs/scenarios.md) without running them."
     )
 
-    @Argument(help: "Scenario files to check.")
-    var files: [String]
-
-    @Option(name: .customLong("set"), help: "Override a field, e.g. --set server.pingTimeout=60s (repeatable).")
-    var overrides: [String] = []
+    @OptionGroup var scenarioFiles: ScenarioFileOptions
 
     func run() throws {
         var failed = false
-        for file in files {
+        for file in scenarioFiles.files {
             do {
-                let scenario = try Scenario.load(path: file).applying(overrides: overrides)
+                let scenario = try scenarioFiles.load(file)
                 let points = scenario.expandSweeps().count
                 print("ok \(file): \(scenario.name)" + (points > 1 ? " (\(points) sweep points)" : ""))
             } catch {

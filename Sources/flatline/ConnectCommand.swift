@@ -31,17 +31,24 @@ struct ConnectSocketIO: AsyncParsableCommand {
     @Option(help: "Reconnect after a drop: on or off.")
     var reconnection = "on"
 
-    @Option(name: .customLong("connect-timeout"), help: "socket.io-client's timeout for the namespace connect.")
-    var connectTimeout = "20s"
+    @Option(name: .customLong("connect-timeout"), help: .text("socket.io-client's timeout for the namespace connect.",
+                                                               default: ConnectSocketIO.defaultConnectTimeout),
+            transform: DurationArgument.init(parsing:))
+    var connectTimeout = ConnectSocketIO.defaultConnectTimeout
 
     @Option(name: .customLong("emit-rate"), help: "Rate of 'echo' events with acks, e.g. 1/s (0/s for none).")
     var emitRate = "0/s"
 
-    @Option(help: "How long to stay connected before disconnecting, e.g. 60s.")
-    var duration = "60s"
+    @Option(help: .text("How long to stay connected before disconnecting, e.g. 60s.", default: ConnectSocketIO.defaultDuration),
+            transform: DurationArgument.init(parsing:))
+    var duration = ConnectSocketIO.defaultDuration
 
     @Option(help: "Seed for the reconnection jitter.")
     var seed: UInt64 = 0
+
+    /// socket.io-client's connect timeout, and a minute's connection.
+    static let defaultConnectTimeout: DurationArgument = "20s"
+    static let defaultDuration: DurationArgument = "60s"
 
     struct Parsed {
         var endpoint: EngineIOEndpoint
@@ -63,10 +70,10 @@ struct ConnectSocketIO: AsyncParsableCommand {
         default: throw ValidationError("--reconnection must be on or off, got '\(reconnection)'")
         }
         c.seed = seed
+        c.connectTimeout = connectTimeout.value
         do {
-            c.connectTimeout = try TimeSpan(parsing: connectTimeout)
             c.emitInterval = try EventRate(parsing: emitRate).interval
-            return Parsed(endpoint: try EngineIOEndpoint(url: url), configuration: c, duration: try TimeSpan(parsing: duration))
+            return Parsed(endpoint: try EngineIOEndpoint(url: url), configuration: c, duration: duration.value)
         } catch {
             throw ValidationError(error.message)
         }

@@ -16,20 +16,17 @@ struct ConnectWebSocket: AsyncParsableCommand {
     @Argument(help: "Server URL, e.g. ws://127.0.0.1:8765/ (path defaults to /).")
     var url: String
 
-    @Option(name: .customLong("ping-interval"), help: "Delay between keepalive pings, e.g. 20s ('off' disables keepalive).")
-    var pingInterval = "20s"
-
-    @Option(name: .customLong("ping-timeout"), help: "How long to wait for a pong before closing with 1011, e.g. 20s ('off' never times out).")
-    var pingTimeout = "20s"
-
-    @Option(name: .customLong("close-timeout"), help: "How long to wait for the closing handshake, e.g. 10s.")
-    var closeTimeout = "10s"
+    @OptionGroup var keepalive: WebSocketKeepaliveFlags
 
     @Option(name: .customLong("send-rate"), help: "Rate of text messages sent to the server, e.g. 5/s (0/s for none).")
     var sendRate = "0/s"
 
-    @Option(help: "How long to stay connected before closing (code 1000), e.g. 60s.")
-    var duration = "60s"
+    @Option(help: .text("How long to stay connected before closing (code 1000), e.g. 60s.", default: ConnectWebSocket.defaultDuration),
+            transform: DurationArgument.init(parsing:))
+    var duration = ConnectWebSocket.defaultDuration
+
+    /// A minute's connection.
+    static let defaultDuration: DurationArgument = "60s"
 
     struct Parsed {
         var endpoint: WebSocketEndpoint
@@ -39,14 +36,12 @@ struct ConnectWebSocket: AsyncParsableCommand {
 
     func parsed() throws -> Parsed {
         var c = WebSocketKeepaliveClientConfiguration()
-        c.options = try WebSocketKeepaliveFlags.options(pingInterval: pingInterval, pingTimeout: pingTimeout,
-                                                        closeTimeout: closeTimeout)
+        c.options = keepalive.options
+        guard duration.value > .zero else { throw ValidationError("--duration must be > 0, got '\(duration.text)'") }
         do {
             c.sendInterval = try EventRate(parsing: sendRate).interval
-            let duration = try TimeSpan(parsing: duration)
-            guard duration > .zero else { throw ValidationError("--duration must be > 0, got '\(self.duration)'") }
-            return Parsed(endpoint: try WebSocketEndpoint(url: url), configuration: c, duration: duration)
-        } catch let error as UnitParseError {
+            return Parsed(endpoint: try WebSocketEndpoint(url: url), configuration: c, duration: duration.value)
+        } catch {
             throw ValidationError(error.message)
         }
     }

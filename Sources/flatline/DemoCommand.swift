@@ -4,7 +4,6 @@ import FaultProxy
 import LabCore
 import NIOCore
 import NIOPosix
-import TestSupport
 
 /// `flatline demo`: a built-in echo server behind the fault proxy, round trips measured directly,
 /// through the bare proxy, under a latency condition, across a stall that is lifted, and through
@@ -27,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let echo = try await LoopbackServer.echo(group: group)
+        let echo = try await DemoEchoServer.start(group: group)
         let registry = ProxyRegistry(group: group, seed: seed)
         let proxy = try await registry.create(name: "demo", listen: HostPort(host: "127.0.0.1", port: 0),
                                               upstream: HostPort(host: "127.0.0.1", port: echo.port))
@@ -36,9 +35,9 @@ struct DemoCommand: AsyncParsableCommand {
         print("")
         print(RoundTrips.header)
 
-        let direct = try BlockingSocket(port: echo.port)
+        let direct = try DemoSocket(port: echo.port)
         print(try RoundTrips.measure("direct to the echo server", direct, count: count).row)
-        let proxied = try BlockingSocket(port: port)
+        let proxied = try DemoSocket(port: port)
         print(try RoundTrips.measure("through the proxy, no condition", proxied, count: count).row)
 
         let latency = Condition.latency(LatencyCondition(latency: .milliseconds(50), jitter: .milliseconds(5)))
@@ -50,12 +49,12 @@ struct DemoCommand: AsyncParsableCommand {
         // A stall holds data on the open connection; lifting it delivers the data, no reconnect.
         try await proxy.addToxic(Toxic(name: "stall_upstream", type: "stall", stream: .upstream,
                                        condition: .stall(StallCondition())))
-        let stallStart = MonotonicClock.seconds()
+        let stallStart = Instant.monotonicNow()
         try proxied.send("during-stall")
         let whileStalled = proxied.read(timeout: 0.5)
         try await proxy.removeToxic(named: "stall_upstream")
         let (afterLift, end) = proxied.read(exactly: "during-stall".utf8.count, timeout: 5)
-        let stallSeconds = MonotonicClock.seconds() - stallStart
+        let stallSeconds = (Instant.monotonicNow() - stallStart).seconds
         print("")
         print("stall (upstream) for 0.5 s, then lifted: while stalled the client read \(whileStalled == .timeout ? "nothing" : "\(whileStalled)"); "
             + "after lifting, the held message arrived \(end == nil && afterLift.count == 12 ? "intact" : "BROKEN") "
@@ -84,14 +83,14 @@ struct RoundTrips {
 
     static let header = "round trips (ms)                          p50      p90      p99      max"
 
-    static func measure(_ label: String, _ socket: BlockingSocket, count: Int) throws -> RoundTrips {
+    static func measure(_ label: String, _ socket: DemoSocket, count: Int) throws -> RoundTrips {
         var samples: [Double] = []
         for _ in 0..<count {
-            let start = MonotonicClock.seconds()
+            let start = Instant.monotonicNow()
             try socket.send("p")
             let (bytes, end) = socket.read(exactly: 1, timeout: 5)
             guard end == nil, bytes.count == 1 else { throw ValidationError("echo failed: \(String(describing: end))") }
-            samples.append((MonotonicClock.seconds() - start) * 1000)
+            samples.append((Instant.monotonicNow() - start).seconds * 1000)
         }
         return RoundTrips(label: label, samples: samples.sorted())
     }

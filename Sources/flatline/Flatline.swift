@@ -1,5 +1,5 @@
 import ArgumentParser
-import ProxyAPI
+import LabCore
 
 /// The `flatline` command line: a thin layer that parses arguments and calls the libraries.
 @main

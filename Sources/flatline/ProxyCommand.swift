@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import FaultProxy
 import Foundation
+import LabCore
 import NIOCore
 import NIOPosix
 import ProtocolTap

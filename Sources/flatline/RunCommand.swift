@@ -2,8 +2,10 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import LabCore
-import ProxyAPI
+import LiveProcesses
+import Metrics
 import Runner
+import Scenario
 
 /// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
 /// Exit 0 when all hold, 1 when one fails, 2 on invalid input, 130 when a live run was interrupted
@@ -14,42 +16,31 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run scenario files and check their expectations (exit 0 pass, 1 fail, 2 invalid input, 130 interrupted)."
     )
 
-    @Argument(help: "Scenario files.")
-    var files: [String]
+    @OptionGroup var scenarioFiles: ScenarioFileOptions
 
     @Option(help: "sim (virtual time) or live (loopback sockets through the fault proxy; built-in components or external programs). Ctrl-C stops a live run and writes partial results.")
-    var mode = "sim"
+    var mode = RunMode.sim
 
     @Option(name: .customLong("time-scale"), help: "Live runs: multiply every duration by this, e.g. 0.1 runs 30 minutes in 3.")
     var timeScale = 1.0
 
-    @Option(help: "Seed for every random draw (default: the scenario's).")
-    var seed: UInt64?
-
     @Option(help: "Monte Carlo runs with derived seeds (default: the scenario's repetitions).")
     var runs: Int?
 
-    @Option(name: .customLong("set"), help: "Override a field, e.g. --set server.pingTimeout=60s (repeatable).")
-    var overrides: [String] = []
-
-    @Option(help: "Results root.")
-    var out = "results"
+    @OptionGroup var results: ResultsOptions
 
     func validate() throws {
-        guard mode == "sim" || mode == "live" else {
-            throw ValidationError("--mode must be sim or live, got '\(mode)'")
-        }
         guard timeScale > 0, timeScale <= 100 else { throw ValidationError("--time-scale must be in (0, 100], got \(timeScale)") }
-        guard mode == "live" || timeScale == 1 else { throw ValidationError("--time-scale applies to --mode live only") }
+        guard mode == .live || timeScale == 1 else { throw ValidationError("--time-scale applies to --mode live only") }
         if let runs, !(1...10_000).contains(runs) { throw ValidationError("--runs must be 1-10000, got \(runs)") }
     }
 
     func run() async throws {
         var scenarios: [(Scenario, String)] = []
         var invalid = false
-        for file in files {
+        for file in scenarioFiles.files {
             do {
-                let scenario = try Scenario.load(path: file).applying(overrides: overrides)
+                let scenario = try scenarioFiles.load(file)
                 for point in scenario.expandSweeps() { scenarios.append((point, file)) }
             } catch {
                 invalid = true
@@ -57,8 +48,8 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         if invalid { throw ExitCode(2) }
-        let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: out), version: flatlineVersion)
-        let interrupt = mode == "live" ? LiveInterrupt.install() : nil
+        let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: results.out), version: flatlineVersion)
+        let interrupt = mode == .live ? LiveInterrupt.install() : nil
         var allPassed = true
         print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
         for (scenario, file) in scenarios {
@@ -66,13 +57,13 @@ struct RunCommand: AsyncParsableCommand {
             let result: ScenarioRunResult
             do {
                 if let interrupt {
-                    let (timeScale, seed) = (timeScale, seed)
+                    let (timeScale, seed) = (timeScale, results.seed)
                     let task = Task { try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed) }
                     interrupt.track(task)
                     defer { interrupt.track(nil) }
                     result = try await task.value
                 } else {
-                    result = try runner.simulate(scenario, source: file, runs: runs ?? scenario.repetitions, seed: seed)
+                    result = try runner.simulate(scenario, source: file, runs: runs ?? scenario.repetitions, seed: results.seed)
                 }
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))

@@ -27,11 +27,13 @@ struct ServeSocketIO: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks one and prints it on stderr).")
     var port: Int
 
-    @Option(name: .customLong("ping-interval"), help: "Engine.IO pingInterval, e.g. 25s.")
-    var pingInterval = "25s"
+    @Option(name: .customLong("ping-interval"), help: .text("Engine.IO pingInterval, e.g. 25s.", default: ServeSocketIO.defaultPingInterval),
+            transform: DurationArgument.init(parsing:))
+    var pingInterval = ServeSocketIO.defaultPingInterval
 
-    @Option(name: .customLong("ping-timeout"), help: "Engine.IO pingTimeout, e.g. 20s.")
-    var pingTimeout = "20s"
+    @Option(name: .customLong("ping-timeout"), help: .text("Engine.IO pingTimeout, e.g. 20s.", default: ServeSocketIO.defaultPingTimeout),
+            transform: DurationArgument.init(parsing:))
+    var pingTimeout = ServeSocketIO.defaultPingTimeout
 
     @Option(name: .customLong("emit-rate"), help: "Rate of 'tick' events sent to each client, e.g. 2/s (0/s for none).")
     var emitRate = "0/s"
@@ -42,11 +44,15 @@ struct ServeSocketIO: AsyncParsableCommand {
     @Option(help: "Seed for session ids.")
     var seed: UInt64 = 0
 
+    /// Engine.IO's defaults.
+    static let defaultPingInterval: DurationArgument = "25s"
+    static let defaultPingTimeout: DurationArgument = "20s"
+
     func parsed() throws -> EngineIOServerConfiguration {
         var c = EngineIOServerConfiguration()
+        c.pingInterval = pingInterval.value
+        c.pingTimeout = pingTimeout.value
         do {
-            c.pingInterval = try TimeSpan(parsing: pingInterval)
-            c.pingTimeout = try TimeSpan(parsing: pingTimeout)
             c.emitInterval = try EventRate(parsing: emitRate).interval
         } catch {
             throw ValidationError(error.message)

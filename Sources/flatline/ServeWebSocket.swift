@@ -18,17 +18,10 @@ struct ServeWebSocket: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks one and prints it on stderr).")
     var port: Int
 
-    @Option(name: .customLong("ping-interval"), help: "Delay between keepalive pings, e.g. 20s ('off' disables keepalive).")
-    var pingInterval = "20s"
-
-    @Option(name: .customLong("ping-timeout"), help: "How long to wait for a pong before closing with 1011, e.g. 20s ('off' never times out).")
-    var pingTimeout = "20s"
-
-    @Option(name: .customLong("close-timeout"), help: "How long to wait for the peer's Close frame, e.g. 10s.")
-    var closeTimeout = "10s"
+    @OptionGroup var keepalive: WebSocketKeepaliveFlags
 
     func parsed() throws -> WebSocketKeepaliveOptions {
-        try WebSocketKeepaliveFlags.options(pingInterval: pingInterval, pingTimeout: pingTimeout, closeTimeout: closeTimeout)
+        keepalive.options
     }
 
     func validate() throws {
@@ -47,28 +40,46 @@ struct ServeWebSocket: AsyncParsableCommand {
     }
 }
 
-/// Reads the keepalive flags shared by `serve websocket` and `connect websocket`.
-enum WebSocketKeepaliveFlags {
-    static func options(pingInterval: String, pingTimeout: String, closeTimeout: String) throws -> WebSocketKeepaliveOptions {
+/// The keepalive flags shared by `serve websocket` and `connect websocket`, as Python's `websockets`
+/// names them: ping interval and timeout (each may be 'off') and the closing handshake's timeout.
+struct WebSocketKeepaliveFlags: ParsableArguments {
+    @Option(name: .customLong("ping-interval"),
+            help: .text("Delay between keepalive pings, e.g. 20s ('off' disables keepalive).", default: WebSocketKeepaliveFlags.defaultPing),
+            transform: DurationOrOffArgument.init(parsing:))
+    var pingInterval = WebSocketKeepaliveFlags.defaultPing
+
+    @Option(name: .customLong("ping-timeout"),
+            help: .text("How long to wait for a pong before closing with 1011, e.g. 20s ('off' never times out).",
+                        default: WebSocketKeepaliveFlags.defaultPing),
+            transform: DurationOrOffArgument.init(parsing:))
+    var pingTimeout = WebSocketKeepaliveFlags.defaultPing
+
+    @Option(name: .customLong("close-timeout"),
+            help: .text("How long to wait for the closing handshake, e.g. 10s.", default: WebSocketKeepaliveFlags.defaultCloseTimeout),
+            transform: DurationArgument.init(parsing:))
+    var closeTimeout = WebSocketKeepaliveFlags.defaultCloseTimeout
+
+    /// `websockets`' defaults.
+    static let defaultPing: DurationOrOffArgument = "20s"
+    static let defaultCloseTimeout: DurationArgument = "10s"
+
+    func validate() throws {
+        try Self.requirePositive(pingInterval.value, flag: "--ping-interval", text: pingInterval.text, allowOff: true)
+        try Self.requirePositive(pingTimeout.value, flag: "--ping-timeout", text: pingTimeout.text, allowOff: true)
+        try Self.requirePositive(closeTimeout.value, flag: "--close-timeout", text: closeTimeout.text, allowOff: false)
+    }
+
+    /// The LiveComponents options the flags stand for.
+    var options: WebSocketKeepaliveOptions {
         var o = WebSocketKeepaliveOptions()
-        o.keepalive.pingInterval = try span(pingInterval, flag: "--ping-interval", allowOff: true)
-        o.keepalive.pingTimeout = try span(pingTimeout, flag: "--ping-timeout", allowOff: true)
-        guard let close = try span(closeTimeout, flag: "--close-timeout", allowOff: false) else {
-            throw ValidationError("--close-timeout must be a duration, e.g. 10s")
-        }
-        o.closeTimeout = close
+        o.keepalive.pingInterval = pingInterval.value
+        o.keepalive.pingTimeout = pingTimeout.value
+        o.closeTimeout = closeTimeout.value
         return o
     }
 
-    private static func span(_ text: String, flag: String, allowOff: Bool) throws -> TimeSpan? {
-        if allowOff, text == "off" { return nil }
-        let value: TimeSpan
-        do {
-            value = try TimeSpan(parsing: text)
-        } catch {
-            throw ValidationError("\(flag): \(error.message)")
-        }
-        guard value > .zero else { throw ValidationError("\(flag) must be > 0\(allowOff ? " (or 'off')" : ""), got '\(text)'") }
-        return value
+    private static func requirePositive(_ value: TimeSpan?, flag: String, text: String, allowOff: Bool) throws {
+        guard let value, value <= .zero else { return }
+        throw ValidationError("\(flag) must be > 0\(allowOff ? " (or 'off')" : ""), got '\(text)'")
     }
 }

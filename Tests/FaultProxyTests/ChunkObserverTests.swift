@@ -26,6 +26,7 @@ final class RecordingObserver: ChunkObserver {
 @Suite struct ChunkObserverTests {
     @Test func tapSeesEveryChunkPerLinkAndTheLifecycle() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }  // on every way out, a failed `try` included
         let observer = RecordingObserver()
         let registry = ProxyRegistry(group: group, seed: 1, observer: observer)
         let echo = try await LoopbackServer.echo(group: group)

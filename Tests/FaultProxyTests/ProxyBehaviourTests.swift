@@ -90,6 +90,7 @@ struct ProxyBehaviourTests {
 
     @Test func serverResetReachesTheClientAsAReset() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }  // on every way out, a failed `try` included
         let resetting = try await LoopbackServer.resetting(group: group)
         let f = try await ProxyFixture(upstreamPort: resetting.port)
         let s = try f.connect()
@@ -158,6 +159,7 @@ struct ProxyBehaviourTests {
     @Test func upstreamConnectFailureClosesClientPromptly() async throws {
         // Find a port nobody listens on: bind, read the port, close.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }  // on every way out, a failed `try` included
         let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
         let deadPort = probe.localAddress!.port!
         try await probe.close()

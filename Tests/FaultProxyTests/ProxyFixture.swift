@@ -30,10 +30,17 @@ final class ProxyFixture: Sendable {
 
     func connect() throws -> BlockingSocket { try BlockingSocket(port: port) }
 
+    /// Removes the proxy, stops the echo server and waits for the group to shut down.
     func shutdown() async {
         await registry.removeAll()
         await echo.stop()
         try? await group.shutdownGracefully()
+    }
+
+    /// A test that throws before its `shutdown()` still stops the group's thread: the fixture's
+    /// `defer`, since a `defer` cannot await (a second shutdown after `shutdown()` does nothing).
+    deinit {
+        group.shutdownGracefully { _ in }
     }
 }
 

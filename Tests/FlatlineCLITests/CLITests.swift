@@ -24,10 +24,14 @@ struct CLITests {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], timeout: Double = 60) throws -> Run {
+    /// Runs the binary with `arguments`; `environment` is merged over this process's own.
+    static func run(_ arguments: [String], timeout: Double = 60, environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -15,6 +15,7 @@ struct ClientApplicationLayerTests {
     static func run(server: EngineIOServerConfiguration = .init(), client: SocketIOClientConfiguration,
                     seconds: Double) async throws -> [LabEvent] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }  // on every way out, a failed `try` included
         let events = MemoryEventSink()
         let start = Instant.monotonicNow()
         let srv = try await EngineIOServer.start(group: group, port: 0, configuration: server, events: events, startedAt: start)

@@ -27,6 +27,7 @@ struct ServerWebSocketBoundsTests {
     /// the server sent until it closed, `until` appeared, or 5 s passed.
     static func exchange(maxPayload: Int, frames: [[UInt8]], until marker: String? = nil) async throws -> [UInt8] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }  // on every way out, a failed `try` included
         var configuration = EngineIOServerConfiguration()
         configuration.maxPayload = maxPayload
         let server = try await EngineIOServer.start(group: group, port: 0, configuration: configuration, events: MemoryEventSink())

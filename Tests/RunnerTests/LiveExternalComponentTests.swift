@@ -1,6 +1,7 @@
 import Foundation
 import LabCore
 import Runner
+import Scenario
 import Testing
 
 #if canImport(Glibc)
@@ -242,15 +243,5 @@ import Glibc
         #expect(junit.contains(#"<property name="partial" value="true"/>"#))
         #expect(junit.contains("interrupted after \(ranFor) of 30s"))
         #expect(Self.read(folder.appendingPathComponent("report.html")).contains("This run was interrupted"))
-    }
-}
-
-@Suite struct InterruptedResultsTests {
-    @Test func junitMarksAnInterruptedRun() {
-        let xml = ResultsWriter.junit(scenario: "s", outcomes: [Verdict(name: "falseDisconnects", bound: "<= 0", measured: "0", passed: true)],
-                                      duration: .milliseconds(4200), interruption: "interrupted after 4200ms of 1m: partial results")
-        #expect(xml.contains(#"<property name="interrupted" value="interrupted after 4200ms of 1m: partial results"/>"#))
-        #expect(xml.contains("<system-out>interrupted after 4200ms of 1m: partial results</system-out>"))
-        #expect(!ResultsWriter.junit(scenario: "s", outcomes: [], duration: .seconds(1)).contains("partial"))
     }
 }

@@ -1,7 +1,9 @@
 import Foundation
 import Heartbeat
 import LabCore
+import Metrics
 import Runner
+import Scenario
 import Simulator
 import Testing
 

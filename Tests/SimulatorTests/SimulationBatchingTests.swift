@@ -1,5 +1,6 @@
 import Heartbeat
 import LabCore
+import Metrics
 @testable import Simulator
 import Testing
 

@@ -16,8 +16,9 @@ public struct DistributionError: Error, Sendable, Equatable, CustomStringConvert
 }
 
 /// Formats a parameter value for an error message: integral values without a trailing ".0"
-/// ("-1", not "-1.0"), everything else (including nan and inf) as Swift prints it.
-func formatParameter(_ value: Double) -> String {
+/// ("-1", not "-1.0"), everything else (including nan and inf) as Swift prints it. Shared within
+/// the package so that scenario errors print numbers the same way.
+package func formatParameter(_ value: Double) -> String {
     if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
         return String(Int64(value))
     }

@@ -57,7 +57,9 @@ enum UnitText {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    /// The text without leading and trailing spaces and tabs (the unit parsers' and the scenario
+    /// reader's notion of blank), shared within the package.
+    package func trimmingSpaces() -> String {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
         while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }

@@ -1,0 +1,112 @@
+import LabCore
+import Scenario
+
+/// One expectation of a scenario, evaluated: the bound as written beside what the run measured,
+/// ready for the summary table, summary.json and a JUnit test case.
+public struct Verdict: Sendable, Hashable, Codable {
+    /// The expectation's key in the scenario file: falseDisconnects, detectionWithin,
+    /// deliveryAtLeast or stabilityAtLeast.
+    public var name: String
+    /// The bound, e.g. "<= 0", "<= 45s", ">= 99.9%", ">= 75".
+    public var bound: String
+    /// What the run showed, e.g. "3", "max 12.5s over 2 detections, 0 missed", "99.95% (1999/2000)".
+    public var measured: String
+    /// Whether the expectation holds.
+    public var passed: Bool
+
+    /// Creates a verdict.
+    public init(name: String, bound: String, measured: String, passed: Bool) {
+        self.name = name
+        self.bound = bound
+        self.measured = measured
+        self.passed = passed
+    }
+}
+
+extension Expectations {
+    /// The verdicts of the expectations that are set, in the order falseDisconnects,
+    /// detectionWithin, deliveryAtLeast, stabilityAtLeast; all are judged on `metrics.overall`.
+    ///
+    /// - falseDisconnects: counted false disconnects ≤ N.
+    /// - detectionWithin: every counted detection's time ≤ the bound, and no missed detection of a
+    ///   dead period that lasted longer than the bound (a shorter one ended before a detector held
+    ///   to the bound had to fire).
+    /// - deliveryAtLeast: delivered / judged sends ≥ the fraction; passes when nothing was judged.
+    /// - stabilityAtLeast: the stability score ≥ the bound.
+    public func verdicts(for metrics: RunMetrics) -> [Verdict] {
+        let o = metrics.overall
+        var result: [Verdict] = []
+        if let limit = falseDisconnects {
+            result.append(Verdict(name: "falseDisconnects", bound: "<= \(limit)", measured: "\(o.falseDisconnects)",
+                                  passed: o.falseDisconnects <= limit))
+        }
+        if let bound = detectionWithin {
+            let times = o.detectionTimes
+            let slowest = times?.max ?? .zero
+            let failingMisses = metrics.missedDetections.filter { $0.period.length > bound }.count
+            let count = times?.count ?? 0
+            var measured = times.map { "max \(MetricText.seconds($0.max)) over \(count) detection\(count == 1 ? "" : "s")" }
+                ?? "no detections"
+            measured += ", \(metrics.missedDetections.count) missed"
+            if failingMisses != metrics.missedDetections.count {
+                measured += " (\(failingMisses) longer than the bound)"
+            }
+            result.append(Verdict(name: "detectionWithin", bound: "<= \(MetricText.seconds(bound))", measured: measured,
+                                  passed: slowest <= bound && failingMisses == 0))
+        }
+        if let fraction = deliveryAtLeast {
+            let d = o.delivery
+            let measured: String
+            let passed: Bool
+            if let ratio = d.ratio {
+                measured = "\(MetricText.percent(ratio)) (\(d.received)/\(d.sent))"
+                passed = ratio >= fraction
+            } else {
+                measured = "no messages judged"
+                passed = true
+            }
+            result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
+                                  measured: measured, passed: passed))
+        }
+        if let score = stabilityAtLeast {
+            result.append(Verdict(name: "stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))",
+                                  measured: MetricText.decimal(o.stability, places: 1), passed: o.stability >= score))
+        }
+        return result
+    }
+}
+
+/// Deterministic number formatting for verdicts and summaries (no locale, no Foundation).
+public enum MetricText {
+    /// `value` rounded to `places` decimals, trailing zeros removed: 99.95, 75, 0.5.
+    public static func decimal(_ value: Double, places: Int) -> String {
+        guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+        var scale = 1.0
+        for _ in 0..<max(places, 0) { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        let negative = value < 0 && scaled > 0
+        guard scaled < 9e15 else { return "\(value)" }
+        let integer = Int64(scaled)
+        let factor = Int64(scale)
+        var text = "\(integer / factor)"
+        var fraction = integer % factor
+        if fraction > 0 {
+            var digits = ""
+            var width = places
+            while width > 0 {
+                digits = "\(fraction % 10)" + digits
+                fraction /= 10
+                width -= 1
+            }
+            while digits.hasSuffix("0") { digits.removeLast() }
+            text += "." + digits
+        }
+        return negative ? "-" + text : text
+    }
+
+    /// A fraction as a percentage with up to two decimals: 0.9995 → "99.95%".
+    public static func percent(_ fraction: Double) -> String { decimal(fraction * 100, places: 2) + "%" }
+
+    /// A duration in seconds with up to three decimals: "12.5s", "0.012s".
+    public static func seconds(_ span: TimeSpan) -> String { decimal(span.seconds, places: 3) + "s" }
+}

@@ -1,0 +1,354 @@
+import Foundation
+import LabCore
+
+extension Scenario {
+    /// The top-level fields of a scenario file.
+    public static let topLevelFields = ["name", "seed", "duration", "server", "clients", "link", "phases", "workload",
+                                        "toleratedStall", "expect", "sweeps", "repetitions"]
+    /// Built-in components.
+    public static let builtinComponents = ["socketio"]
+    /// The largest number of sweep combinations a file may ask for.
+    public static let maxSweepPoints = 1_000
+
+    /// Loads and validates the scenario file at `path`; errors name `path` as given.
+    public static func load(path: String) throws(ScenarioError) -> Scenario {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ScenarioError(file: path, line: 0, column: 0, path: "", message: "cannot read the file: \(error.localizedDescription)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ScenarioError(file: path, line: 0, column: 0, path: "", message: "the file is not UTF-8 text")
+        }
+        return try parse(yaml: text, source: path)
+    }
+
+    /// Parses and validates a scenario from YAML text; `source` names it in errors (a file name).
+    public static func parse(yaml: String, source: String = "<scenario>") throws(ScenarioError) -> Scenario {
+        let document = try ScenarioNode.parse(yaml: yaml, file: source)
+        return try Scenario(document: document, validateSweeps: true)
+    }
+
+    /// Builds a scenario from a document, checking every field.
+    init(document: ScenarioNode, validateSweeps: Bool) throws(ScenarioError) {
+        let root = try MappingReader(document, "", known: Scenario.topLevelFields, what: "a mapping of scenario fields (name, duration, server, clients, …)")
+        name = try ScenarioRead.string(try root.required("name"), "name")
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }), name.first != "." else {
+            throw ScenarioRead.error(root["name"]!, "name", "'\(name)' may only contain letters, digits, '-', '_' and '.' and not start with '.' (it names the results folder)")
+        }
+        seed = try root.optional("seed", ScenarioRead.seed) ?? 1
+        duration = try ScenarioRead.duration(try root.required("duration"), "duration", positive: true)
+        server = try Scenario.server(try root.required("server", hint: ": a built-in (builtin: socketio) or external (command: [...]) server"), "server")
+        clients = try Scenario.clients(try root.required("clients", hint: ": at least { builtin: socketio } or { command: [...] }"), "clients")
+        if let node = root["link"] {
+            let r = try MappingReader(node, "link", known: ScenarioConditions.directions, what: "a mapping with both, upstream or downstream")
+            link = try ScenarioConditions.link(r)
+        } else {
+            link = LinkConditions()
+        }
+        let duration = duration
+        phases = []
+        if let node = root["phases"] {
+            let items = try ScenarioRead.sequence(node, "phases", expected: "a list of phases")
+            for (index, item) in items.enumerated() {
+                phases.append(try Scenario.phase(item, ScenarioRead.child("phases", index: index), duration: duration))
+            }
+        }
+        workload = try root.optional("workload", Scenario.workload) ?? Workload()
+        toleratedStall = try root.optional("toleratedStall") { (n, p) throws(ScenarioError) in try ScenarioRead.duration(n, p) }
+            ?? Scenario.defaultToleratedStall
+        expectations = try root.optional("expect", Scenario.expectations) ?? Expectations()
+        repetitions = try root.optional("repetitions") { (n, p) throws(ScenarioError) in try ScenarioRead.integer(n, p, min: 1, max: 100_000) } ?? 1
+        self.document = document
+        sweeps = []
+        sweepPoints = []
+        if let node = root["sweeps"] {
+            let (list, points) = try Scenario.sweeps(node, document: document, validate: validateSweeps)
+            sweeps = list
+            sweepPoints = points
+        }
+    }
+
+    // MARK: Components
+
+    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout"]
+    private static let externalFields = ["command", "env", "cwd"]
+    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application"]
+
+    static func server(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ServerComponent {
+        let probe = try MappingReader(anyKeys: node, path, what: "a mapping with builtin or command")
+        try checkKind(probe, node, path, role: "server")
+        if probe.has("builtin") {
+            let r = try MappingReader(node, path, known: serverBuiltinFields)
+            try builtinName(r)
+            var settings = SocketIOServerSettings()
+            if let n = r["pingInterval"] { settings.pingInterval = try ScenarioRead.duration(n, r.path("pingInterval"), positive: true) }
+            if let n = r["pingTimeout"] { settings.pingTimeout = try ScenarioRead.duration(n, r.path("pingTimeout"), positive: true) }
+            return .socketIO(settings)
+        }
+        let r = try MappingReader(node, path, known: externalFields + ["readiness"])
+        var component = try external(r, placeholders: ExternalComponent.serverPlaceholders)
+        let usesPort = (component.command + component.environment.values).contains { $0.contains("{port}") }
+        guard usesPort else {
+            throw ScenarioRead.error(r["command"]!, r.path("command"),
+                                     "an external server must be told its port: use {port} in the command or in env")
+        }
+        if let n = r["readiness"] { component.readiness = try readiness(n, r.path("readiness")) }
+        return .external(component)
+    }
+
+    static func clients(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ClientGroup {
+        let probe = try MappingReader(anyKeys: node, path, what: "a mapping with count and builtin or command")
+        try checkKind(probe, node, path, role: "client")
+        if probe.has("builtin") {
+            let r = try MappingReader(node, path, known: clientBuiltinFields)
+            try builtinName(r)
+            let count = try count(r)
+            var settings = SocketIOClientSettings()
+            if let n = r["connectTimeout"] { settings.connectTimeout = try ScenarioRead.duration(n, r.path("connectTimeout"), positive: true) }
+            if let n = r["reconnection"] { settings.reconnection = try reconnection(n, r.path("reconnection")) }
+            if let n = r["application"] { settings.application = try application(n, r.path("application")) }
+            return ClientGroup(count: count, component: .socketIO(settings))
+        }
+        let r = try MappingReader(node, path, known: ["count"] + externalFields)
+        return ClientGroup(count: try count(r), component: .external(try external(r, placeholders: ExternalComponent.clientPlaceholders)))
+    }
+
+    private static func count(_ r: MappingReader) throws(ScenarioError) -> Int {
+        try r.optional("count") { (n, p) throws(ScenarioError) in try ScenarioRead.integer(n, p, min: 1, max: 1_000_000) } ?? 1
+    }
+
+    private static func checkKind(_ probe: MappingReader, _ node: ScenarioNode, _ path: String, role: String) throws(ScenarioError) {
+        if probe.has("builtin"), probe.has("command") {
+            throw ScenarioRead.error(probe.keyNode("command")!, path, "'builtin' and 'command' are exclusive: a \(role) is either built in or external")
+        }
+        if !probe.has("builtin"), !probe.has("command") {
+            throw ScenarioRead.error(node, path, "missing 'builtin' or 'command': a \(role) is built in (builtin: socketio) or external (command: [program, args…])")
+        }
+    }
+
+    private static func builtinName(_ r: MappingReader) throws(ScenarioError) {
+        let node = r["builtin"]!
+        let text = try ScenarioRead.scalar(node, r.path("builtin"), expected: "the name of a built-in component (\(builtinComponents.joined(separator: ", ")))")
+        guard builtinComponents.contains(text) else {
+            throw ScenarioRead.error(node, r.path("builtin"), MappingReader.unknownMessage(text, known: builtinComponents, noun: "built-in component"))
+        }
+    }
+
+    private static func external(_ r: MappingReader, placeholders: [String]) throws(ScenarioError) -> ExternalComponent {
+        let commandNode = try r.required("command")
+        let items = try ScenarioRead.sequence(commandNode, r.path("command"), expected: "a list: the program and its arguments, e.g. [python3, server.py, \"{port}\"]")
+        guard !items.isEmpty else { throw ScenarioRead.error(commandNode, r.path("command"), "must name a program") }
+        var command: [String] = []
+        for (index, item) in items.enumerated() {
+            let itemPath = ScenarioRead.child(r.path("command"), index: index)
+            let text = try ScenarioRead.scalar(item, itemPath, expected: "a text")
+            try checkPlaceholders(text, item, itemPath, allowed: placeholders)
+            command.append(text)
+        }
+        guard !command[0].isEmpty else { throw ScenarioRead.error(items[0], ScenarioRead.child(r.path("command"), index: 0), "the program must not be empty") }
+        var environment: [String: String] = [:]
+        if let envNode = r["env"] {
+            let e = try MappingReader(anyKeys: envNode, r.path("env"), what: "a mapping of environment variables")
+            for key in e.order {
+                guard !key.isEmpty, !key.contains("="), !key.contains("\0") else {
+                    throw ScenarioRead.error(e.keyNode(key)!, e.path, "'\(key)' is not an environment variable name")
+                }
+                let valueNode = e[key]!
+                let text = try ScenarioRead.scalar(valueNode, e.path(key), expected: "a text")
+                try checkPlaceholders(text, valueNode, e.path(key), allowed: placeholders)
+                environment[key] = text
+            }
+        }
+        let cwd = try r.optional("cwd", ScenarioRead.string)
+        return ExternalComponent(command: command, environment: environment, workingDirectory: cwd)
+    }
+
+    private static func checkPlaceholders(_ text: String, _ node: ScenarioNode, _ path: String, allowed: [String]) throws(ScenarioError) {
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(of: "}") else { break }
+            let name = String(after[..<close])
+            if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !allowed.contains(name) {
+                throw ScenarioRead.error(node, path, "unknown placeholder '{\(name)}'; expected \(allowed.map { "{\($0)}" }.joined(separator: ", "))")
+            }
+            rest = after[after.index(after: close)...]
+        }
+    }
+
+    static func readiness(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ReadinessProbe {
+        if case .scalar(let text, _) = node.content, !node.isNull {
+            guard text == "tcp" else {
+                throw ScenarioRead.error(node, path, "expected tcp or a mapping with tcp or http (and timeout), got '\(text)'")
+            }
+            return ReadinessProbe(kind: .tcp)
+        }
+        let r = try MappingReader(node, path, known: ["tcp", "http", "timeout"], what: "tcp or a mapping with tcp or http (and timeout)")
+        if r.has("tcp"), r.has("http") {
+            throw ScenarioRead.error(r.keyNode("http")!, path, "'tcp' and 'http' are exclusive: choose one probe")
+        }
+        let kind: ReadinessProbe.Kind
+        if let n = r["http"] {
+            let text = try ScenarioRead.string(n, r.path("http"))
+            guard text.hasPrefix("/") else { throw ScenarioRead.error(n, r.path("http"), "must be a path starting with '/', got '\(text)'") }
+            kind = .http(path: text)
+        } else if let n = r["tcp"] {
+            guard try ScenarioRead.bool(n, r.path("tcp")) else {
+                throw ScenarioRead.error(n, r.path("tcp"), "must be true (leave readiness out for no probe)")
+            }
+            kind = .tcp
+        } else {
+            throw ScenarioRead.error(node, path, "missing 'tcp' or 'http': tcp: true, or http: /health")
+        }
+        let timeout = try r.optional("timeout") { (n, p) throws(ScenarioError) in try ScenarioRead.duration(n, p, positive: true) }
+        return ReadinessProbe(kind: kind, timeout: timeout ?? ReadinessProbe.defaultTimeout)
+    }
+
+    static func reconnection(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ReconnectionSettings {
+        let r = try MappingReader(node, path, known: ["enabled", "delay", "delayMax", "randomization", "attempts"])
+        var settings = ReconnectionSettings()
+        if let n = r["enabled"] { settings.enabled = try ScenarioRead.bool(n, r.path("enabled")) }
+        if let n = r["delay"] { settings.delay = try ScenarioRead.duration(n, r.path("delay"), positive: true) }
+        if let n = r["delayMax"] { settings.delayMax = try ScenarioRead.duration(n, r.path("delayMax"), positive: true) }
+        if settings.delayMax < settings.delay {
+            let n = r["delayMax"] ?? r["delay"]!
+            throw ScenarioRead.error(n, r.path(r.has("delayMax") ? "delayMax" : "delay"),
+                                     "delayMax (\(settings.delayMax)) must be at least delay (\(settings.delay))")
+        }
+        if let n = r["randomization"] { settings.randomization = try ScenarioRead.number(n, r.path("randomization"), min: 0, max: 1) }
+        if let n = r["attempts"] {
+            if n.scalarText == "unlimited" {
+                settings.attempts = nil
+            } else {
+                settings.attempts = try ScenarioRead.integer(n, r.path("attempts"), min: 1, max: 1_000_000)
+            }
+        }
+        return settings
+    }
+
+    static func application(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ApplicationLayerSettings {
+        let r = try MappingReader(node, path, known: ["healthCheck", "customPing"])
+        var layer = ApplicationLayerSettings()
+        if let n = r["healthCheck"] {
+            let p = r.path("healthCheck")
+            if case .mapping = n.content {
+                let h = try MappingReader(n, p, known: ["staleAfter", "heartbeatsCount", "checkInterval"])
+                var settings = HealthCheckSettings(staleAfter: try ScenarioRead.duration(try h.required("staleAfter"), h.path("staleAfter"), positive: true))
+                if let b = h["heartbeatsCount"] { settings.heartbeatsCount = try ScenarioRead.bool(b, h.path("heartbeatsCount")) }
+                if let c = h["checkInterval"] { settings.checkInterval = try ScenarioRead.duration(c, h.path("checkInterval"), positive: true) }
+                layer.healthCheck = settings
+            } else {
+                layer.healthCheck = HealthCheckSettings(staleAfter: try ScenarioRead.duration(n, p, positive: true))
+            }
+        }
+        if let n = r["customPing"] {
+            let c = try MappingReader(n, r.path("customPing"), known: ["interval", "timeout", "firstPingAfter", "pingEvent", "pongEvent"],
+                                      what: "a mapping with interval and timeout")
+            var settings = CustomPingSettings(interval: try ScenarioRead.duration(try c.required("interval"), c.path("interval"), positive: true),
+                                              timeout: try ScenarioRead.duration(try c.required("timeout"), c.path("timeout"), positive: true))
+            settings.firstPingAfter = try c.optional("firstPingAfter") { (n, p) throws(ScenarioError) in try ScenarioRead.duration(n, p) }
+            if let e = c["pingEvent"] { settings.pingEvent = try ScenarioRead.string(e, c.path("pingEvent")) }
+            if let e = c["pongEvent"] { settings.pongEvent = try ScenarioRead.string(e, c.path("pongEvent")) }
+            layer.customPing = settings
+        }
+        return layer
+    }
+
+    // MARK: Timeline
+
+    static let phaseFields = ["at", "for", "until", "every", "note", "server", "clients"] + ScenarioConditions.directions
+
+    static func phase(_ node: ScenarioNode, _ path: String, duration: TimeSpan) throws(ScenarioError) -> Phase {
+        let r = try MappingReader(node, path, known: phaseFields, what: "a phase mapping (at, for or until, conditions)")
+        let at = try ScenarioRead.duration(try r.required("at"), r.path("at"))
+        guard at < duration else {
+            throw ScenarioRead.error(r["at"]!, r.path("at"), "starts at \(at), at or after the scenario's end (duration \(duration))")
+        }
+        let end: Phase.End
+        switch (r["for"], r["until"]) {
+        case (.some, .some):
+            throw ScenarioRead.error(r.keyNode("until")!, path, "'for' and 'until' are exclusive: give one")
+        case (nil, nil):
+            throw ScenarioRead.error(node, path, "missing 'for' or 'until': say how long the phase lasts (for: 8s) or when it ends (until: end)")
+        case (.some(let n), nil):
+            let length = try ScenarioRead.duration(n, r.path("for"), positive: true)
+            guard at + length <= duration else {
+                throw ScenarioRead.error(n, r.path("for"), "the phase ends at \(at + length), after the scenario's end (duration \(duration)); shorten it or use 'until: end'")
+            }
+            end = .after(length)
+        case (nil, .some(let n)):
+            if n.scalarText == "end" {
+                end = .scenarioEnd
+            } else {
+                let text = try ScenarioRead.scalar(n, r.path("until"), expected: "end or a time such as 20m")
+                let until: TimeSpan
+                do { until = try TimeSpan(parsing: text) } catch {
+                    throw ScenarioRead.error(n, r.path("until"), "expected end or a time such as 20m: \(error.message)")
+                }
+                guard until > at else { throw ScenarioRead.error(n, r.path("until"), "must be after at (\(at)), got \(until)") }
+                guard until <= duration else {
+                    throw ScenarioRead.error(n, r.path("until"), "\(until) is after the scenario's end (duration \(duration)); use 'until: end'")
+                }
+                end = .at(until)
+            }
+        }
+        var every: TimeSpan?
+        if let n = r["every"] {
+            let period = try ScenarioRead.duration(n, r.path("every"), positive: true)
+            guard case .after(let length) = end else {
+                throw ScenarioRead.error(r.keyNode("every")!, path, "'every' repeats a phase of fixed length: use 'for', not 'until'")
+            }
+            guard period > length else {
+                throw ScenarioRead.error(n, r.path("every"), "must be longer than the phase (for: \(length)), got \(period)")
+            }
+            every = period
+        }
+        let conditions = try ScenarioConditions.link(r)
+        var serverPause = false
+        if let n = r["server"] {
+            let text = try ScenarioRead.scalar(n, r.path("server"), expected: "pause")
+            guard text == "pause" else {
+                throw ScenarioRead.error(n, r.path("server"), "expected 'pause' (the server's event loop is blocked for the phase), got '\(text)'")
+            }
+            serverPause = true
+        }
+        var alignment: TimeSpan?
+        if let n = r["clients"] {
+            let c = try MappingReader(n, r.path("clients"), known: ["timerAlignment"],
+                                      what: "a mapping such as { timerAlignment: 1m } (a throttled background tab)")
+            alignment = try ScenarioRead.duration(try c.required("timerAlignment"), c.path("timerAlignment"), positive: true)
+        }
+        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil else {
+            throw ScenarioRead.error(node, path, "a phase needs conditions (both, upstream or downstream, e.g. both: stall), "
+                + "server: pause, or clients: { timerAlignment: … }")
+        }
+        let note = try r.optional("note") { (n, p) throws(ScenarioError) in try ScenarioRead.scalar(n, p, expected: "a text") }
+        return Phase(at: at, end: end, every: every, conditions: conditions, note: note, serverPause: serverPause,
+                     clientTimerAlignment: alignment)
+    }
+
+    // MARK: Workload and expectations
+
+    static func workload(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Workload {
+        let r = try MappingReader(node, path, known: ["serverToClient", "clientToServer"])
+        func flow(_ key: String) throws(ScenarioError) -> MessageFlow? {
+            guard let n = r[key] else { return nil }
+            let f = try MappingReader(n, r.path(key), known: ["rate", "size"], what: "a mapping with rate and size")
+            return MessageFlow(rate: try ScenarioRead.eventRate(try f.required("rate"), f.path("rate")),
+                               size: try ScenarioRead.size(try f.required("size"), f.path("size")))
+        }
+        return Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"))
+    }
+
+    static func expectations(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Expectations {
+        let r = try MappingReader(node, path, known: ["falseDisconnects", "detectionWithin", "deliveryAtLeast", "stabilityAtLeast"])
+        var e = Expectations()
+        if let n = r["falseDisconnects"] { e.falseDisconnects = try ScenarioRead.integer(n, r.path("falseDisconnects"), min: 0, max: Int(Int32.max)) }
+        if let n = r["detectionWithin"] { e.detectionWithin = try ScenarioRead.duration(n, r.path("detectionWithin"), positive: true) }
+        if let n = r["deliveryAtLeast"] { e.deliveryAtLeast = try ScenarioRead.probability(n, r.path("deliveryAtLeast")) }
+        if let n = r["stabilityAtLeast"] { e.stabilityAtLeast = try ScenarioRead.number(n, r.path("stabilityAtLeast"), min: 0, max: 100) }
+        return e
+    }
+}
