@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import FaultProxy
 import Foundation
 import LabCore
@@ -8,6 +7,9 @@ import NIOPosix
 import ProtocolTap
 import ProxyAPI
 import LiveComponents
+import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// `flatline proxy`: the fault proxy with its Toxiproxy-compatible control API, taking the same
 /// flags and config file as toxiproxy-server.
@@ -41,7 +43,7 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         var tap: EngineIOTap?
         if let events {
             let handle: FileHandle
@@ -56,8 +58,8 @@ struct ProxyCommand: AsyncParsableCommand {
             }
             tap = EngineIOTap(events: JSONLinesEventWriter(handle: handle))
         }
-        let registry = ProxyRegistry(group: group, seed: seed, window: window, observer: tap)
-        let server = ControlServer(registry: registry, group: group)
+        let registry = ProxyRegistry(group: eventLoops, seed: seed, window: window, observer: tap)
+        let server = ControlServer(registry: registry, group: eventLoops)
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ValidationError("--config \(config): cannot read the file")
@@ -66,53 +68,27 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         let bound = try await server.start(host: host, port: port)
         Log.info("flatline \(flatlineVersion) API listening on \(bound) (seed \(seed))")
-        let signal = await ShutdownSignal.wait()
-        Log.info("received \(signal), shutting down")
-        await server.stop()
-        await registry.removeAll()
-        try await group.shutdownGracefully()
+        // SIGINT and SIGTERM shut the proxy down gracefully: listeners and connections closed.
+        let service = ProxyService(server: server, registry: registry)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "flatline.proxy", factory: { _ in SwiftLogNoOpLogHandler() })))
+        try await group.run()
+        try await eventLoops.shutdownGracefully()
     }
 }
 
-/// Waits for SIGINT or SIGTERM (or, when given, for `timeout` to pass), so a command can close
-/// its listeners and connections cleanly.
-enum ShutdownSignal {
-    static func wait(timeout: Double? = nil) async -> String {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            let queue = DispatchQueue(label: "flatline.signals")
-            let once = OnceBox(continuation)
-            var sources: [any DispatchSourceSignal] = []
-            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { once.resume(name) }
-                source.resume()
-                sources.append(source)
-            }
-            KeepAlive.sources = sources
-            if let timeout {
-                queue.asyncAfter(deadline: .now() + timeout) { once.resume("timeout") }
-            }
-        }
-    }
+/// The running proxy as a service: it waits for the group's graceful shutdown (a signal), then
+/// closes the control API, every proxy and every connection.
+struct ProxyService: Service {
+    let server: ControlServer
+    let registry: ProxyRegistry
 
-    /// Resumes a continuation at most once.
-    final class OnceBox: @unchecked Sendable {
-        private var continuation: CheckedContinuation<String, Never>?
-        private let lock = NSLock()
-        init(_ continuation: CheckedContinuation<String, Never>) { self.continuation = continuation }
-        func resume(_ value: String) {
-            lock.lock()
-            let c = continuation
-            continuation = nil
-            lock.unlock()
-            c?.resume(returning: value)
-        }
-    }
-
-    /// Keeps the signal sources alive for the life of the process.
-    enum KeepAlive {
-        nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = []
+    func run() async throws {
+        try? await gracefulShutdown()
+        Log.info("shutting down")
+        await server.stop()
+        await registry.removeAll()
     }
 }
 

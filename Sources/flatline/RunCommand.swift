@@ -1,11 +1,11 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import LabCore
 import LiveProcesses
 import Metrics
 import Runner
 import Scenario
+import UnixSignals
 
 /// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
 /// Exit 0 when all hold, 1 when one fails, 2 on invalid input, 130 when a live run was interrupted
@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if invalid { throw ExitCode(2) }
         let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: results.out), version: flatlineVersion)
-        let interrupt = mode == .live ? LiveInterrupt.install() : nil
+        let interrupt = mode == .live ? await LiveInterrupt.install() : nil
         var allPassed = true
         print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
         for (scenario, file) in scenarios {
@@ -92,17 +92,16 @@ final class LiveInterrupt: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
     private var current: Task<ScenarioRunResult, any Error>?
-    private var source: (any DispatchSourceSignal)?
+    private var listener: Task<Void, Never>?
 
     /// Takes SIGINT over from the default handler (which would kill the process and leave the
-    /// programs it started running).
-    static func install() -> LiveInterrupt {
+    /// programs it started running), through swift-service-lifecycle's `UnixSignalsSequence`.
+    static func install() async -> LiveInterrupt {
         let interrupt = LiveInterrupt()
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue(label: "flatline.sigint"))
-        source.setEventHandler { interrupt.signalled() }
-        source.resume()
-        interrupt.source = source
+        let signals = await UnixSignalsSequence(trapping: .sigint)
+        interrupt.listener = Task {
+            for await _ in signals { interrupt.signalled() }
+        }
         return interrupt
     }
 
