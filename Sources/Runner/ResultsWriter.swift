@@ -17,21 +17,53 @@ public struct ResultsWriter: Sendable {
         self.root = root
     }
 
-    /// A run id from the time, seed and mode; unique within the scenario's folder.
+    /// A run id from the time, seed and mode. `write` publishes under the first of id, id-2, id-3…
+    /// that is free at that moment, atomically, so concurrent runs never collide.
     public func newRunID(scenario: String, seed: UInt64, mode: String, now: Date = Date()) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let base = "\(formatter.string(from: now))-\(mode)-seed\(seed)"
-        var id = base
-        var n = 2
-        while FileManager.default.fileExists(atPath: root.appendingPathComponent(scenario).appendingPathComponent(id).path) {
-            id = "\(base)-\(n)"
-            n += 1
-        }
-        return id
+        return "\(formatter.string(from: now))-\(mode)-seed\(seed)"
     }
+
+    /// The folder of a scenario's results: its name made safe as one path component (see
+    /// `safeComponent`), checked to lie inside the results root.
+    public func folder(for scenario: String) throws -> URL {
+        let folder = root.appendingPathComponent(Self.safeComponent(scenario), isDirectory: true)
+        let rootPath = root.standardizedFileURL.path
+        let path = folder.standardizedFileURL.path
+        guard path.hasPrefix(rootPath.hasSuffix("/") ? rootPath : rootPath + "/") else {
+            throw RunnerError(scenario: scenario, message: "results folder \(path) would lie outside \(rootPath)")
+        }
+        return folder
+    }
+
+    /// The longest folder name written, in UTF-8 bytes (file systems allow 255).
+    public static let maximumComponentBytes = 200
+
+    /// `name` as one safe path component: letters, digits and `-_.+=,` stay; every other byte
+    /// (a `/`, a space, a control character) is written `%XX`; a leading `.` too, so no name is
+    /// hidden or `..`; a name longer than `maximumComponentBytes` keeps its start and ends in a
+    /// hash of the whole, so different long names stay apart and the same name gets the same folder.
+    public static func safeComponent(_ name: String) -> String {
+        var out = ""
+        for (i, byte) in name.utf8.enumerated() {
+            let c = Character(Unicode.Scalar(byte))
+            let plain = byte < 0x80 && (c.isLetter || c.isNumber || "-_+=,".contains(c) || (c == "." && i > 0))
+            out += plain ? String(c) : String(format: "%%%02X", byte)
+        }
+        if out.isEmpty { out = "%00" }
+        guard out.utf8.count > maximumComponentBytes else { return out }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, stable across runs and machines
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let kept = String(out.utf8.prefix(maximumComponentBytes - 17))!
+        return kept + "-" + String(format: "%016llx", hash)
+    }
+
+    /// Staging folders of this process are told apart by a counter, so runs in parallel threads
+    /// never share one.
+    private static let stagingCounter = StagingCounter()
 
     /// Writes the files and moves the directory into place; returns its path. The runs' event logs
     /// are `eventLogs`, or files already written (`eventFiles`, moved in); `logs`, a folder, is
@@ -39,14 +71,21 @@ public struct ResultsWriter: Sendable {
     public func write(scenario: String, runID: String, eventLogs: [String], eventFiles: [URL] = [], summary: JSONValue,
                       outcomes: [Verdict], duration: TimeSpan, report: String? = nil,
                       logs: URL? = nil, interruption: String? = nil) throws -> URL {
-        let folder = root.appendingPathComponent(scenario)
-        let final = folder.appendingPathComponent(runID)
-        guard !FileManager.default.fileExists(atPath: final.path) else {
-            throw RunnerError(scenario: scenario, message: "results \(final.path) already exist; they are never overwritten")
-        }
-        let staging = folder.appendingPathComponent(".\(runID).partial")
-        try? FileManager.default.removeItem(at: staging)
+        let folder = try folder(for: scenario)
+        let staging = folder.appendingPathComponent(".\(runID).\(getpid()).\(Self.stagingCounter.next()).partial")
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        do {
+            try fill(staging, scenario: scenario, eventLogs: eventLogs, eventFiles: eventFiles, summary: summary,
+                     outcomes: outcomes, duration: duration, report: report, logs: logs, interruption: interruption)
+            return try publish(staging, in: folder, runID: runID, scenario: scenario)
+        } catch {
+            try? FileManager.default.removeItem(at: staging)
+            throw error
+        }
+    }
+
+    private func fill(_ staging: URL, scenario: String, eventLogs: [String], eventFiles: [URL], summary: JSONValue,
+                      outcomes: [Verdict], duration: TimeSpan, report: String?, logs: URL?, interruption: String?) throws {
         let runs = eventFiles.isEmpty ? eventLogs.count : eventFiles.count
         func eventsFile(_ i: Int) -> URL {
             staging.appendingPathComponent(runs == 1 ? "events.jsonl" : "events-\(i).jsonl")
@@ -65,7 +104,65 @@ public struct ResultsWriter: Sendable {
         if let logs, FileManager.default.fileExists(atPath: logs.path) {
             try FileManager.default.moveItem(at: logs, to: staging.appendingPathComponent("logs"))
         }
-        try FileManager.default.moveItem(at: staging, to: final)
-        return final
+    }
+
+    /// Renames the finished staging folder to the first free name of runID, runID-2, … in one
+    /// step that never replaces anything (renameat2 with RENAME_NOREPLACE): a reader sees either
+    /// nothing or the whole result, and two runs never take the same folder.
+    private func publish(_ staging: URL, in folder: URL, runID: String, scenario: String) throws -> URL {
+        for n in 1...10_000 {
+            let final = folder.appendingPathComponent(n == 1 ? runID : "\(runID)-\(n)")
+            switch AtomicRename.withoutReplacing(staging.path, final.path) {
+            case .done: return final
+            case .exists: continue
+            case .failed(let code):
+                throw RunnerError(scenario: scenario, message: "cannot publish results at \(final.path): \(String(cString: strerror(code)))")
+            }
+        }
+        throw RunnerError(scenario: scenario, message: "no free results folder for run \(runID) in \(folder.path)")
+    }
+}
+
+/// A counter shared by the threads of one process.
+private final class StagingCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    /// The next number, from 1.
+    func next() -> Int {
+        lock.withLock {
+            value += 1
+            return value
+        }
+    }
+}
+
+/// A rename that fails instead of replacing its target: Linux's renameat2(RENAME_NOREPLACE),
+/// looked up at run time (glibc declares it only under _GNU_SOURCE, which Swift's Glibc module
+/// does not set).
+enum AtomicRename {
+    /// How a rename went.
+    enum Outcome: Equatable {
+        case done
+        case exists
+        case failed(Int32)
+    }
+
+    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    private static let renameat2: RenameAt2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2")
+        .map { unsafeBitCast($0, to: RenameAt2.self) }
+
+    /// Renames `source` to `target` unless `target` exists.
+    static func withoutReplacing(_ source: String, _ target: String) -> Outcome {
+        if let renameat2 {
+            if renameat2(AT_FDCWD, source, AT_FDCWD, target, 1 /* RENAME_NOREPLACE */) == 0 { return .done }
+            let code = errno
+            if code == EEXIST || code == ENOTEMPTY { return .exists }
+            guard code == EINVAL || code == ENOSYS else { return .failed(code) }
+        }
+        // No renameat2 (or a file system without the flag): reserve the name with mkdir, which
+        // only one caller wins, then rename over that empty folder (rename may replace an empty one).
+        if mkdir(target, 0o755) != 0 { return errno == EEXIST ? .exists : .failed(errno) }
+        return rename(source, target) == 0 ? .done : .failed(errno)
     }
 }

@@ -51,7 +51,7 @@ public struct ScenarioRunner: Sendable {
         let truth = GroundTruth(scenario: scenario)
         // Each run's events go to a file as soon as it is over, so that --runs N holds one run's
         // log in memory, not N; the files move into the results folder with the rest.
-        let staged = writer.root.appendingPathComponent(scenario.name)
+        let staged = try writer.folder(for: scenario.name)
             .appendingPathComponent(".sim-events-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         defer {
             try? FileManager.default.removeItem(at: staged)
@@ -84,7 +84,7 @@ public struct ScenarioRunner: Sendable {
     public func live(_ scenario: Scenario, source: String, timeScale: Double, seed: UInt64?) async throws -> ScenarioRunResult {
         let baseSeed = seed ?? scenario.seed
         let scaled = scenario.scaled(by: timeScale)
-        let logs = writer.root.appendingPathComponent(scenario.name)
+        let logs = try writer.folder(for: scenario.name)
             .appendingPathComponent(".live-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         defer {
             try? FileManager.default.removeItem(at: logs)

@@ -88,18 +88,67 @@ import Testing
         let junit = try String(contentsOf: dir.appendingPathComponent("junit.xml"), encoding: .utf8)
         #expect(junit.contains(#"<testsuite name="s" tests="2" failures="1" time="3.0">"#))
         #expect(junit.contains(#"<failure message="falseDisconnects: measured 2, expected &lt;= 0"/>"#))
-        // The same id again is refused; a new id is chosen next to it.
-        #expect(throws: RunnerError.self) {
-            try writer.write(scenario: "s", runID: id, eventLogs: [""], summary: .null, outcomes: [], duration: .zero)
+        // The same id again never overwrites: the result is published beside it, as id-2.
+        let again = try writer.write(scenario: "s", runID: id, eventLogs: [""], summary: .null, outcomes: [], duration: .zero)
+        #expect(again.lastPathComponent == id + "-2")
+        #expect(try String(contentsOf: dir.appendingPathComponent("summary.json"), encoding: .utf8) == #"{"ok":true}"# + "\n")
+        let left = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("s").path).sorted()
+        #expect(left == [id, id + "-2"], "no staging folder is left behind")
+    }
+
+    /// Issue 12, finding 4: eight runs of one scenario with the same seed in the same second, in
+    /// parallel, each get a folder of their own with every file, and nothing is left behind.
+    @Test func concurrentRunsNeverCollide() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-concurrent-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let writer = ResultsWriter(root: root)
+        let id = writer.newRunID(scenario: "s", seed: 7, mode: "sim", now: Date(timeIntervalSince1970: 0))
+        let folders = try await withThrowingTaskGroup(of: URL.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    try writer.write(scenario: "s", runID: id, eventLogs: ["{\"run\":\(i)}\n"], summary: .object(["run": .integer(Int64(i))]),
+                                     outcomes: [], duration: .zero)
+                }
+            }
+            var out: [URL] = []
+            for try await folder in group { out.append(folder) }
+            return out
         }
-        #expect(writer.newRunID(scenario: "s", seed: 1, mode: "sim", now: Date(timeIntervalSince1970: 0)) == id + "-2")
-        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("s/.\(id).partial").path))
+        #expect(Set(folders.map(\.lastPathComponent)) == Set([id] + (2...8).map { "\(id)-\($0)" }))
+        var runs: Set<String> = []
+        for folder in folders {
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            #expect(names == ["events.jsonl", "junit.xml", "summary.json"])
+            runs.insert(try String(contentsOf: folder.appendingPathComponent("summary.json"), encoding: .utf8))
+        }
+        #expect(runs.count == 8, "each folder holds its own run")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("s").path).count == 8)
+    }
+
+    /// Issue 12, finding 3: a name (a sweep point's, built from sweep values) is one safe path
+    /// component, so nothing is written outside the results root; long names are shortened.
+    @Test func namesNeverLeaveTheResultsRoot() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-escape-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let writer = ResultsWriter(root: root)
+        for name in ["s+phases[0].note=../../../ESCAPED", "..", ".hidden", "a/b", "/abs", "new\nline", "", String(repeating: "n", count: 300)] {
+            let folder = try writer.write(scenario: name, runID: "r", eventLogs: [""], summary: .null, outcomes: [], duration: .zero)
+            #expect(folder.deletingLastPathComponent().deletingLastPathComponent().standardizedFileURL.path == root.standardizedFileURL.path,
+                    "\(name) -> \(folder.path)")
+            #expect(!folder.deletingLastPathComponent().lastPathComponent.hasPrefix("."))
+            #expect(folder.deletingLastPathComponent().lastPathComponent.utf8.count <= ResultsWriter.maximumComponentBytes)
+        }
+        #expect(ResultsWriter.safeComponent("s+phases[0].note=../../../ESCAPED") == "s+phases%5B0%5D.note=..%2F..%2F..%2FESCAPED")
+        #expect(ResultsWriter.safeComponent("dashboard-after+server.pingTimeout=60s") == "dashboard-after+server.pingTimeout=60s")
+        let long1 = ResultsWriter.safeComponent(String(repeating: "n", count: 300))
+        let long2 = ResultsWriter.safeComponent(String(repeating: "n", count: 301))
+        #expect(long1 != long2)
+        #expect(long1 == ResultsWriter.safeComponent(String(repeating: "n", count: 300)))
+        let outside = root.deletingLastPathComponent()
+        #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("ESCAPED").path))
     }
 }
 
-/// The motivating case end to end: the scenario pack's dashboard files, simulated with the
-/// application layer, judged by the metrics (DESIGN.md: "our dashboard keeps disconnecting" turned
-/// into a failing test that a config change makes pass).
 @Suite struct DashboardScenarioTests {
     /// The repository's scenarios/ folder, found from this file's place (Tests/RunnerTests/).
     static func path(_ name: String) -> String {
