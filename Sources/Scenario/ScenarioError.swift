@@ -33,3 +33,17 @@ public struct ScenarioError: Error, Sendable, Hashable, CustomStringConvertible 
         return text + message
     }
 }
+
+/// The limits a scenario file must stay within, so that every file `check` accepts runs in
+/// bounded time and memory; each is reported with the field that passes it.
+public enum ScenarioBounds {
+    /// The longest scenario: a week (a simulated week of 1,000 connections takes minutes).
+    public static let longestScenario = TimeSpan.seconds(7 * 24 * 3600)
+    /// The longest duration any field may hold: 30 days.
+    public static let longestDuration = TimeSpan.seconds(30 * 24 * 3600)
+    /// The highest workload rate, per connection.
+    public static let highestEventRate = 1_000.0
+    /// The most message or heartbeat events one run may imply (about 1,000 connections for a
+    /// day at 23 messages a second).
+    public static let mostEventsPerRun = 2e9
+}

@@ -39,6 +39,9 @@ extension Scenario {
         }
         seed = try root.optional("seed", ScenarioRead.seed) ?? 1
         duration = try ScenarioRead.duration(try root.required("duration"), "duration", positive: true)
+        guard duration <= ScenarioBounds.longestScenario else {
+            throw ScenarioRead.error(root["duration"]!, "duration", "a scenario runs at most \(ScenarioBounds.longestScenario), got \(duration)")
+        }
         server = try Scenario.server(try root.required("server", hint: ": a built-in (builtin: socketio) or external (command: [...]) server"), "server")
         clients = try Scenario.clients(try root.required("clients", hint: ": at least { builtin: socketio } or { command: [...] }"), "clients")
         if let node = root["link"] {
@@ -68,6 +71,33 @@ extension Scenario {
             sweeps = list
             sweepPoints = points
         }
+        try checkWork(root)
+    }
+
+    /// The work one run implies (messages and heartbeats over every connection) must stay within
+    /// `ScenarioBounds.mostEventsPerRun`, so that no file that passes `check` runs out of memory or
+    /// for ever; the error names the field that drives it.
+    private func checkWork(_ root: MappingReader) throws(ScenarioError) {
+        let connections = Double(clients.count)
+        let seconds = duration.seconds
+        let rates = (workload.serverToClient?.rate.perSecond ?? 0) + (workload.clientToServer?.rate.perSecond ?? 0)
+        let messages = connections * seconds * rates
+        let limit = ScenarioBounds.mostEventsPerRun
+        if messages > limit, let node = root["workload"] {
+            throw ScenarioRead.error(node, "workload", "the run implies \(Self.count(messages)) messages (\(clients.count) clients × "
+                                     + "\(duration) × \(rates)/s), more than \(Self.count(limit)); lower the rates, the clients' count or the duration")
+        }
+        if case .socketIO(let settings) = server {
+            let heartbeats = connections * seconds / settings.pingInterval.seconds * 3
+            if heartbeats > limit, let node = root["server"] {
+                throw ScenarioRead.error(node, "server.pingInterval", "the run implies \(Self.count(heartbeats)) heartbeat events (\(clients.count) clients × "
+                                         + "\(duration) / \(settings.pingInterval) × 3), more than \(Self.count(limit)); raise pingInterval or lower the clients' count or the duration")
+            }
+        }
+    }
+
+    private static func count(_ value: Double) -> String {
+        value >= 1e15 ? String(format: "%.1e", value) : String(Int64(value.rounded()))
     }
 
     // MARK: Components

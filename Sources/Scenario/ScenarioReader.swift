@@ -24,6 +24,9 @@ enum ScenarioRead {
         let span: TimeSpan
         do { span = try TimeSpan(parsing: text) } catch { throw self.error(node, path, error.message) }
         if positive, span <= .zero { throw error(node, path, "must be greater than 0s, got \(text)") }
+        guard span <= ScenarioBounds.longestDuration else {
+            throw error(node, path, "must be at most \(ScenarioBounds.longestDuration), got \(text)")
+        }
         return span
     }
 
@@ -34,7 +37,12 @@ enum ScenarioRead {
 
     static func eventRate(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> EventRate {
         let text = try scalar(node, path, expected: "an event rate such as \"2/s\" or \"30/m\"")
-        do { return try EventRate(parsing: text) } catch { throw self.error(node, path, error.message) }
+        let rate: EventRate
+        do { rate = try EventRate(parsing: text) } catch { throw self.error(node, path, error.message) }
+        guard rate.perSecond <= ScenarioBounds.highestEventRate else {
+            throw self.error(node, path, "must be at most \(Int(ScenarioBounds.highestEventRate))/s per connection, got \(text)")
+        }
+        return rate
     }
 
     static func byteRate(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ByteRate {

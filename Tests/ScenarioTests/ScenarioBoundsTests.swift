@@ -1,0 +1,59 @@
+import LabCore
+import Scenario
+import Testing
+
+/// Issue 12, finding 7: files that `check` accepted and that then ran out of memory or never
+/// ended. Each is refused with its file, line, column and field.
+@Suite struct ScenarioBoundsTests {
+    static func description(_ yaml: String) -> String? {
+        do {
+            _ = try Scenario.parse(yaml: yaml, source: "b.yaml")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    static func file(duration: String = "10m", clients: Int = 1, pingInterval: String = "25s", workload: String = "") -> String {
+        """
+        name: b
+        duration: \(duration)
+        server: { builtin: socketio, pingInterval: \(pingInterval) }
+        clients: { count: \(clients), builtin: socketio }
+        \(workload)
+        """
+    }
+
+    @Test func aRateOfTwentySixNinesIsRefused() {
+        let text = Self.description(Self.file(workload: "workload: { serverToClient: { rate: 99999999999999999999999999/s, size: 512B } }"))
+        #expect(text == "b.yaml:5:37: workload.serverToClient.rate: must be at most 1000/s per connection, got 99999999999999999999999999/s")
+    }
+
+    @Test(arguments: ["9223372036854775807ns", "2562047h", "200h", "169h"])
+    func durationsThatNeverEndAreRefused(_ duration: String) {
+        let text = Self.description(Self.file(duration: duration)) ?? ""
+        #expect(text.hasPrefix("b.yaml:2:11: duration: "), "\(text)")
+    }
+
+    @Test func aWeekIsTheLongestScenario() {
+        #expect(Self.description(Self.file(duration: "168h")) == nil)
+    }
+
+    @Test func theWorkARunImpliesIsBounded() {
+        // 100,000 clients for a week at 10 messages a second: 6e11 messages.
+        let text = Self.description(Self.file(duration: "168h", clients: 100_000,
+                                              workload: "workload: { serverToClient: { rate: 10/s, size: 64B } }")) ?? ""
+        #expect(text.hasPrefix("b.yaml:5:11: workload: the run implies 604800000000 messages"), "\(text)")
+        // A 1 ms ping interval over 10,000 clients for a day.
+        let pings = Self.description(Self.file(duration: "24h", clients: 10_000, pingInterval: "1ms")) ?? ""
+        #expect(pings.hasPrefix("b.yaml:3:9: server.pingInterval: the run implies"), "\(pings)")
+        // The pack's largest figure passes: 1,000 clients, 24 h, 2 events a second.
+        #expect(Self.description(Self.file(duration: "24h", clients: 1_000,
+                                           workload: "workload: { serverToClient: { rate: 2/s, size: 512B } }")) == nil)
+    }
+
+    @Test func anyFieldsDurationIsBounded() {
+        let text = Self.description(Self.file() + "toleratedStall: 745h\n") ?? ""
+        #expect(text.hasPrefix("b.yaml:5:17: toleratedStall: must be at most"), "\(text)")
+    }
+}
