@@ -88,7 +88,18 @@ final class SimulatedTransport {
 
     /// `transmit` without the count, for loops that count their packets once.
     private func put(_ packet: WirePacket, _ direction: LinkDirection, at: Instant) {
-        pump.write(packet, bytes: packet.wireSize(direction), on: direction, at: at) { carryOut($0) }
+        // The pump's fate as a value: the packet is not copied into an action (the per-tick path).
+        switch pump.writeMessage(packet, bytes: packet.wireSize(direction), on: direction, at: at) {
+        case .deliver(let at, let thenClose):
+            deliver(packet, direction, at: at)
+            if thenClose { closeConnection(at: at) }
+        case .cutShort(let at):
+            closeConnection(at: at)
+        case .dropped:
+            engine.counters.packetsDropped += 1
+        case .held, .ignored:
+            break
+        }
     }
 
     /// Sends a FIN on `direction` (the writing side closed its socket).
@@ -102,24 +113,13 @@ final class SimulatedTransport {
     private func carryOut(_ action: ConnectionPump<WirePacket>.Action) {
         switch action {
         case .deliver(let packet, let direction, let at):
-            if engine.batchesTicks, case .sizedTick = packet {
-                // In a catch-up, a tick that has already arrived, with none in flight before it,
-                // is counted at once instead of queued.
-                if tickArrivals.isEmpty, let limit = catchUpLimit, at <= limit {
-                    readyTicks += 1
-                    readyTicksLast = at
-                } else {
-                    tickArrivals.append(at)
-                }
-            } else {
-                engine.schedule(at: at, for: connection) { [self] in arrive(packet, direction) }
-            }
+            deliver(packet, direction, at: at)
         case .deliverFIN(let direction, let at):
             engine.schedule(at: at, for: connection) { [self] in finArrived(direction) }
         case .drop:
             engine.counters.packetsDropped += 1
-        case .closeAfterData(let at):
-            engine.schedule(at: at, for: connection) { [self] in connectionClosed(reset: false) }
+        case .closeAfterData(_, let at):
+            closeConnection(at: at)
         case .close:
             connectionClosed(reset: false)
         case .reset:
@@ -135,6 +135,29 @@ final class SimulatedTransport {
             if let token = actionToken { engine.scheduler.cancel(token) }
             actionToken = nil
         }
+    }
+
+    /// `packet` reaches the far end of `direction` at `at`: a scheduler event, or, for a batched
+    /// tick, a place in the ticks' queue.
+    @inline(__always)
+    private func deliver(_ packet: WirePacket, _ direction: LinkDirection, at: Instant) {
+        if engine.batchesTicks, case .sizedTick = packet {
+            // In a catch-up, a tick that has already arrived, with none in flight before it,
+            // is counted at once instead of queued.
+            if tickArrivals.isEmpty, let limit = catchUpLimit, at <= limit {
+                readyTicks += 1
+                readyTicksLast = at
+            } else {
+                tickArrivals.append(at)
+            }
+        } else {
+            engine.schedule(at: at, for: connection) { [self] in arrive(packet, direction) }
+        }
+    }
+
+    /// A data limit closes the connection at `at`, after the packets delivered before it.
+    private func closeConnection(at: Instant) {
+        engine.schedule(at: at, for: connection) { [self] in connectionClosed(reset: false) }
     }
 
     /// The action timer fired: the pump decides, and its actions are carried out once it has

@@ -189,11 +189,11 @@ struct ConnectionPumpTests {
         let limit = F.active("limit", .limitData(LimitDataCondition(bytes: 10)))
         var stream = F.pump(Chunk.self, downstream: [limit])
         let cut = actions(&stream) { $0.write(Chunk(text: "0123456789abcdef"), bytes: 16, on: .downstream, at: F.ms(5), $1) }
-        #expect(cut == [.deliver(Chunk(text: "0123456789"), .downstream, at: F.ms(5)), .closeAfterData(at: F.ms(5))])
+        #expect(cut == [.deliver(Chunk(text: "0123456789"), .downstream, at: F.ms(5)), .closeAfterData(.downstream, at: F.ms(5))])
 
         // A message cut short is of no use: only the close follows.
         var messages = F.pump(Message.self, downstream: [limit])
         let whole = actions(&messages) { $0.write(Message(name: "big"), bytes: 16, on: .downstream, at: F.ms(5), $1) }
-        #expect(whole == [.closeAfterData(at: F.ms(5))])
+        #expect(whole == [.closeAfterData(.downstream, at: F.ms(5))])
     }
 }

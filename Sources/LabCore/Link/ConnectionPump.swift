@@ -12,6 +12,20 @@ public protocol LinkPayload {
     mutating func split(first count: Int) -> Self
 }
 
+/// What became of a message written on a link (`ConnectionPump.writeMessage`).
+public enum MessageFate: Sendable, Hashable {
+    /// The far end receives it at `at`; when `thenClose`, a data limit closes the connection then, after it.
+    case deliver(at: Instant, thenClose: Bool)
+    /// A data limit cut it short: it never arrives, and the connection closes at `closeAt`.
+    case cutShort(closeAt: Instant)
+    /// The link holds it; the pump keeps it and reports it when it releases it.
+    case held
+    /// A blackhole swallowed it.
+    case dropped
+    /// The pump is closed: nothing happens.
+    case ignored
+}
+
 /// The pure queue of one connection's two links (DESIGN.md, principle 1): what the live proxy and
 /// the simulator both do with data and FINs written on a link, and with the connection's due actions.
 /// It holds items in order while a condition (an untimed stall, a zero rate) or a far end still
@@ -31,8 +45,9 @@ public struct ConnectionPump<Payload: LinkPayload> {
         case deliverFIN(LinkDirection, at: Instant)
         /// `payload` never arrives: a blackhole swallowed it.
         case drop(Payload, LinkDirection)
-        /// A data limit was reached: close the connection at `at`, after the deliveries reported before.
-        case closeAfterData(at: Instant)
+        /// A data limit on the link was reached: close the connection at `at`, after the deliveries
+        /// reported before (on that link: the driver keeps the close behind them).
+        case closeAfterData(LinkDirection, at: Instant)
         /// A due connection action closes both sides now (an idle timeout, a blackhole's deadline),
         /// because of the condition named `cause`; the driver ends the connection and calls `close()`.
         case close(cause: String)
@@ -82,12 +97,52 @@ public struct ConnectionPump<Payload: LinkPayload> {
     @inlinable
     public mutating func write(_ payload: Payload, bytes: Int, on direction: LinkDirection, at now: Instant,
                                _ perform: (Action) -> Void) {
+        guard Payload.arrivesInPieces else {
+            switch writeMessage(payload, bytes: bytes, on: direction, at: now) {
+            case .deliver(let at, let thenClose):
+                perform(.deliver(payload, direction, at: at))
+                if thenClose { perform(.closeAfterData(direction, at: at)) }
+            case .cutShort(let at):
+                perform(.closeAfterData(direction, at: at))
+            case .dropped:
+                perform(.drop(payload, direction))
+            case .held, .ignored:
+                break
+            }
+            return
+        }
         guard !isClosed else { return }
         links.noteActivity(at: now)
         if isEvicted { return perform(.drop(payload, direction)) }
         if isHolding(direction) || !admit(payload, bytes: bytes, direction, at: now, perform) {
             append(.data(payload, bytes: bytes), direction)
         }
+    }
+
+    /// `write` for a message, told as a value: the writer keeps its message, so a simulator's send
+    /// path copies nothing into an action and out again. Held messages come back through `perform`
+    /// of the call that releases them, like every other action.
+    @inlinable
+    public mutating func writeMessage(_ payload: Payload, bytes: Int, on direction: LinkDirection,
+                                      at now: Instant) -> MessageFate {
+        guard !isClosed else { return .ignored }
+        links.noteActivity(at: now)
+        if isEvicted { return .dropped }
+        if !isHolding(direction) {
+            let fate = direction == .upstream ? links.upstream.admitWhole(bytes: bytes, at: now)
+                : links.downstream.admitWhole(bytes: bytes, at: now)
+            switch fate {
+            case .deliver(let at, let delivered, let thenClose):
+                // A message cut short by a data limit is of no use to the far end: only the close follows.
+                return delivered == bytes ? .deliver(at: at, thenClose: thenClose) : .cutShort(closeAt: at)
+            case .drop:
+                return .dropped
+            case .hold:
+                break
+            }
+        }
+        append(.data(payload, bytes: bytes), direction)
+        return .held
     }
 
     /// The writer of `direction` closed its socket at `now`: the FIN follows the link's data (held
@@ -197,7 +252,7 @@ public struct ConnectionPump<Payload: LinkPayload> {
             case .deliver(let at, let delivered, let thenClose):
                 // A message cut short by a data limit is of no use to the far end: only the close follows.
                 if delivered == bytes { perform(.deliver(payload, direction, at: at)) }
-                if thenClose { perform(.closeAfterData(at: at)) }
+                if thenClose { perform(.closeAfterData(direction, at: at)) }
                 return true
             case .hold:
                 return false
@@ -216,7 +271,7 @@ public struct ConnectionPump<Payload: LinkPayload> {
                 perform(.deliver(rest.split(first: piece.length), direction, at: piece.at))
                 last = piece.at
             }
-            if thenClose { perform(.closeAfterData(at: last)) }
+            if thenClose { perform(.closeAfterData(direction, at: last)) }
             return true
         case .hold:
             return false
@@ -268,7 +323,8 @@ public struct ConnectionPump<Payload: LinkPayload> {
 
     // MARK: Held items
 
-    @inlinable
+    // Not inlined: holding is the cold path, and inlining it made every send longer.
+    @usableFromInline
     mutating func append(_ item: Held, _ direction: LinkDirection) {
         let bytes = if case .data(_, let bytes) = item { bytes } else { 0 }
         if direction == .upstream {
