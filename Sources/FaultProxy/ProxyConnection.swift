@@ -216,8 +216,9 @@ final class ProxyConnection: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         pump.close()
-        discardQueuedData()
-        if let actionTimer { scheduler.cancel(actionTimer) }
+        // Every timer of the connection: the links', the action timer, a slow connect's.
+        scheduler.cancelAll()
+        outboxes = [Outbox(), Outbox()]
         actionTimer = nil
         actionTimerAt = nil
         for side in [Side.client, .server] {
@@ -227,14 +228,6 @@ final class ProxyConnection: @unchecked Sendable {
         }
         observer?.connectionClosed(id: id, reason: reason, at: scheduler.now)
         owner?.connectionEnded(self, reason: reason)
-    }
-
-    /// Drops the deliveries both links still have waiting, and their timers.
-    private func discardQueuedData() {
-        for i in outboxes.indices {
-            if let timer = outboxes[i].timer { scheduler.cancel(timer) }
-            outboxes[i] = Outbox()
-        }
     }
 
     /// SO_LINGER with a zero timeout makes close() send a RST instead of a FIN.
