@@ -10,8 +10,8 @@ import Glibc
 #endif
 
 /// The proxy on real loopback sockets, for what only a kernel shows: bytes through real buffers,
-/// half-closes and EOF, real RSTs, refused connects, NIO's reads per cycle, the listener, and the
-/// real clock under one latency. Each condition's timing is checked at exact instants on a testing
+/// half-closes and EOF, real RSTs, refused connects, NIO's reads per cycle, the listener and its
+/// connections listing, and the real clock under one latency. Each condition's timing is checked at exact instants on a testing
 /// event loop (`ProxyLoopTests`). Timing bounds here are generous on the slow side (a loaded
 /// 2-core CI machine) and strict on the side a wrong implementation would miss.
 @Suite(.serialized)
@@ -90,63 +90,6 @@ struct ProxyBehaviourTests {
         let result = s.read(timeout: 3)
         #expect(result == .reset || result == .eof)
         #expect(MonotonicClock.seconds() - start < 0.5)
-        await f.shutdown()
-    }
-
-    @Test func lossDelaysButNeverCorruptsTheStream() async throws {
-        let f = try await ProxyFixture()
-        try await f.toxic("loss", .loss(LossCondition(model: .bernoulli(probability: 0.5))), stream: .upstream)
-        let s = try f.connect()
-        var delayed = 0
-        for i in 0..<8 {
-            let rtt = try #require(try roundTrip(s, "message-\(i)"))
-            if rtt >= 0.19 { delayed += 1 }
-        }
-        // With p = 0.5 and seed 42 some but not all of the eight are retransmitted.
-        #expect(delayed > 0)
-        #expect(delayed < 8)
-        await f.shutdown()
-    }
-
-    @Test func toxicityIsDecidedOncePerConnectionFromTheSeed() async throws {
-        func affected(seed: UInt64) async throws -> [Bool] {
-            let f = try await ProxyFixture(seed: seed)
-            try await f.toxic("lat", .latency(LatencyCondition(latency: .milliseconds(60))), toxicity: 0.5)
-            var result: [Bool] = []
-            var sockets: [BlockingSocket] = []
-            for _ in 0..<12 {
-                let s = try f.connect()
-                sockets.append(s)
-                result.append(try #require(try roundTrip(s)) >= 0.06)
-            }
-            // Updating the toxic keeps each connection's draw.
-            try await f.proxy.updateToxic(Toxic(name: "lat", type: "latency", stream: .downstream, toxicity: 0.5,
-                                          condition: .latency(LatencyCondition(latency: .milliseconds(70)))))
-            for (i, s) in sockets.enumerated() {
-                #expect((try #require(try roundTrip(s)) >= 0.06) == result[i])
-            }
-            await f.shutdown()
-            return result
-        }
-        let a = try await affected(seed: 7)
-        let b = try await affected(seed: 7)
-        #expect(a == b)
-        #expect(a.contains(true))
-        #expect(a.contains(false))
-    }
-
-    @Test func toxicLimitedToOneConnection() async throws {
-        let f = try await ProxyFixture()
-        let first = try f.connect()
-        let second = try f.connect()
-        _ = try #require(try roundTrip(first))
-        _ = try #require(try roundTrip(second))
-        let ids = f.proxy.connections.map(\.id)
-        #expect(ids.count == 2)
-        try await f.toxic("only", .latency(LatencyCondition(latency: .milliseconds(100))), connection: ids[0])
-        #expect(try #require(try roundTrip(first)) >= 0.1)
-        #expect(try #require(try roundTrip(second)) < 0.05)
-        #expect(f.proxy.connections.first?.toxics == ["only"])
         await f.shutdown()
     }
 

@@ -313,4 +313,80 @@ struct ProxyLoopTests {
         #expect(try server.writtenSizes() == Array(repeating: 65_536, count: 16))
         #expect(c.clientHead.reads == 17)
     }
+
+    @Test("toxicity is drawn once per connection from the seed: the same connections suffer it, also after an update")
+    func toxicity() throws {
+        func affected(seed: UInt64) throws -> [Bool] {
+            let f = F(seed: seed)
+            defer { f.shutdown() }
+            let connections = try (0..<12).map { _ in try f.connect() }
+            let servers = f.upstream.channels.map(\.channel)
+            func delayed() throws -> [Bool] {
+                for server in servers { try server.receive("ping") }
+                let atOnce = try connections.map { try $0.client.written() == ["ping"] }
+                f.loop.advanceTime(by: .seconds(1))
+                for c in connections { _ = try c.client.written() }
+                return atOnce.map { !$0 }
+            }
+            let toxic = { (ms: Int64) in
+                Toxic(name: "lat", type: "latency", stream: .downstream, toxicity: 0.5,
+                      condition: .latency(LatencyCondition(latency: .milliseconds(ms))))
+            }
+            f.proxy.changeToxics(adding: [toxic(60)], removing: [])
+            f.loop.run()
+            let first = try delayed()
+            // Replacing the toxic keeps each connection's draw.
+            f.proxy.changeToxics(adding: [toxic(70)], removing: [])
+            f.loop.run()
+            #expect(try delayed() == first)
+            return first
+        }
+        let a = try affected(seed: 7)
+        #expect(try affected(seed: 7) == a)
+        #expect(a == [false, true, true, false, false, true, false, false, false, true, true, false])
+    }
+
+    @Test("a toxic limited to one connection delays that one only, and the listing says so")
+    func toxicForOneConnection() throws {
+        let f = F()
+        defer { f.shutdown() }
+        let first = try f.connect()
+        let second = try f.connect()
+        let ids = f.proxy.connections.map(\.id)
+        #expect(ids == [(1 << 40) + 1, (1 << 40) + 2])
+        f.proxy.changeToxics(adding: [Toxic(name: "only", type: "latency", stream: .downstream,
+                                            condition: .latency(LatencyCondition(latency: .milliseconds(100))),
+                                            connection: ids[0])], removing: [])
+        f.loop.run()
+        try f.upstream.channels[0].channel.receive("one")
+        try f.upstream.channels[1].channel.receive("two")
+        #expect(try first.client.written() == [])
+        #expect(try second.client.written() == ["two"])
+        f.advance(toMilliseconds: 100)
+        #expect(try first.client.written() == ["one"])
+        #expect(f.proxy.connections.map(\.toxics) == [["only"], []])
+    }
+
+    @Test("loss delays segments by their retransmissions and never corrupts or reorders the stream")
+    func loss() throws {
+        let f = F()
+        defer { f.shutdown() }
+        f.toxic("loss", .loss(LossCondition(model: .bernoulli(probability: 0.5))), stream: .upstream)
+        let c = try f.connect()
+        let server = try #require(c.server)
+        // With p = 0.5 and seed 42: each message one segment, lost and retransmitted after the 200 ms
+        // RTO (then 400 ms more), or not lost; each arrives intact at exactly its instant.
+        let delays: [Int64] = [200, 200, 200, 0, 200, 600, 200, 0]
+        for (i, delay) in delays.enumerated() {
+            let sent = Int64(i) * 10_000
+            f.advance(toMilliseconds: sent)
+            try c.client.receive("message-\(i)")
+            if delay > 0 {
+                f.advance(toMilliseconds: sent + delay - 1, plusNanoseconds: 999_999)
+                #expect(try server.written() == [])
+            }
+            f.advance(toMilliseconds: sent + delay)
+            #expect(try server.written() == ["message-\(i)"])
+        }
+    }
 }
