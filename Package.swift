@@ -75,11 +75,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The SwiftNIO fault proxy: listeners, links driven by the LabCore schedule.
+        // LabCore time on SwiftNIO event loops: the `Scheduler` adapter (the loop's clock and
+        // timers) for every live driver, so they run on testing loops in virtual time too.
+        .target(
+            name: "EventLoopTime",
+            dependencies: [
+                "LabCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The SwiftNIO fault proxy: listeners, links driven by the LabCore pump and schedule.
         .target(
             name: "FaultProxy",
             dependencies: [
-                "LabCore",
+                "LabCore", "EventLoopTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -189,8 +199,9 @@ let package = Package(
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [
-                "LabCore", "FaultProxy", "TestSupport",
+                "LabCore", "FaultProxy", "EventLoopTime", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

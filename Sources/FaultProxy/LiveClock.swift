@@ -1,16 +1,18 @@
+import EventLoopTime
 import LabCore
 import NIOCore
 
-/// The live driver's clock: LabCore instants on the event loop's monotonic uptime clock, so the
-/// link schedule's delivery times map directly onto `NIODeadline`s.
+/// The live drivers' clock: LabCore instants on SwiftNIO's monotonic uptime clock, the one a real
+/// event loop's `now` and deadlines use. Drivers take time from their loop (`EventLoopScheduler`,
+/// `Proxy.now`); this is for code with no loop at hand, such as a protocol tap's start instant.
 public enum LiveClock {
-    /// The current instant.
+    /// The current instant of a real event loop's clock.
     public static func now() -> Instant {
-        Instant.monotonicNow()
+        Instant(NIODeadline.now())
     }
 
-    /// The NIO deadline for an instant.
-    static func deadline(_ instant: Instant) -> NIODeadline {
-        .uptimeNanoseconds(UInt64(max(0, instant.nanoseconds)))
+    /// The current instant of `loop`'s clock (virtual on a testing loop).
+    public static func now(on loop: any EventLoop) -> Instant {
+        Instant(loop.now)
     }
 }

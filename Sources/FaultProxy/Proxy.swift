@@ -1,3 +1,4 @@
+import EventLoopTime
 import LabCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -66,6 +67,7 @@ public final class Proxy: @unchecked Sendable {
     private let seed: UInt64
     private let window: Int
     private let observer: (any ChunkObserver)?
+    private let connector: UpstreamConnector
     private let nextConnectionID: Synchronization.Atomic<UInt64>
     private let accepted = Synchronization.Atomic<Int64>(0)
     private let bytesUp = Synchronization.Atomic<Int64>(0)
@@ -73,15 +75,22 @@ public final class Proxy: @unchecked Sendable {
     private let resets = Synchronization.Atomic<Int64>(0)
 
     init(name: String, listen: HostPort, upstream: HostPort, group: any EventLoopGroup, seed: UInt64,
-         window: Int, observer: (any ChunkObserver)?, connectionIDs: UInt64) {
+         window: Int, observer: (any ChunkObserver)?, connectionIDs: UInt64,
+         connector: @escaping UpstreamConnector = ProxyConnection.tcpConnector, enabled: Bool = false) {
         self.name = name
-        self.state = NIOLockedValueBox(State(listen: listen, upstream: upstream, enabled: false))
+        // `enabled` without a listener: a test's proxy, handed its client channels through `accept`.
+        self.state = NIOLockedValueBox(State(listen: listen, upstream: upstream, enabled: enabled))
         self.group = group
         self.seed = seed
         self.window = window
         self.observer = observer
+        self.connector = connector
         self.nextConnectionID = Atomic(connectionIDs)
     }
+
+    /// The proxy's clock: its event loops' (`loop.now`), which stamps toxics as they are installed
+    /// and dates its connections; virtual when the proxy runs on a testing loop.
+    public var now: Instant { Instant(group.any().now) }
 
     /// The current configuration.
     public var snapshot: ProxySnapshot {
@@ -181,6 +190,7 @@ public final class Proxy: @unchecked Sendable {
     /// has it in force, so data sent afterwards is affected.
     public func addToxic(_ toxic: Toxic) async throws(ProxyError) {
         do { try toxic.condition.validate() } catch { throw .invalidToxic(error) }
+        let toxic = stamped(toxic)
         try await mutateToxics { toxics throws(ProxyError) in
             if toxics.contains(where: { $0.name == toxic.name }) { throw .toxicExists(toxic.name) }
             toxics.append(toxic)
@@ -215,12 +225,20 @@ public final class Proxy: @unchecked Sendable {
     /// changes fired from an event-loop timer (a scenario's phases), where waiting would only add
     /// delay. Names to remove that are not present are ignored; a name to add that exists is replaced.
     public func changeToxics(adding: [Toxic], removing: [String]) {
+        let adding = adding.map(stamped)
         let (toxics, conns) = state.withLockedValue { s -> ([Toxic], [ProxyConnection]) in
             s.toxics.removeAll { t in removing.contains(t.name) || adding.contains { $0.name == t.name } }
             s.toxics.append(contentsOf: adding)
             return (s.toxics, Array(s.connections.values))
         }
         for c in conns { _ = c.applyToxics(toxics) }
+    }
+
+    /// The toxic with its installation instant: the one it was given, or now.
+    private func stamped(_ toxic: Toxic) -> Toxic {
+        var toxic = toxic
+        if toxic.createdAt == nil { toxic.createdAt = now }
+        return toxic
     }
 
     /// The toxic with this name.
@@ -248,9 +266,12 @@ public final class Proxy: @unchecked Sendable {
 
     // MARK: Connections
 
-    private func accept(_ child: any Channel) throws {
+    /// Takes over an accepted client channel (from the listener, or a test's embedded channel): a
+    /// new connection, started unless the proxy is disabled.
+    func accept(_ child: any Channel) throws {
         let id = nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue
-        let connection = ProxyConnection(id: id, client: child, owner: self, seed: seed, window: window, observer: observer)
+        let connection = ProxyConnection(id: id, client: child, owner: self, seed: seed, window: window, observer: observer,
+                                         connector: connector)
         try child.pipeline.syncOperations.addHandler(ProxySideHandler(connection: connection, side: .client))
         let (toxics, upstream, enabled) = state.withLockedValue { s in
             s.connections[id] = connection

@@ -1,4 +1,5 @@
 import DequeModule
+import EventLoopTime
 import LabCore
 import NIOCore
 import NIOPosix
@@ -21,30 +22,50 @@ enum Side: Int, Sendable {
     var inbound: LinkDirection { self == .client ? .upstream : .downstream }
 }
 
+/// A proxied buffer as the link pump carries it: a byte stream, cut where a link cuts it.
+struct ProxyChunk: LinkPayload {
+    var buffer: ByteBuffer
+
+    static var arrivesInPieces: Bool { true }
+
+    mutating func split(first count: Int) -> ProxyChunk {
+        ProxyChunk(buffer: buffer.readSlice(length: count)!)
+    }
+}
+
+/// Opens a connection's channel to the upstream server, with `initialize` run on it before it is
+/// active: a TCP connect on the connection's loop, or, in tests, an embedded channel.
+typealias UpstreamConnector = @Sendable (
+    _ loop: any EventLoop, _ upstream: HostPort, _ timeout: TimeAmount,
+    _ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+) -> EventLoopFuture<any Channel>
+
 /// One proxied TCP connection: a client channel, an upstream channel on the same event loop, and
-/// two links (upstream, downstream) that move bytes according to the pure `ConnectionSchedule`.
+/// two links (upstream, downstream) whose queue is LabCore's `ConnectionPump`, the simulator's too.
+/// This driver only carries out the pump's actions: NIO writes, FINs and closes, one timer per link
+/// for deliveries not yet due and one for the connection's next action, all on an
+/// `EventLoopScheduler`, so the loop's clock is the only time it reads.
 ///
 /// Event-loop bound: every mutable property is touched only on `eventLoop`; the entry points
 /// that may be called from elsewhere (`applyToxics`, `abort`) hop onto it first. That is why the
 /// class is `@unchecked Sendable`.
 final class ProxyConnection: @unchecked Sendable {
-    /// An item waiting to be written on a link.
+    typealias Action = ConnectionPump<ProxyChunk>.Action
+
+    /// An item the link writes at its instant.
     enum Item {
         case data(ByteBuffer)
         case fin
         case closeConnection
     }
 
-    /// The queues of one link: items scheduled at an instant, and items held until conditions change.
-    struct Pump {
+    /// The pump's deliveries on one link that are not due yet: how this driver carries out
+    /// "deliver at t" (one timer per link, for the head; the simulator schedules an event per packet).
+    struct Outbox {
         var scheduled: Deque<(at: Instant, item: Item)> = []
-        var held: Deque<Item> = []
-        var pendingBytes = 0
-        var timer: Scheduled<Void>?
+        var bytes = 0
+        var timer: TimerToken?
         var timerAt: Instant?
-        var finQueued = false
-
-        var isIdle: Bool { scheduled.isEmpty && held.isEmpty }
     }
 
     /// What is known about one side's channel.
@@ -59,20 +80,22 @@ final class ProxyConnection: @unchecked Sendable {
 
     let id: UInt64
     let eventLoop: any EventLoop
+    /// The connection's clock and timers: its event loop's.
+    let scheduler: EventLoopScheduler
     let proxyName: String
     let openedAt: Instant
     let clientAddress: String
     private weak var owner: Proxy?
     private let observer: (any ChunkObserver)?
+    private let connector: UpstreamConnector
     private let window: Int
     private let seed: UInt64
 
-    private var schedule: ConnectionSchedule
+    private var pump: ConnectionPump<ProxyChunk>
     private var sides = [SideState(), SideState()]
-    private var pumps = [Pump(), Pump()]
+    private var outboxes = [Outbox(), Outbox()]
     private var closed = false
-    private var blackholed = false
-    private var actionTimer: Scheduled<Void>?
+    private var actionTimer: TimerToken?
     private var actionTimerAt: Instant?
 
     /// Bytes read from the client (upstream link).
@@ -80,18 +103,23 @@ final class ProxyConnection: @unchecked Sendable {
     /// Bytes read from the server (downstream link).
     let bytesDownstream = Synchronization.Atomic<Int64>(0)
 
-    init(id: UInt64, client: any Channel, owner: Proxy, seed: UInt64, window: Int, observer: (any ChunkObserver)?) {
+    init(id: UInt64, client: any Channel, owner: Proxy, seed: UInt64, window: Int, observer: (any ChunkObserver)?,
+         connector: @escaping UpstreamConnector) {
         self.id = id
         self.eventLoop = client.eventLoop
+        self.scheduler = EventLoopScheduler(loop: client.eventLoop)
         self.proxyName = owner.name
         self.owner = owner
         self.seed = seed
         self.window = window
         self.observer = observer
-        let now = LiveClock.now()
+        self.connector = connector
+        let now = scheduler.now
         self.openedAt = now
         self.clientAddress = client.remoteAddress.map { "\($0)" } ?? "unknown"
-        self.schedule = ConnectionSchedule(openedAt: now, random: SeededGenerator(seed: seed, stream: [id]))
+        self.pump = ConnectionPump(openedAt: now, random: SeededGenerator(seed: seed, stream: [id]))
+        // Until the upstream channel is there, what the client sends waits in order.
+        pump.awaitFarEnd(of: .upstream)
         sides[Side.client.rawValue].channel = client
     }
 
@@ -104,7 +132,7 @@ final class ProxyConnection: @unchecked Sendable {
             if let only = toxic.connection, only != id { return nil }
             let draw = ToxicityDraw.value(seed: seed, connection: id, name: toxic.name)
             return ActiveCondition(name: toxic.name, condition: toxic.condition,
-                                   since: max(toxic.createdAt, openedAt), applies: draw < toxic.toxicity)
+                                   since: max(toxic.createdAt ?? openedAt, openedAt), applies: draw < toxic.toxicity)
         }
     }
 
@@ -118,11 +146,9 @@ final class ProxyConnection: @unchecked Sendable {
         guard !closed else { return }
         let up = activeConditions(toxics, direction: .upstream)
         let down = activeConditions(toxics, direction: .downstream)
-        schedule.upstream.setConditions(up)
-        schedule.downstream.setConditions(down)
-        let now = LiveClock.now()
-        for direction in LinkDirection.allCases { releaseHeld(direction, now: now) }
-        armActionTimer()
+        let now = scheduler.now
+        pumping { $0.setConditions(upstream: up, downstream: down, at: now, $1) }
+        for direction in LinkDirection.allCases { drain(direction) }
         for side in [Side.client, .server] { resumeReadIfPossible(side) }
     }
 
@@ -133,10 +159,10 @@ final class ProxyConnection: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         applyToxicsOnLoop(toxics)
         observer?.connectionOpened(id: id, proxy: proxyName, at: openedAt)
-        let delay = schedule.connectDelay
+        let delay = pump.schedule.connectDelay
         if delay > .zero {
-            eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
-                self.connectUpstream(upstream, timeout: connectTimeout)
+            scheduler.schedule(at: scheduler.now + delay) { [self] in
+                connectUpstream(upstream, timeout: connectTimeout)
             }
         } else {
             connectUpstream(upstream, timeout: connectTimeout)
@@ -146,32 +172,38 @@ final class ProxyConnection: @unchecked Sendable {
     private func connectUpstream(_ upstream: HostPort, timeout: TimeAmount) {
         guard !closed else { return }
         let connection = self
-        ClientBootstrap(group: eventLoop)
+        connector(eventLoop, upstream, timeout) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ProxySideHandler(connection: connection, side: .server))
+            }
+        }
+        .whenComplete { result in
+            switch result {
+            case .success(let channel):
+                if connection.closed {
+                    channel.close(promise: nil)
+                    return
+                }
+                connection.sides[Side.server.rawValue].channel = channel
+                let now = connection.scheduler.now
+                connection.pumping { $0.farEndConnected(of: .upstream, at: now, $1) }
+                connection.drain(.upstream)
+            case .failure:
+                connection.terminate(reason: "upstream connect failed", reset: true)
+            }
+        }
+    }
+
+    /// The upstream connector of a real proxy: a TCP connection with the proxy's channel options.
+    static let tcpConnector: UpstreamConnector = { loop, upstream, timeout, initialize in
+        ClientBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: Proxy.receiveAllocator)
             .channelOption(.maxMessagesPerRead, value: UInt(Proxy.readsPerCycle))
             .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProxySideHandler(connection: connection, side: .server))
-                }
-            }
+            .channelInitializer(initialize)
             .connect(host: upstream.host, port: upstream.port)
-            .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    if connection.closed {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    connection.sides[Side.server.rawValue].channel = channel
-                    connection.releaseHeld(.upstream, now: LiveClock.now())
-                    connection.resumeReadIfPossible(.client)
-                case .failure:
-                    connection.terminate(reason: "upstream connect failed", reset: true)
-                }
-            }
     }
 
     /// Closes the connection from outside (proxy disabled or deleted).
@@ -183,32 +215,83 @@ final class ProxyConnection: @unchecked Sendable {
     func terminate(reason: String, reset: Bool) {
         guard !closed else { return }
         closed = true
-        discardQueuedData()
-        actionTimer?.cancel()
+        pump.close()
+        // Every timer of the connection: the links', the action timer, a slow connect's.
+        scheduler.cancelAll()
+        outboxes = [Outbox(), Outbox()]
+        actionTimer = nil
+        actionTimerAt = nil
         for side in [Side.client, .server] {
             guard let channel = sides[side.rawValue].channel, channel.isActive else { continue }
             if reset { Self.setLingerZero(channel) }
             channel.close(promise: nil)
         }
-        observer?.connectionClosed(id: id, reason: reason, at: LiveClock.now())
+        observer?.connectionClosed(id: id, reason: reason, at: scheduler.now)
         owner?.connectionEnded(self, reason: reason)
-    }
-
-    /// Drops everything both links still hold or have scheduled, and their timers.
-    private func discardQueuedData() {
-        for i in pumps.indices {
-            pumps[i].timer?.cancel()
-            pumps[i].timer = nil
-            pumps[i].timerAt = nil
-            pumps[i].scheduled.removeAll()
-            pumps[i].held.removeAll()
-            pumps[i].pendingBytes = 0
-        }
     }
 
     /// SO_LINGER with a zero timeout makes close() send a RST instead of a FIN.
     static func setLingerZero(_ channel: any Channel) {
         _ = (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+    }
+
+    // MARK: The pump
+
+    /// Runs one pump operation, then carries out its actions: after the call, since carrying them
+    /// out may come back here (a write that changes writability, a close).
+    private func pumping(_ body: (inout ConnectionPump<ProxyChunk>, (Action) -> Void) -> Void) {
+        var actions: [Action] = []
+        body(&pump) { actions.append($0) }
+        for action in actions { carryOut(action) }
+    }
+
+    private func carryOut(_ action: Action) {
+        guard !closed else { return }
+        switch action {
+        case .deliver(let chunk, let direction, let at):
+            send(.data(chunk.buffer), bytes: chunk.buffer.readableBytes, on: direction, at: at)
+        case .deliverFIN(let direction, let at):
+            send(.fin, bytes: 0, on: direction, at: at)
+        case .drop:
+            break
+        case .closeAfterData(let direction, let at):
+            send(.closeConnection, bytes: 0, on: direction, at: at)
+        case .close(let cause):
+            terminate(reason: "closed by \(cause)", reset: false)
+        case .reset(let cause):
+            terminate(reason: "reset by \(cause)", reset: true)
+        case .armActionTimer(let at):
+            if actionTimerAt == at { return }
+            if let actionTimer { scheduler.cancel(actionTimer) }
+            actionTimerAt = at
+            actionTimer = scheduler.schedule(at: at) { [self] in
+                actionTimer = nil
+                actionTimerAt = nil
+                let now = scheduler.now
+                pumping { $0.actionTimerFired(at: now, $1) }
+                // An eviction dropped what the links held: there is room to read again.
+                for side in [Side.client, .server] { resumeReadIfPossible(side) }
+            }
+        case .cancelActionTimer:
+            if let actionTimer { scheduler.cancel(actionTimer) }
+            actionTimer = nil
+            actionTimerAt = nil
+        }
+    }
+
+    /// Writes an item to the link's far end when it is due: at once when nothing waits before it
+    /// (flushed with the read cycle), else behind the link's waiting items (see `drain`).
+    private func send(_ item: Item, bytes: Int, on direction: LinkDirection, at: Instant) {
+        let d = direction.index
+        let destination = direction.destination
+        if outboxes[d].scheduled.isEmpty, case .data(let buffer) = item, at <= scheduler.now,
+           let channel = sides[destination.rawValue].channel {
+            channel.write(buffer, promise: nil)
+            sides[destination.rawValue].needsFlush = true
+            return
+        }
+        outboxes[d].scheduled.append((at, item))
+        outboxes[d].bytes += bytes
     }
 
     // MARK: Reading (called by ProxySideHandler)
@@ -217,7 +300,8 @@ final class ProxyConnection: @unchecked Sendable {
     /// the link's queue is within the flow-control window.
     func mayRead(from side: Side) -> Bool {
         guard !closed, let destination = sides[side.other.rawValue].channel else { return false }
-        return destination.isWritable && pumps[side.inbound.index].pendingBytes < window
+        let direction = side.inbound
+        return destination.isWritable && outboxes[direction.index].bytes + pump.heldBytes(direction) < window
     }
 
     func deferRead(from side: Side) {
@@ -233,7 +317,7 @@ final class ProxyConnection: @unchecked Sendable {
     func received(_ buffer: ByteBuffer, from side: Side) {
         guard !closed else { return }
         let direction = side.inbound
-        let now = LiveClock.now()
+        let now = scheduler.now
         let count = buffer.readableBytes
         if direction == .upstream {
             bytesUpstream.add(Int64(count), ordering: .relaxed)
@@ -241,45 +325,11 @@ final class ProxyConnection: @unchecked Sendable {
             bytesDownstream.add(Int64(count), ordering: .relaxed)
         }
         owner?.countBytes(count, direction: direction)
-        schedule.noteActivity(at: now)
         observer?.chunk(id: id, direction: direction, bytes: buffer, at: now)
-        if blackholed { return }
-        let d = direction.index
-        if pumps[d].isIdle, schedule[direction].isPassthrough, let destination = sides[side.other.rawValue].channel {
-            destination.write(buffer, promise: nil)
-            sides[side.other.rawValue].needsFlush = true
-            return
-        }
-        // Held data, or no upstream yet (NIO's first read on an accepted channel does not ask the
-        // pipeline): keep it in order until the link can take it.
-        if !pumps[d].held.isEmpty || sides[side.other.rawValue].channel == nil {
-            pumps[d].held.append(.data(buffer))
-            pumps[d].pendingBytes += count
-            return
-        }
-        admit(buffer, direction: direction, now: now)
-        drain(direction)
-    }
-
-    private func admit(_ buffer: ByteBuffer, direction: LinkDirection, now: Instant) {
-        let d = direction.index
-        var buffer = buffer
-        switch schedule[direction].admit(bytes: buffer.readableBytes, at: now) {
-        case .deliver(let pieces, let thenClose):
-            var last = now
-            for piece in pieces {
-                guard let slice = buffer.readSlice(length: piece.length) else { break }
-                pumps[d].scheduled.append((piece.at, .data(slice)))
-                pumps[d].pendingBytes += piece.length
-                last = piece.at
-            }
-            if thenClose { pumps[d].scheduled.append((last, .closeConnection)) }
-        case .hold:
-            pumps[d].held.append(.data(buffer))
-            pumps[d].pendingBytes += buffer.readableBytes
-        case .drop:
-            break
-        }
+        // NIO's first read on an accepted channel does not ask the pipeline, so data can come before
+        // the upstream channel: the pump holds it until `farEndConnected`.
+        pumping { $0.write(ProxyChunk(buffer: buffer), bytes: count, on: direction, at: now, $1) }
+        if !outboxes[direction.index].scheduled.isEmpty { drain(direction) }
     }
 
     func readComplete(from side: Side) {
@@ -295,28 +345,10 @@ final class ProxyConnection: @unchecked Sendable {
     func inputClosed(on side: Side) {
         guard !closed, !sides[side.rawValue].inputClosed else { return }
         sides[side.rawValue].inputClosed = true
-        guard !blackholed else { return }
         let direction = side.inbound
-        let d = direction.index
-        if pumps[d].isIdle, schedule[direction].isPassthrough, sides[side.other.rawValue].channel != nil {
-            deliverFIN(to: side.other)
-            return
-        }
-        if !pumps[d].held.isEmpty || sides[side.other.rawValue].channel == nil {
-            pumps[d].held.append(.fin)
-            return
-        }
-        admitFIN(direction: direction, now: LiveClock.now())
+        let now = scheduler.now
+        pumping { $0.writeFIN(on: direction, at: now, $1) }
         drain(direction)
-    }
-
-    private func admitFIN(direction: LinkDirection, now: Instant) {
-        let d = direction.index
-        switch schedule[direction].admitClose(at: now) {
-        case .deliver(let at): pumps[d].scheduled.append((at, .fin))
-        case .hold: pumps[d].held.append(.fin)
-        case .drop: break
-        }
     }
 
     private func deliverFIN(to side: Side) {
@@ -356,122 +388,62 @@ final class ProxyConnection: @unchecked Sendable {
         }
         // Pass the end of this side's stream on as a FIN after whatever is queued.
         if !sides[side.rawValue].inputClosed { inputClosed(on: side) }
-        let towardOther = side.inbound.index
-        if pumps[towardOther].isIdle, sides[side.rawValue].inputClosed {
+        let towardOther = side.inbound
+        if outboxes[towardOther.index].scheduled.isEmpty, pump.heldCount(towardOther) == 0, sides[side.rawValue].inputClosed {
             otherState.channel?.close(promise: nil)
         }
     }
 
     // MARK: Writing
 
+    /// Writes the link's waiting items that are due, in order, then arms its timer for the next.
     private func drain(_ direction: LinkDirection) {
         let d = direction.index
-        let destination: Side = direction == .upstream ? .server : .client
-        let now = LiveClock.now()
-        var wrote = false
-        while let head = pumps[d].scheduled.first, head.at <= now {
-            pumps[d].scheduled.removeFirst()
+        let destination = direction.destination
+        let now = scheduler.now
+        while let head = outboxes[d].scheduled.first, head.at <= now {
+            outboxes[d].scheduled.removeFirst()
             switch head.item {
             case .data(let buffer):
-                pumps[d].pendingBytes -= buffer.readableBytes
+                outboxes[d].bytes -= buffer.readableBytes
                 sides[destination.rawValue].channel?.write(buffer, promise: nil)
-                wrote = true
+                sides[destination.rawValue].needsFlush = true
             case .fin:
-                if wrote { sides[destination.rawValue].channel?.flush(); wrote = false }
                 deliverFIN(to: destination)
             case .closeConnection:
-                if wrote { sides[destination.rawValue].channel?.flush() }
+                flushIfNeeded(destination)
                 terminate(reason: "data limit", reset: false)
                 return
             }
         }
-        if wrote { sides[destination.rawValue].channel?.flush() }
+        flushIfNeeded(destination)
         armTimer(direction)
-        resumeReadIfPossible(direction == .upstream ? .client : .server)
+        resumeReadIfPossible(destination.other)
     }
 
     private func armTimer(_ direction: LinkDirection) {
         let d = direction.index
-        guard let head = pumps[d].scheduled.first else {
-            pumps[d].timer?.cancel()
-            pumps[d].timer = nil
-            pumps[d].timerAt = nil
+        guard let head = outboxes[d].scheduled.first else {
+            if let timer = outboxes[d].timer { scheduler.cancel(timer) }
+            outboxes[d].timer = nil
+            outboxes[d].timerAt = nil
             return
         }
-        if pumps[d].timerAt == head.at { return }
-        pumps[d].timer?.cancel()
-        pumps[d].timerAt = head.at
-        pumps[d].timer = eventLoop.scheduleTask(deadline: LiveClock.deadline(head.at)) {
-            self.pumps[d].timer = nil
-            self.pumps[d].timerAt = nil
-            self.drain(direction)
-        }
-    }
-
-    private func releaseHeld(_ direction: LinkDirection, now: Instant) {
-        let d = direction.index
-        guard !pumps[d].held.isEmpty else { return }
-        var held = pumps[d].held
-        pumps[d].held.removeAll()
-        while let item = held.popFirst() {
-            switch item {
-            case .data(let buffer):
-                pumps[d].pendingBytes -= buffer.readableBytes
-                if !pumps[d].held.isEmpty {
-                    pumps[d].held.append(item)
-                    pumps[d].pendingBytes += buffer.readableBytes
-                } else {
-                    admit(buffer, direction: direction, now: now)
-                }
-            case .fin:
-                if !pumps[d].held.isEmpty { pumps[d].held.append(item) } else { admitFIN(direction: direction, now: now) }
-            case .closeConnection:
-                break
-            }
-        }
-        drain(direction)
-    }
-
-    // MARK: Connection actions (reset, blackhole deadline, idle timeout)
-
-    private func armActionTimer() {
-        guard !closed, let due = schedule.nextAction else {
-            actionTimer?.cancel()
-            actionTimer = nil
-            actionTimerAt = nil
-            return
-        }
-        if actionTimerAt == due.at { return }
-        actionTimer?.cancel()
-        actionTimerAt = due.at
-        actionTimer = eventLoop.scheduleTask(deadline: LiveClock.deadline(due.at)) {
-            self.actionTimer = nil
-            self.actionTimerAt = nil
-            self.actionDue()
-        }
-    }
-
-    private func actionDue() {
-        guard !closed, let due = schedule.nextAction else { return }
-        let now = LiveClock.now()
-        guard due.at <= now else {
-            armActionTimer()  // traffic moved an idle deadline; wait for the new one
-            return
-        }
-        switch due.action {
-        case .close: terminate(reason: "closed by \(due.cause)", reset: false)
-        case .reset: terminate(reason: "reset by \(due.cause)", reset: true)
-        case .blackhole:
-            blackholed = true
-            discardQueuedData()
-            actionTimer = nil
-            for side in [Side.client, .server] { resumeReadIfPossible(side) }
+        if outboxes[d].timerAt == head.at { return }
+        if let timer = outboxes[d].timer { scheduler.cancel(timer) }
+        outboxes[d].timerAt = head.at
+        outboxes[d].timer = scheduler.schedule(at: head.at) { [self] in
+            outboxes[d].timer = nil
+            outboxes[d].timerAt = nil
+            drain(direction)
         }
     }
 }
 
 extension LinkDirection {
     var index: Int { self == .upstream ? 0 : 1 }
+    /// The side the link writes to.
+    var destination: Side { self == .upstream ? .server : .client }
 }
 
 /// The handler on each of a connection's two channels: it only forwards events to the

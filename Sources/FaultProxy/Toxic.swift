@@ -17,12 +17,13 @@ public struct Toxic: Sendable, Hashable {
     public var condition: Condition
     /// When set, only this connection (by id) suffers it.
     public var connection: UInt64?
-    /// When it was created (live clock), so that timed conditions on older connections count from here.
-    public var createdAt: Instant
+    /// When it was installed, on the proxy's clock (its event loops'), so that timed conditions on
+    /// older connections count from here; nil until a proxy installs it (and stamps it then).
+    public var createdAt: Instant?
 
     /// Creates a toxic.
     public init(name: String, type: String, stream: LinkDirection, toxicity: Double = 1, condition: Condition,
-                connection: UInt64? = nil, createdAt: Instant = LiveClock.now()) {
+                connection: UInt64? = nil, createdAt: Instant? = nil) {
         self.name = name
         self.type = type
         self.stream = stream

@@ -227,7 +227,7 @@ public actor ControlAPI {
     }
 
     private func connectionsJSON(_ proxy: Proxy) -> JSONValue {
-        let now = LiveClock.now()
+        let now = proxy.now
         return .array(proxy.connections.map { c in
             .object([
                 "id": .integer(Int64(truncatingIfNeeded: c.id)),

@@ -19,9 +19,6 @@ struct ConditionTimeline: Sendable {
     let seed: UInt64
     /// Sorted, distinct instants within the run at which some phase starts or ends.
     let changes: [Instant]
-    /// Whether any condition anywhere can act on a whole connection (reset, blackhole deadline,
-    /// idle timeout): when none does, nobody needs to ask `ConnectionSchedule.nextAction`.
-    let hasConnectionActions: Bool
 
     init(baseline: LinkConditions, phases: [SimulationPhase], seed: UInt64, duration: TimeSpan) {
         self.baseline = baseline
@@ -33,14 +30,6 @@ struct ConditionTimeline: Sendable {
             if let end = phase.end, end <= duration { instants.insert(end.nanoseconds) }
         }
         changes = instants.sorted().map { Instant(nanoseconds: $0) }
-        let all = baseline.upstream + baseline.downstream + phases.flatMap { $0.conditions.upstream + $0.conditions.downstream }
-        hasConnectionActions = all.contains { condition in
-            switch condition {
-            case .reset, .idleTimeout: true
-            case .blackhole(let c): c.closeAfter != nil
-            default: false
-            }
-        }
     }
 
     /// The conditions of `direction` in force at `now` (phases whose span contains it).

@@ -8,10 +8,10 @@ import LabCore
 /// with the built-in server app: "tick" events, "echo" emitted back and acked, and the custom
 /// ping's event answered with its pong event.
 ///
-/// Every packet is admitted to its link when sent, with its encoded size; the `LinkSchedule`
-/// decides when the far end receives it, or holds it (re-admitted in order when conditions
-/// change), or drops it. FINs go the same way through `admitClose`. Connection actions (reset,
-/// idle-timeout middlebox, blackhole deadline) close both ends.
+/// Every packet is written to the `ConnectionPump` when sent, with its encoded size; the pump says
+/// when the far end receives it (a scheduler event here), or holds it (released in order when
+/// conditions change), or drops it. FINs go the same way. Connection actions (reset, idle-timeout
+/// middlebox, blackhole deadline) close both ends.
 final class SimulatedTransport {
     enum ServerState { case awaitingRequest, open, closed }
 
@@ -24,11 +24,10 @@ final class SimulatedTransport {
     let number: Int
     // Unchecked exclusivity on the state the batched-tick loop touches: single-threaded, and no
     // access here overlaps another (dynamic checks cost a thread-local lookup per access).
-    @exclusivity(unchecked) var links: ConnectionSchedule
-    @exclusivity(unchecked) private var heldUpstream = Deque<HeldItem>()
-    @exclusivity(unchecked) private var heldDownstream = Deque<HeldItem>()
-    /// Conditions added by a middlebox action (a NAT eviction's blackhole), kept across changes.
-    private var middlebox: [ActiveCondition] = []
+    /// The links' queue and the connection's due actions, as the live proxy's (LabCore's `ConnectionPump`).
+    @exclusivity(unchecked) private var pump: ConnectionPump<WirePacket>
+    /// The connection's links (for the client's connect delay).
+    var links: ConnectionSchedule { pump.schedule }
     private var actionToken: TimerToken?
 
     /// Whether the client still has this transport open.
@@ -54,7 +53,7 @@ final class SimulatedTransport {
         self.engine = engine
         self.connection = connection
         self.number = number
-        links = ConnectionSchedule(openedAt: engine.now, random: random)
+        pump = ConnectionPump(openedAt: engine.now, random: random)
         endpoint = SocketIOServerEndpoint(sid: "", configuration: engine.serverEndpoint)
         setConditions(upstream: engine.timeline.entries(.upstream, at: engine.now),
                       downstream: engine.timeline.entries(.downstream, at: engine.now))
@@ -68,13 +67,10 @@ final class SimulatedTransport {
     /// connection action is re-planned.
     func setConditions(upstream: [ConditionTimeline.Entry], downstream: [ConditionTimeline.Entry]) {
         let timeline = engine.timeline
-        links.upstream.setConditions(timeline.active(upstream, connection: connection.index, openedAt: links.openedAt)
-            + middlebox)
-        links.downstream.setConditions(timeline.active(downstream, connection: connection.index, openedAt: links.openedAt)
-            + middlebox)
-        release(.upstream)
-        release(.downstream)
-        planAction()
+        let openedAt = pump.openedAt
+        pump.setConditions(upstream: timeline.active(upstream, connection: connection.index, openedAt: openedAt),
+                           downstream: timeline.active(downstream, connection: connection.index, openedAt: openedAt),
+                           at: engine.now) { carryOut($0) }
     }
 
     /// Sends `packet` from the side that writes on `direction`, now (or at `at`, an instant not
@@ -86,121 +82,86 @@ final class SimulatedTransport {
 
     /// `transmit` without the count, for loops that count their packets once.
     private func put(_ packet: WirePacket, _ direction: LinkDirection, at: Instant) {
-        let size = packet.wireSize(direction)
-        links.noteActivity(at: at)
-        if direction == .upstream ? !heldUpstream.isEmpty : !heldDownstream.isEmpty {
-            hold(.packet(packet, size: size), direction)
-            return
+        // The pump's fate as a value: the packet is not copied into an action (the per-tick path).
+        switch pump.writeMessage(packet, bytes: packet.wireSize(direction), on: direction, at: at) {
+        case .deliver(let at, let thenClose):
+            deliver(packet, direction, at: at)
+            if thenClose { closeConnection(at: at) }
+        case .cutShort(let at):
+            closeConnection(at: at)
+        case .dropped:
+            engine.counters.packetsDropped += 1
+        case .held, .ignored:
+            break
         }
-        _ = admit(packet, size: size, direction, at: at)
     }
 
     /// Sends a FIN on `direction` (the writing side closed its socket).
     func transmitClose(_ direction: LinkDirection) {
-        if direction == .upstream ? !heldUpstream.isEmpty : !heldDownstream.isEmpty {
-            hold(.fin, direction)
-            return
-        }
-        _ = admitClose(direction)
+        pump.writeFIN(on: direction, at: engine.now) { carryOut($0) }
     }
 
-    private func hold(_ item: HeldItem, _ direction: LinkDirection) {
-        if direction == .upstream { heldUpstream.append(item) } else { heldDownstream.append(item) }
-    }
-
-    /// Admits a packet now; false when the link holds it.
-    private func admit(_ packet: WirePacket, size: Int, _ direction: LinkDirection, at now: Instant? = nil) -> Bool {
-        let now = now ?? engine.now
-        // The stored links directly: the subscript's `_modify` coroutine showed up per tick.
-        let fate = direction == .upstream ? links.upstream.admitWhole(bytes: size, at: now)
-            : links.downstream.admitWhole(bytes: size, at: now)
-        switch fate {
-        case .deliver(let at, let delivered, let thenClose):
-            if delivered == size {
-                if engine.batchesTicks, case .sizedTick = packet {
-                    // In a catch-up, a tick that has already arrived, with none in flight before it,
-                    // is counted at once instead of queued.
-                    if tickArrivals.isEmpty, let limit = catchUpLimit, at <= limit {
-                        readyTicks += 1
-                        readyTicksLast = at
-                    } else {
-                        tickArrivals.append(at)
-                    }
-                } else {
-                    engine.schedule(at: at, for: connection) { [self] in arrive(packet, direction) }
-                }
-            }
-            if thenClose {
-                engine.schedule(at: at, for: connection) { [self] in connectionClosed(reset: false) }
-            }
-            return true
-        case .hold:
-            hold(.packet(packet, size: size), direction)
-            return false
+    /// Carries out what the pump decided: arrivals become scheduler events (batched ticks join
+    /// their queue), the action timer becomes one. Never calls back into the pump except for the
+    /// actions `actionDue` collects first (closing the connection).
+    private func carryOut(_ action: ConnectionPump<WirePacket>.Action) {
+        switch action {
+        case .deliver(let packet, let direction, let at):
+            deliver(packet, direction, at: at)
+        case .deliverFIN(let direction, let at):
+            engine.schedule(at: at, for: connection) { [self] in finArrived(direction) }
         case .drop:
             engine.counters.packetsDropped += 1
-            return true
-        }
-    }
-
-    private func admitClose(_ direction: LinkDirection) -> Bool {
-        switch links[direction].admitClose(at: engine.now) {
-        case .deliver(let at):
-            engine.schedule(at: at, for: connection) { [self] in finArrived(direction) }
-            return true
-        case .hold:
-            hold(.fin, direction)
-            return false
-        case .drop:
-            return true
-        }
-    }
-
-    /// Re-admits held items in order until the link holds again.
-    private func release(_ direction: LinkDirection) {
-        while let item = direction == .upstream ? heldUpstream.popFirst() : heldDownstream.popFirst() {
-            let passed: Bool
-            switch item {
-            case .packet(let packet, let size): passed = admit(packet, size: size, direction)
-            case .fin: passed = admitClose(direction)
-            }
-            if !passed {
-                // `admit` put it back at the end; it belongs at the front.
-                if direction == .upstream {
-                    heldUpstream.removeLast()
-                    heldUpstream.prepend(item)
-                } else {
-                    heldDownstream.removeLast()
-                    heldDownstream.prepend(item)
-                }
-                return
-            }
-        }
-    }
-
-    /// Arms one timer for the connection's next action (reset, idle timeout, blackhole deadline).
-    /// An idle timeout that traffic postponed is re-planned when the timer fires, not on every packet.
-    private func planAction() {
-        if let token = actionToken { engine.scheduler.cancel(token) }
-        actionToken = nil
-        guard engine.timeline.hasConnectionActions, !isFinished, let due = links.nextAction else { return }
-        actionToken = engine.schedule(at: due.at, for: connection) { [self] in
+        case .closeAfterData(_, let at):
+            closeConnection(at: at)
+        case .close:
+            connectionClosed(reset: false)
+        case .reset:
+            connectionClosed(reset: true)
+        case .armActionTimer(let at):
+            // One timer for the connection's next action; an idle timeout that traffic postponed is
+            // re-planned when the timer fires, not on every packet.
+            if let token = actionToken { engine.scheduler.cancel(token) }
             actionToken = nil
-            guard !isFinished, let due = links.nextAction else { return }
-            if due.at > engine.now {
-                planAction()
-                return
-            }
-            switch due.action {
-            case .close: connectionClosed(reset: false)
-            case .reset: connectionClosed(reset: true)
-            case .blackhole:
-                middlebox.append(ActiveCondition(name: "middlebox.\(due.cause)", condition: .blackhole(BlackholeCondition()),
-                                                 since: engine.now))
-                setConditions(upstream: engine.timeline.entries(.upstream, at: engine.now),
-                              downstream: engine.timeline.entries(.downstream, at: engine.now))
-            }
+            guard !isFinished else { return }
+            actionToken = engine.schedule(at: at, for: connection) { [self] in actionDue() }
+        case .cancelActionTimer:
+            if let token = actionToken { engine.scheduler.cancel(token) }
+            actionToken = nil
         }
+    }
+
+    /// `packet` reaches the far end of `direction` at `at`: a scheduler event, or, for a batched
+    /// tick, a place in the ticks' queue.
+    @inline(__always)
+    private func deliver(_ packet: WirePacket, _ direction: LinkDirection, at: Instant) {
+        if engine.batchesTicks, case .sizedTick = packet {
+            // In a catch-up, a tick that has already arrived, with none in flight before it,
+            // is counted at once instead of queued.
+            if tickArrivals.isEmpty, let limit = catchUpLimit, at <= limit {
+                readyTicks += 1
+                readyTicksLast = at
+            } else {
+                tickArrivals.append(at)
+            }
+        } else {
+            engine.schedule(at: at, for: connection) { [self] in arrive(packet, direction) }
+        }
+    }
+
+    /// A data limit closes the connection at `at`, after the packets delivered before it.
+    private func closeConnection(at: Instant) {
+        engine.schedule(at: at, for: connection) { [self] in connectionClosed(reset: false) }
+    }
+
+    /// The action timer fired: the pump decides, and its actions are carried out once it has
+    /// (closing the connection writes the client's FIN into the pump).
+    private func actionDue() {
+        actionToken = nil
+        guard !isFinished else { return }
+        var actions: [ConnectionPump<WirePacket>.Action] = []
+        pump.actionTimerFired(at: engine.now) { actions.append($0) }
+        for action in actions { carryOut(action) }
     }
 
     /// A packet reached the end that reads `direction`.
@@ -227,7 +188,9 @@ final class SimulatedTransport {
     private func connectionClosed(reset: Bool) {
         onServer { [self] in serverLostConnection(sendFIN: false) }
         if clientOpen { connection.transportClosedUnder(self) }
-        planAction()
+        pump.close()
+        if let token = actionToken { engine.scheduler.cancel(token) }
+        actionToken = nil
     }
 
     /// The server's socket learnt the connection is gone (a FIN read, or the proxy closed it): a

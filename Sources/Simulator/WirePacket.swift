@@ -51,8 +51,12 @@ enum WirePacket: Sendable {
     }
 }
 
-/// A packet or a FIN waiting on a link that holds (a stall until lifted, a zero rate).
-enum HeldItem: Sendable {
-    case packet(WirePacket, size: Int)
-    case fin
+extension WirePacket: LinkPayload {
+    /// A packet is a WebSocket message: the far end takes it whole, when its last byte arrives.
+    static var arrivesInPieces: Bool { false }
+
+    /// Never asked: packets arrive whole.
+    func split(first count: Int) -> WirePacket {
+        preconditionFailure("a simulated packet is delivered whole")
+    }
 }

@@ -105,6 +105,27 @@ struct SimulationDeterminismTests {
         #expect(disconnects.prefix(2).map(\.reason) == ["transport close", "transport close"])
         #expect(Sim.events(events, .reconnectAttempt).first?.time == Sim.ms(21_030))
     }
+
+    @Test("a middlebox that forgets idle connections: nobody is told, both sides' heartbeats find out")
+    func middleboxEviction() {
+        // The eviction's idle timeout stays due once it fired: before the link pump, the transport
+        // re-planned it at the same instant forever and this run never ended.
+        let nat = SimulationConfiguration(
+            seed: 3, connections: 1, duration: .seconds(120),
+            server: .init(pingInterval: .seconds(25), pingTimeout: .seconds(20)),
+            reconnection: ReconnectionOptions(randomizationFactor: 0),
+            baseline: .both([.latency(LatencyCondition(latency: .milliseconds(10))),
+                             .idleTimeout(IdleTimeoutCondition(after: .seconds(20), action: .blackhole))]))
+        let result = Simulation(nat).run()
+        let disconnects = Sim.events(result.events, .disconnect)
+        // Evicted at 20.03 s, 20 s after the last traffic: the server's ping at 25.01 s is lost, its
+        // ping timeout comes 20 s later, and the client's 45 s after its open. The reconnected
+        // connection goes the same way.
+        #expect(disconnects.map(\.time) == [Sim.ms(45_010), Sim.ms(45_020), Sim.ms(91_030), Sim.ms(91_040)])
+        #expect(disconnects.map(\.reason) == ["ping timeout", "ping timeout", "ping timeout", "ping timeout"])
+        #expect(disconnects.map(\.side) == [.server, .client, .server, .client])
+        #expect(result.counters.packetsDropped == 3)
+    }
 }
 
 @Suite("Simulation: size-only workload")

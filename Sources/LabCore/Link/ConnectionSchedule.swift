@@ -63,10 +63,6 @@ public struct ConnectionSchedule: Sendable {
         if now > lastActivity { lastActivity = now }
     }
 
-    private var allConditions: [ActiveCondition] {
-        (upstream.conditions + downstream.conditions).filter(\.applies)
-    }
-
     /// How long to wait before connecting upstream: the slow-connect delays that apply add up on
     /// a link, and the connection waits for the longer of its two links' totals. The connect
     /// happens once, so a delay set on both links (a scenario's `both:`) is waited for once.
@@ -82,34 +78,45 @@ public struct ConnectionSchedule: Sendable {
 
     /// The earliest connection action due, if any: a reset, a blackhole's close deadline (which no
     /// traffic extends), or an idle timeout (which traffic does extend, as in a real middlebox).
-    public var nextAction: DueAction? {
+    public var nextAction: DueAction? { nextAction(afterEviction: false) }
+
+    /// The earliest connection action due, leaving out, once a middlebox has silently forgotten the
+    /// connection (`evicted`, an idle timeout's blackhole), the idle timeouts that would forget it
+    /// again: they can change nothing, and the resets and close deadlines after them still come.
+    /// Allocates nothing: drivers ask again whenever conditions change.
+    public func nextAction(afterEviction evicted: Bool) -> DueAction? {
         var best: DueAction?
         func consider(_ candidate: DueAction) {
             if best == nil || candidate.at < best!.at { best = candidate }
         }
-        for active in allConditions {
-            // A condition acts on this connection from the later of its start and the connection's
-            // open, whatever `since` the caller passed.
-            let start = max(active.since, openedAt)
-            switch active.condition {
-            case .reset(let c):
-                consider(DueAction(at: start + c.after, action: .reset, cause: active.name))
-            case .blackhole(let c):
-                if let after = c.closeAfter {
-                    consider(DueAction(at: start + after, action: .close, cause: active.name))
+        func scan(_ conditions: [ActiveCondition]) {
+            for active in conditions where active.applies {
+                // A condition acts on this connection from the later of its start and the connection's
+                // open, whatever `since` the caller passed.
+                let start = max(active.since, openedAt)
+                switch active.condition {
+                case .reset(let c):
+                    consider(DueAction(at: start + c.after, action: .reset, cause: active.name))
+                case .blackhole(let c):
+                    if let after = c.closeAfter {
+                        consider(DueAction(at: start + after, action: .close, cause: active.name))
+                    }
+                case .idleTimeout(let c):
+                    let action: ConnectionAction = switch c.action {
+                    case .close: .close
+                    case .reset: .reset
+                    case .blackhole: .blackhole
+                    }
+                    if evicted, action == .blackhole { continue }
+                    let idleSince = max(lastActivity, start)
+                    consider(DueAction(at: idleSince + c.after, action: action, cause: active.name))
+                default:
+                    continue
                 }
-            case .idleTimeout(let c):
-                let idleSince = max(lastActivity, start)
-                let action: ConnectionAction = switch c.action {
-                case .close: .close
-                case .reset: .reset
-                case .blackhole: .blackhole
-                }
-                consider(DueAction(at: idleSince + c.after, action: action, cause: active.name))
-            default:
-                continue
             }
         }
+        scan(upstream.conditions)
+        scan(downstream.conditions)
         return best
     }
 }

@@ -120,6 +120,10 @@ public struct LinkSchedule: Sendable {
         self.root = random
     }
 
+    /// Whether an applying condition may cut a chunk into several deliveries (loss, slicer, data
+    /// limit): only then does `admit` have more to say than `admitWhole`.
+    public var cutsChunks: Bool { cuts }
+
     /// True when no applying condition touches data or FINs, so a driver may forward bytes
     /// directly without consulting the schedule (the proxy's fast path).
     public var isPassthrough: Bool {

@@ -1,0 +1,69 @@
+import EventLoopTime
+import LabCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Testing
+
+/// `EventLoopScheduler`: LabCore's `Scheduler` on a loop's clock and timers, virtual on testing loops.
+@Suite("Event-loop scheduler")
+struct EventLoopSchedulerTests {
+    private static func ms(_ value: Int64) -> Instant { Instant(nanoseconds: value * 1_000_000) }
+
+    @Test("on an EmbeddedEventLoop: now is the loop's virtual time, timers fire in deadline order, a cancelled one never")
+    func embedded() throws {
+        let loop = EmbeddedEventLoop()
+        defer { try? loop.syncShutdownGracefully() }
+        let scheduler = EventLoopScheduler(loop: loop)
+        #expect(scheduler.now == .zero)
+        var fired: [(String, Instant)] = []
+        scheduler.schedule(at: Self.ms(10)) { fired.append(("b", scheduler.now)) }
+        scheduler.schedule(at: Self.ms(5)) { fired.append(("a", scheduler.now)) }
+        let cancelled = scheduler.schedule(at: Self.ms(7)) { fired.append(("never", scheduler.now)) }
+        scheduler.cancel(cancelled)
+        loop.advanceTime(to: NIODeadline(Self.ms(9)))
+        #expect(fired.map(\.0) == ["a"])
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(fired.map(\.0) == ["a", "b"])
+        #expect(fired.map(\.1) == [Self.ms(5), Self.ms(10)])
+        #expect(scheduler.now == Self.ms(10))
+        // Cancelling one that ran is a no-op; a deadline in the past runs on the loop's next tick.
+        scheduler.cancel(cancelled)
+        scheduler.schedule(at: Self.ms(1)) { fired.append(("late", scheduler.now)) }
+        loop.run()
+        #expect(fired.map(\.0) == ["a", "b", "late"])
+    }
+
+    @Test("on a NIOAsyncTestingEventLoop: timers fire as the test advances its time")
+    func asyncTesting() async throws {
+        let loop = NIOAsyncTestingEventLoop()
+        let fired = NIOLockedValueBox<[Instant]>([])
+        try await loop.submit {
+            let scheduler = EventLoopScheduler(loop: loop)
+            scheduler.schedule(at: Self.ms(250)) { fired.withLockedValue { $0.append(scheduler.now) } }
+        }.get()
+        await loop.advanceTime(by: .milliseconds(249))
+        #expect(fired.withLockedValue { $0 } == [])
+        await loop.advanceTime(by: .milliseconds(1))
+        #expect(fired.withLockedValue { $0 } == [Self.ms(250)])
+        await loop.shutdownGracefully()
+    }
+
+    @Test("on a real event loop: instants are NIO's monotonic clock, and a timer fires no earlier than its deadline")
+    func realLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let before = Instant(NIODeadline.now())
+        let (start, fired) = try await loop.submit { () -> EventLoopFuture<(Instant, Instant)> in
+            let scheduler = EventLoopScheduler(loop: loop)
+            let start = scheduler.now
+            let promise = loop.makePromise(of: (Instant, Instant).self)
+            scheduler.schedule(at: start + .milliseconds(20)) { promise.succeed((start, scheduler.now)) }
+            return promise.futureResult
+        }.flatMap { $0 }.get()
+        #expect(start >= before && start - before < .seconds(1))
+        #expect(fired >= start + .milliseconds(20))
+        try await group.shutdownGracefully()
+    }
+}
