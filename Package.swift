@@ -134,7 +134,7 @@ let package = Package(
         .target(
             name: "LiveComponents",
             dependencies: [
-                "LabCore", "Heartbeat",
+                "LabCore", "Heartbeat", "EventLoopTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

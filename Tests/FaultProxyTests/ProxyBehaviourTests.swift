@@ -65,6 +65,28 @@ struct ProxyBehaviourTests {
         await f.shutdown()
     }
 
+    /// Issue 12, finding 2: with reset_peer timeout 0 installed, every new connection is reset at
+    /// once (a real RST) and leaves nothing behind: it used to get neither RST nor FIN and sit in
+    /// CLOSE-WAIT, gone from the proxy's list but with its descriptor held.
+    @Test func resetAtZeroResetsNewConnectionsAndLeaksNothing() async throws {
+        let f = try await ProxyFixture()
+        try await f.toxic("rst", .reset(ResetCondition(after: .zero)))
+        for _ in 0..<20 {
+            let s = try f.connect()
+            let result = s.read(timeout: 3)
+            #expect(result == .reset || result == .eof, "\(result)")
+        }
+        // Every one of them is gone from the proxy, not only from its list.
+        var active = f.proxy.counters.connectionsActive
+        for _ in 0..<100 where active > 0 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            active = f.proxy.counters.connectionsActive
+        }
+        #expect(active == 0)
+        #expect(f.proxy.connections.isEmpty)
+        await f.shutdown()
+    }
+
     @Test func serverResetReachesTheClientAsAReset() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }  // on every way out, a failed `try` included
