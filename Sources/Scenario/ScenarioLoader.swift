@@ -14,14 +14,46 @@ extension Scenario {
     public static func load(path: String) throws(ScenarioError) -> Scenario {
         let data: Data
         do {
+            // Bounded before it is read: a file far larger than any scenario is refused at once.
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            guard size <= ScenarioDocumentLimits.maxBytes else {
+                throw ScenarioError(file: path, line: 0, column: 0, path: "",
+                                    message: "document too large: \(size) bytes, at most \(ScenarioDocumentLimits.maxBytes)")
+            }
             data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch let error as ScenarioError {
+            throw error
         } catch {
             throw ScenarioError(file: path, line: 0, column: 0, path: "", message: "cannot read the file: \(error.localizedDescription)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ScenarioError(file: path, line: 0, column: 0, path: "", message: "the file is not UTF-8 text")
+            throw Self.notUTF8(data, file: path)
         }
         return try parse(yaml: text, source: path)
+    }
+
+    /// The error for bytes that are not UTF-8: the first bad byte's line, column and offset.
+    static func notUTF8(_ data: Data, file: String) -> ScenarioError {
+        var iterator = data.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var line = 1, column = 1, offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                if encoded.count == 1, encoded.first == 0x0A {
+                    line += 1
+                    column = 1
+                } else {
+                    column += 1
+                }
+                offset += encoded.count
+            case .error(let length):
+                return ScenarioError(file: file, line: line, column: column, path: "",
+                                     message: "the file is not UTF-8 text: \(length) invalid byte\(length == 1 ? "" : "s") at byte \(offset)")
+            case .emptyInput:
+                return ScenarioError(file: file, line: line, column: column, path: "", message: "the file is not UTF-8 text")
+            }
+        }
     }
 
     /// Parses and validates a scenario from YAML text; `source` names it in errors (a file name).

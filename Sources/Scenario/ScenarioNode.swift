@@ -67,6 +67,8 @@ struct ScenarioNode: Sendable, Hashable {
 enum ScenarioDocumentLimits {
     /// Nodes after alias expansion.
     static let maxNodes = 200_000
+    /// The largest scenario document, in bytes (the pack's files are a few KB).
+    static let maxBytes = 1 << 20
     /// Nesting of flow collections, checked before libyaml sees the text.
     static let maxFlowDepth = 64
     /// Nesting of nodes.
@@ -76,6 +78,7 @@ enum ScenarioDocumentLimits {
 extension ScenarioNode {
     /// Parses `yaml` (the first and only document), naming `file` in every place and error.
     static func parse(yaml: String, file: String, lineOffset: Int = 0, columnOffset: Int = 0) throws(ScenarioError) -> ScenarioNode {
+        try checkText(yaml, file: file, lineOffset: lineOffset, columnOffset: columnOffset)
         try checkFlowDepth(yaml, file: file, lineOffset: lineOffset, columnOffset: columnOffset)
         let root: Node?
         do {
@@ -91,6 +94,33 @@ extension ScenarioNode {
         }
         var budget = ScenarioDocumentLimits.maxNodes
         return try convert(root, file: file, lineOffset: lineOffset, columnOffset: columnOffset, depth: 0, budget: &budget)
+    }
+
+    /// Bounds the text before any parsing (a 50 MB phase list took 30 s and 1.3 GB before libyaml
+    /// said "document too large"), and finds the control characters YAML forbids, with their line,
+    /// column and byte offset (libyaml reports them with no place).
+    private static func checkText(_ yaml: String, file: String, lineOffset: Int, columnOffset: Int) throws(ScenarioError) {
+        let size = yaml.utf8.count
+        guard size <= ScenarioDocumentLimits.maxBytes else {
+            throw ScenarioError(file: file, line: 1 + lineOffset, column: 1 + columnOffset, path: "",
+                                message: "document too large: \(size) bytes, at most \(ScenarioDocumentLimits.maxBytes)")
+        }
+        var line = 1, column = 1, offset = 0
+        for scalar in yaml.unicodeScalars {
+            let v = scalar.value
+            if v == 0x0A {
+                line += 1
+                column = 1
+            } else {
+                let allowed = v == 0x09 || v == 0x0D || (v >= 0x20 && v != 0x7F && !(0x80...0x9F).contains(v) && v != 0xFFFE && v != 0xFFFF)
+                guard allowed else {
+                    throw ScenarioError(file: file, line: line + lineOffset, column: (line == 1 ? columnOffset : 0) + column, path: "",
+                                        message: "control character U+\(String(v, radix: 16, uppercase: true).leftPadded(to: 4)) at byte \(offset) is not allowed in YAML")
+                }
+                column += 1
+            }
+            offset += String(scalar).utf8.count
+        }
     }
 
     private static func checkFlowDepth(_ yaml: String, file: String, lineOffset: Int, columnOffset: Int) throws(ScenarioError) {
@@ -202,4 +232,9 @@ extension ScenarioNode {
                                 message: "alias '*\(alias.anchor)' refers to no anchor")
         }
     }
+}
+
+private extension String {
+    /// The string with leading zeros up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import LabCore
 import Scenario
 import Testing
@@ -55,5 +56,33 @@ import Testing
     @Test func anyFieldsDurationIsBounded() {
         let text = Self.description(Self.file() + "toleratedStall: 745h\n") ?? ""
         #expect(text.hasPrefix("b.yaml:5:17: toleratedStall: must be at most"), "\(text)")
+    }
+
+    /// Issue 12, finding 11: control characters and bytes that are not UTF-8 are reported with
+    /// their line, column and byte offset.
+    @Test func badCharactersHaveAPlace() throws {
+        #expect(Self.description("name: b\nduration: 1m\u{7}\n") == "b.yaml:2:13: control character U+0007 at byte 20 is not allowed in YAML")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-utf8-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(Array("name: b\nduration: ".utf8) + [0xC3, 0x28] + Array("\n".utf8)).write(to: url)
+        do {
+            _ = try Scenario.load(path: url.path)
+            Issue.record("a file that is not UTF-8 was accepted")
+        } catch {
+            #expect(error.description == "\(url.path):2:11: the file is not UTF-8 text: 1 invalid byte at byte 18")
+        }
+    }
+
+    /// Issue 12, finding 10: a huge document is refused before it is parsed.
+    @Test func aHugeDocumentIsRefusedBeforeParsing() throws {
+        let phases = String(repeating: "  - { at: 1s, for: 1s, both: stall }\n", count: 40_000)
+        let started = Date()
+        let text = Self.description(Self.file() + "phases:\n" + phases) ?? ""
+        #expect(text.hasPrefix("b.yaml:1:1: document too large: "), "\(text.prefix(120))")
+        #expect(Date().timeIntervalSince(started) < 5, "refused before libyaml parses it")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-big-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data((Self.file() + "phases:\n" + phases).utf8).write(to: url)
+        #expect(throws: ScenarioError.self) { try Scenario.load(path: url.path) }
     }
 }
