@@ -222,9 +222,19 @@ final class ProxyConnection: @unchecked Sendable {
         actionTimer = nil
         actionTimerAt = nil
         for side in [Side.client, .server] {
-            guard let channel = sides[side.rawValue].channel, channel.isActive else { continue }
-            if reset { Self.setLingerZero(channel) }
-            channel.close(promise: nil)
+            guard let channel = sides[side.rawValue].channel else { continue }
+            if channel.isActive {
+                if reset { Self.setLingerZero(channel) }
+                channel.close(promise: nil)
+            } else {
+                // Not active yet: a toxic that ends a connection as it opens (reset_peer with
+                // timeout 0) acts while the listener's child initializer runs. Close it once that
+                // is over, or the client gets neither RST nor FIN and the socket leaks.
+                channel.eventLoop.execute {
+                    if reset { Self.setLingerZero(channel) }
+                    channel.close(promise: nil)
+                }
+            }
         }
         observer?.connectionClosed(id: id, reason: reason, at: scheduler.now)
         owner?.connectionEnded(self, reason: reason)

@@ -96,7 +96,11 @@ final class SimulatedConnection {
         switch wire {
         case .engineIO(let packet): perform(stack.received(packet, at: engine.now))
         // Size-only tick: the machines see a message; the session would emit "tick" when connected.
-        case .sizedTick: perform(stack.receivedUnencodedEvent("tick", at: engine.now))
+        case .sizedTick:
+            let (delivered, actions) = stack.receivedUnencodedEvent(at: engine.now)
+            if !actions.isEmpty { perform(actions) }
+            // Logged after the machines, as a decoded tick's event would be.
+            if delivered, transport === current { record(.eventReceived("tick")) }
         case .upgradeRequest, .upgradeResponse: return
         }
     }

@@ -37,6 +37,8 @@ final class SimulatedTransport {
     // The server's end: the same endpoint the live server's sessions run.
     @exclusivity(unchecked) var endpoint: SocketIOServerEndpoint
     private var serverTimers: [SocketIOServerEndpoint.Timer: TimerToken] = [:]
+    /// The server heartbeat's two timers (next ping, pong deadline), kept out of the dictionary.
+    @exclusivity(unchecked) private var pingTokens: [TimerToken?] = [nil, nil]
     /// Whether the server's close sends a FIN (not when the connection is already gone).
     private var serverSendsFIN = true
     /// Batched ticks: when the server's next tick is due (nil: none armed).
@@ -270,18 +272,29 @@ final class SimulatedTransport {
             case .closeTransport: serverClosed()
             case .arm(.tick, let at) where engine.batchesTicks:
                 nextTickAt = at
+            case .arm(.heartbeat(let t), let at):
+                // Re-armed on every ping: two slots, not the dictionary (the per-ping path).
+                let token = serverTimer(at: at) { [self] in
+                    pingTokens[t == .ping ? 0 : 1] = nil
+                    perform(endpoint.timerFired(.heartbeat(t), at: engine.now))
+                }
+                replace(&pingTokens[t == .ping ? 0 : 1], with: token)
             case .arm(let timer, let at):
                 let token = serverTimer(at: at) { [self] in
                     serverTimers[timer] = nil
                     perform(endpoint.timerFired(timer, at: engine.now))
                 }
                 if let old = serverTimers.updateValue(token, forKey: timer) { engine.cancel(old) }
+            case .cancel(.heartbeat(let t)):
+                replace(&pingTokens[t == .ping ? 0 : 1], with: nil)
             case .cancel(let timer):
                 if timer == .tick { nextTickAt = nil }
                 if let old = serverTimers.removeValue(forKey: timer) { engine.cancel(old) }
             case .cancelAllTimers:
                 for token in serverTimers.values { engine.cancel(token) }
                 serverTimers.removeAll()
+                replace(&pingTokens[0], with: nil)
+                replace(&pingTokens[1], with: nil)
                 nextTickAt = nil
             case .note(let note): record(note)
             }
@@ -384,6 +397,14 @@ final class SimulatedTransport {
         connection.transportMayBeFinished(self)
     }
 
+}
+
+extension SimulatedTransport {
+    /// Puts `token` in `slot`, cancelling the timer that was there.
+    fileprivate func replace(_ slot: inout TimerToken?, with token: TimerToken?) {
+        if let old = slot { engine.cancel(old) }
+        slot = token
+    }
 }
 
 /// The token of a timer whose callback needs it (set just after scheduling).

@@ -167,9 +167,18 @@ public struct SocketIOClientStack: Sendable {
 
     // MARK: Inputs
 
+    /// An empty action list with room for a typical answer (a send, a timer, a note), so that
+    /// appending to it does not reallocate on the simulator's per-packet path.
+    @inline(__always)
+    private static func actionBuffer() -> [Action] {
+        var out: [Action] = []
+        out.reserveCapacity(4)
+        return out
+    }
+
     /// The application connects (socket.io-client's `connect()`).
     public mutating func start(at now: Instant) -> [Action] {
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         reconnection(reconnection.start(at: now), now, &out)
         return out
     }
@@ -180,7 +189,7 @@ public struct SocketIOClientStack: Sendable {
     /// disconnect (socket.io-client emits "disconnect" only for a connected socket).
     public mutating func stop(at now: Instant) -> [Action] {
         stopped = true
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         session(session.disconnect(at: now), now, &out)
         reconnection(reconnection.stop(at: now), now, &out)
         out.append(.cancelAllTimers)
@@ -190,7 +199,7 @@ public struct SocketIOClientStack: Sendable {
     /// A packet arrived on the current transport.
     public mutating func received(_ packet: EngineIOPacket, at now: Instant) -> [Action] {
         guard hasTransport else { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         heartbeat(heartbeat.received(packet, at: now), now, &out)
         switch packet {
         case .message, .binary: observe(.message, now, &out)
@@ -218,14 +227,17 @@ public struct SocketIOClientStack: Sendable {
     }
 
     /// A server event arrived whose payload the driver did not encode (the simulator's size-only
-    /// ticks): the heartbeat and health check see a message, the log an event named `name`.
-    public mutating func receivedUnencodedEvent(_ name: String, at now: Instant) -> [Action] {
-        guard hasTransport else { return [] }
+    /// ticks): the heartbeat and health check see a message. Returns whether the event reached the
+    /// application (the namespace is connected), which the driver logs as an event received, and
+    /// what else to do, usually nothing: this is the simulator's per-message path, and an empty
+    /// answer allocates nothing.
+    public mutating func receivedUnencodedEvent(at now: Instant) -> (delivered: Bool, actions: [Action]) {
+        guard hasTransport else { return (false, []) }
+        let answer = heartbeat.received(.message(""), at: now)
         var out: [Action] = []
-        heartbeat(heartbeat.received(.message(""), at: now), now, &out)
-        observe(.message, now, &out)
-        if hasTransport, isConnected { out.append(.note(.eventReceived(name))) }
-        return out
+        if !answer.isEmpty { heartbeat(answer, now, &out) }
+        if healthCheck != nil { observe(.message, now, &out) }
+        return (hasTransport && isConnected, out)
     }
 
     /// Several unencoded events arrived, the last at `last` (not after `now`), where no log or
@@ -234,7 +246,7 @@ public struct SocketIOClientStack: Sendable {
         guard hasTransport else { return [] }
         let actions = heartbeat.receivedMessages(lastAt: last)
         if actions.isEmpty { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         heartbeat(actions, now, &out)
         return out
     }
@@ -242,7 +254,7 @@ public struct SocketIOClientStack: Sendable {
     /// A frame on the current transport could not be parsed.
     public mutating func receivedMalformed(_ error: EngineIOParseError, at now: Instant) -> [Action] {
         guard hasTransport else { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         heartbeat(heartbeat.receivedMalformed(error, at: now), now, &out)
         return out
     }
@@ -250,7 +262,7 @@ public struct SocketIOClientStack: Sendable {
     /// The current transport closed under the client (a FIN, a reset, a close frame).
     public mutating func transportClosed(at now: Instant) -> [Action] {
         guard hasTransport else { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         heartbeat(heartbeat.transportClosed(at: now), now, &out)
         return out
     }
@@ -258,7 +270,7 @@ public struct SocketIOClientStack: Sendable {
     /// The current transport failed (a polling request that failed).
     public mutating func transportError(at now: Instant) -> [Action] {
         guard hasTransport else { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         heartbeat(heartbeat.transportError(at: now), now, &out)
         return out
     }
@@ -274,7 +286,7 @@ public struct SocketIOClientStack: Sendable {
 
     /// A timer the stack armed fired.
     public mutating func timerFired(_ timer: Timer, at now: Instant) -> [Action] {
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         switch timer {
         case .heartbeat(let t): heartbeat(heartbeat.timerFired(t, at: now), now, &out)
         case .session(let t): session(session.timerFired(t, at: now), now, &out)

@@ -131,11 +131,20 @@ public struct SocketIOServerEndpoint: Sendable {
 
     // MARK: Inputs
 
+    /// An empty action list with room for a typical answer (a send, a timer, a note), so that
+    /// appending to it does not reallocate on the simulator's per-packet path.
+    @inline(__always)
+    private static func actionBuffer() -> [Action] {
+        var out: [Action] = []
+        out.reserveCapacity(4)
+        return out
+    }
+
     /// The transport opened (the handshake): the open packet goes out, pings start, the namespace waits.
     public mutating func opened(upgrades: [String], at now: Instant) -> [Action] {
         guard !isOpen, !disconnectNoted else { return [] }
         isOpen = true
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         heartbeat(heartbeat.opened(sid: sid, upgrades: upgrades, at: now), now, &out)
         session(session.start(at: now), now, &out)
         return out
@@ -144,7 +153,7 @@ public struct SocketIOServerEndpoint: Sendable {
     /// A packet arrived from the client.
     public mutating func received(_ packet: EngineIOPacket, at now: Instant) -> [Action] {
         guard isOpen else { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         switch packet {
         case .message(let text):
             heartbeat(heartbeat.received(packet, at: now), now, &out)
@@ -163,7 +172,7 @@ public struct SocketIOServerEndpoint: Sendable {
     /// The session ends from outside the machines: its transport closed or failed, or the client
     /// broke the protocol (`notifyPeer`: send the Engine.IO close packet first).
     public mutating func close(_ reason: CloseReason, notifyPeer: Bool, at now: Instant) -> [Action] {
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         close(reason, notifyPeer: notifyPeer, now, &out)
         return out
     }
@@ -171,7 +180,7 @@ public struct SocketIOServerEndpoint: Sendable {
     /// A timer the endpoint armed fired.
     public mutating func timerFired(_ timer: Timer, at now: Instant) -> [Action] {
         guard isOpen else { return [] }
-        var out: [Action] = []
+        var out = Self.actionBuffer()
         switch timer {
         case .heartbeat(let t): heartbeat(heartbeat.timerFired(t, at: now), now, &out)
         case .session(let t): session(session.timerFired(t, at: now), now, &out)
