@@ -5,7 +5,7 @@ import LabCore
 /// "9m30s"), kept with its text so that help shows a default as it was written ("60s", not "1m").
 /// Options parse it with `DurationArgument.init(parsing:)` as their transform, so a bad value is
 /// reported with the reason (`DurationArgumentError`), e.g. "'25' has no unit".
-struct DurationArgument: ExpressibleByArgument, ExpressibleByStringLiteral, Sendable, Hashable {
+struct DurationArgument: ParsedTextArgument {
     /// The text as given.
     let text: String
     /// The duration.
@@ -21,25 +21,10 @@ struct DurationArgument: ExpressibleByArgument, ExpressibleByStringLiteral, Send
         self.text = text
     }
 
-    init?(argument: String) {
-        guard let parsed = try? Self(parsing: argument) else { return nil }
-        self = parsed
-    }
-
-    /// A default written in the code; a literal that is not a duration is a programming error.
-    init(stringLiteral text: String) {
-        do {
-            self = try Self(parsing: text)
-        } catch {
-            preconditionFailure("\(error)")
-        }
-    }
-
-    var defaultValueDescription: String { text }
 }
 
 /// A duration, or "off" for a timer that is not armed (WebSocket keepalive's `--ping-interval off`).
-struct DurationOrOffArgument: ExpressibleByArgument, ExpressibleByStringLiteral, Sendable, Hashable {
+struct DurationOrOffArgument: ParsedTextArgument {
     /// The text as given.
     let text: String
     /// The duration; nil for "off".
@@ -55,21 +40,6 @@ struct DurationOrOffArgument: ExpressibleByArgument, ExpressibleByStringLiteral,
         self.text = text
     }
 
-    init?(argument: String) {
-        guard let parsed = try? Self(parsing: argument) else { return nil }
-        self = parsed
-    }
-
-    /// A default written in the code; a literal that is not a duration or "off" is a programming error.
-    init(stringLiteral text: String) {
-        do {
-            self = try Self(parsing: text)
-        } catch {
-            preconditionFailure("\(error)")
-        }
-    }
-
-    var defaultValueDescription: String { text }
 }
 
 /// Why a command-line value is not a duration: the unit parser's reason, quoting the text; the
@@ -90,4 +60,32 @@ extension ArgumentHelp {
     static func text(_ abstract: String, default value: some ExpressibleByArgument) -> ArgumentHelp {
         ArgumentHelp("\(abstract) (default: \(value.defaultValueDescription))")
     }
+}
+
+/// A command-line value read from its text by a throwing parser and kept with that text: the
+/// argument parser's initializer, a literal default and help's default text come from
+/// `init(parsing:)` and `text` alone.
+protocol ParsedTextArgument: ExpressibleByArgument, ExpressibleByStringLiteral, Sendable, Hashable {
+    /// The text as given.
+    var text: String { get }
+    /// Reads `text`, or throws why it cannot.
+    init(parsing text: String) throws(DurationArgumentError)
+}
+
+extension ParsedTextArgument {
+    init?(argument: String) {
+        guard let parsed = try? Self(parsing: argument) else { return nil }
+        self = parsed
+    }
+
+    /// A default written in the code; a literal the parser refuses is a programming error.
+    init(stringLiteral text: String) {
+        do {
+            self = try Self(parsing: text)
+        } catch {
+            preconditionFailure("\(error)")
+        }
+    }
+
+    var defaultValueDescription: String { text }
 }

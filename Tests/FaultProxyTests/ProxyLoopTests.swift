@@ -164,7 +164,7 @@ struct ProxyLoopTests {
         #expect(arrivals == [99: [], 100: [100_000], 199: [], 200: [100_000], 299: [], 300: [100_000]])
     }
 
-    @Test("an unlimited bandwidth toxic (Toxiproxy's rate 0) passes data at once")
+    @Test("an unlimited bandwidth toxic (a scenario's 'unlimited'; Toxiproxy's rate 0 holds) passes data at once")
     func unlimitedBandwidth() throws {
         let f = F()
         defer { f.shutdown() }

@@ -23,7 +23,7 @@ struct ConditionValidationTests {
         ("infinite correlation", .latency(LatencyCondition(latency: .zero, correlation: .infinity)), "correlation", "inf"),
         ("negative rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: -1))), "rate", "-1"),
         ("NaN rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: .nan))), "rate", "nan"),
-        // Infinity is `ByteRate.unlimited` (Toxiproxy's rate 0), valid; NaN and negative infinity are not.
+        // Infinity is `ByteRate.unlimited` (a scenario's 'unlimited'), valid; NaN and negative infinity are not.
         ("NaN rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: .nan))), "rate", "nan"),
         ("minus infinite rate", .bandwidth(BandwidthCondition(rate: ByteRate(bytesPerSecond: -.infinity))), "rate", "-inf"),
         ("negative stall", .stall(StallCondition(duration: minusOne)), "duration", "-1ns"),

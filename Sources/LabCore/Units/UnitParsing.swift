@@ -232,7 +232,7 @@ public struct ByteRate: Comparable, Hashable, Sendable, CustomStringConvertible 
         self.bytesPerSecond = bytesPerSecond
     }
 
-    /// No limit: what Toxiproxy's `bandwidth` toxic does with a rate of 0.
+    /// No limit (a scenario's `unlimited`); Toxiproxy's `bandwidth` toxic at rate 0 holds data instead.
     public static let unlimited = ByteRate(bytesPerSecond: .infinity)
 
     /// Whether this rate limits nothing.
