@@ -51,7 +51,8 @@ struct RunCommand: AsyncParsableCommand {
         let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: results.out), version: flatlineVersion)
         let interrupt = mode == .live ? await LiveInterrupt.install() : nil
         var allPassed = true
-        print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
+        // The table's header comes with its first row: a run that fails first prints only its error.
+        var headerPrinted = false
         for (scenario, file) in scenarios {
             if interrupt?.received == true { break }
             let result: ScenarioRunResult
@@ -68,6 +69,10 @@ struct RunCommand: AsyncParsableCommand {
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(interrupt?.received == true ? 130 : 2)
+            }
+            if !headerPrinted {
+                print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
+                headerPrinted = true
             }
             allPassed = allPassed && result.passed
             let name = scenario.name.padding(toLength: 52, withPad: " ", startingAt: 0)

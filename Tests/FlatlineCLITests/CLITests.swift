@@ -232,4 +232,23 @@ struct CLITests {
         let invalid = try Self.run(["run", dir.appendingPathComponent("missing.yaml").path, "--out", out])
         #expect(invalid.status == 2)
     }
+
+    /// Issue 12, finding 13: a scenario that cannot run simulated prints its error and no empty
+    /// table header before it.
+    @Test func anInvalidSimulatedRunPrintsOnlyItsError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-runerr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("ext.yaml").path
+        try Data("""
+        name: ext
+        duration: 1m
+        server: { command: [python3, server.py, "{port}"] }
+        clients: { builtin: socketio }
+        """.utf8).write(to: URL(fileURLWithPath: path))
+        let r = try Self.run(["run", path, "--out", dir.appendingPathComponent("results").path])
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.isEmpty, "\(r.stdout)")
+        #expect(!r.stderr.isEmpty)
+    }
 }
