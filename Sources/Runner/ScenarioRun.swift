@@ -45,8 +45,11 @@ public struct ScenarioRunner: Sendable {
         self.version = version
     }
 
-    /// Simulates `runs` seeded runs of `scenario` and writes one results folder.
-    public func simulate(_ scenario: Scenario, source: String, runs: Int, seed: UInt64?) throws -> ScenarioRunResult {
+    /// Simulates `runs` seeded runs of `scenario` and writes one results folder. `stop`, asked
+    /// after each run, ends the series early (SIGINT or SIGTERM): the runs done so far are written,
+    /// marked partial, as an interrupted live run's are.
+    public func simulate(_ scenario: Scenario, source: String, runs: Int, seed: UInt64?,
+                         stop: (@Sendable () -> Bool)? = nil) throws -> ScenarioRunResult {
         let baseSeed = seed ?? scenario.seed
         let truth = GroundTruth(scenario: scenario)
         // Each run's events go to a file as soon as it is over, so that --runs N holds one run's
@@ -60,7 +63,9 @@ public struct ScenarioRunner: Sendable {
         var files: [URL] = []
         var metrics: [RunMetrics] = []
         var shownEvents: [LabEvent] = []
-        for run in 0..<max(1, runs) {
+        let planned = max(1, runs)
+        for run in 0..<planned {
+            if run > 0, stop?() == true { break }
             let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: baseSeed, source: source)
             let result = Simulation(configuration).run()
             if run == 0 { try FileManager.default.createDirectory(at: staged, withIntermediateDirectories: true) }
@@ -72,8 +77,13 @@ public struct ScenarioRunner: Sendable {
             // From the compact log directly: no array of millions of events.
             metrics.append(RunMetrics.compute(events: result.log, truth: truth, duration: scenario.duration))
         }
-        return try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: [], eventFiles: files, metrics: metrics,
-                          shownEvents: shownEvents, limitations: ScenarioSimulation.limitations(of: scenario))
+        var limitations = ScenarioSimulation.limitations(of: scenario)
+        let interruption = metrics.count < planned ? "interrupted after \(metrics.count) of \(planned) runs: partial results" : nil
+        if let interruption { limitations.append(interruption + ", verdicts cover the runs done") }
+        var result = try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: [], eventFiles: files, metrics: metrics,
+                                shownEvents: shownEvents, limitations: limitations, simulatedInterruption: interruption)
+        result.partial = interruption != nil
+        return result
     }
 
     /// Runs `scenario` live on loopback with every duration scaled by `timeScale`, and writes one
@@ -142,7 +152,7 @@ public struct ScenarioRunner: Sendable {
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],
                         eventFiles: [URL] = [], metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String],
-                        live: LiveDetails? = nil) throws -> ScenarioRunResult {
+                        live: LiveDetails? = nil, simulatedInterruption: String? = nil) throws -> ScenarioRunResult {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
         for (i, verdict) in (perRun.first ?? []).enumerated() {
@@ -158,8 +168,9 @@ public struct ScenarioRunner: Sendable {
         let report = HTMLReport(scenario: scenario, source: source, mode: mode, seed: seed, runs: metrics.count,
                                 verdicts: verdicts, events: shownEvents, metrics: metrics[0],
                                 aggregate: aggregate, limitations: limitations, version: version,
-                                partial: live?.partial ?? false).render()
+                                partial: live?.partial ?? (simulatedInterruption != nil)).render()
         let interruption = live.flatMap { $0.partial ? "interrupted after \($0.ranFor) of \($0.planned): partial results" : nil }
+            ?? simulatedInterruption
         let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, eventFiles: eventFiles,
                                       summary: try JSONValueEncoder().encode(summary),
                                       outcomes: verdicts, duration: scenario.duration, report: report,

@@ -8,7 +8,7 @@ import Scenario
 import UnixSignals
 
 /// `flatline run FILE...`: runs scenarios and says, with evidence, whether every expectation held.
-/// Exit 0 when all hold, 1 when one fails, 2 on invalid input, 130 when a live run was interrupted
+/// Exit 0 when all hold, 1 when one fails, 2 on invalid input, 130 when a run was interrupted
 /// by SIGINT (its results are written, marked partial).
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,26 +49,29 @@ struct RunCommand: AsyncParsableCommand {
         }
         if invalid { throw ExitCode(2) }
         let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: results.out), version: flatlineVersion)
-        let interrupt = mode == .live ? await LiveInterrupt.install() : nil
+        // SIGINT or SIGTERM: a live run stops and writes partial results; a simulated series stops
+        // after the run in progress and writes the runs done, marked partial.
+        let interrupt = await LiveInterrupt.install()
         var allPassed = true
         // The table's header comes with its first row: a run that fails first prints only its error.
         var headerPrinted = false
         for (scenario, file) in scenarios {
-            if interrupt?.received == true { break }
+            if interrupt.received { break }
             let result: ScenarioRunResult
             do {
-                if let interrupt {
+                if mode == .live {
                     let (timeScale, seed) = (timeScale, results.seed)
                     let task = Task { try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed) }
                     interrupt.track(task)
                     defer { interrupt.track(nil) }
                     result = try await task.value
                 } else {
-                    result = try runner.simulate(scenario, source: file, runs: runs ?? scenario.repetitions, seed: results.seed)
+                    result = try runner.simulate(scenario, source: file, runs: runs ?? scenario.repetitions, seed: results.seed,
+                                                 stop: { interrupt.received })
                 }
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
-                throw ExitCode(interrupt?.received == true ? 130 : 2)
+                throw ExitCode(interrupt.received ? 130 : 2)
             }
             if !headerPrinted {
                 print("scenario".padding(toLength: 52, withPad: " ", startingAt: 0) + "expectation          bound        measured")
@@ -85,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
             for note in result.limitations { print(String(repeating: " ", count: 52) + "note: \(note)") }
             if let folder = result.folder { print(String(repeating: " ", count: 52) + "results: \(folder.path)") }
         }
-        if interrupt?.received == true { throw ExitCode(130) }
+        if interrupt.received { throw ExitCode(130) }
         if !allPassed { throw ExitCode(1) }
     }
 }
@@ -103,7 +106,7 @@ final class LiveInterrupt: @unchecked Sendable {
     /// programs it started running), through swift-service-lifecycle's `UnixSignalsSequence`.
     static func install() async -> LiveInterrupt {
         let interrupt = LiveInterrupt()
-        let signals = await UnixSignalsSequence(trapping: .sigint)
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         interrupt.listener = Task {
             for await _ in signals { interrupt.signalled() }
         }

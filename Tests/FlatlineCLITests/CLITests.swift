@@ -251,4 +251,51 @@ struct CLITests {
         #expect(r.stdout.isEmpty, "\(r.stdout)")
         #expect(!r.stderr.isEmpty)
     }
+
+    /// Issue 12, finding 12: SIGINT (or SIGTERM) during a simulated series stops it after the run
+    /// in progress, writes the runs done marked partial, leaves no staging folder and exits 130.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func anInterruptedSimulatedSeriesWritesPartialResults(_ signal: Int32) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-simint-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("series.yaml").path
+        try Data("""
+        name: series
+        duration: 2h
+        server: { builtin: socketio }
+        clients: { count: 50, builtin: socketio }
+        link: { both: { latency: 20ms } }
+        """.utf8).write(to: URL(fileURLWithPath: path))
+        let out = dir.appendingPathComponent("results")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["run", path, "--runs", "1000", "--out", out.path]
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // Wait for the series to be under way (its staging folder holds a finished run).
+        let scenarioFolder = out.appendingPathComponent("series")
+        var started = false
+        for _ in 0..<600 where !started {
+            usleep(50_000)
+            let hidden = (try? FileManager.default.contentsOfDirectory(atPath: scenarioFolder.path)) ?? []
+            started = hidden.contains { $0.hasPrefix(".sim-events") }
+        }
+        #expect(started)
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 130)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: scenarioFolder.path)
+        #expect(entries.count == 1 && !entries[0].hasPrefix("."), "\(entries)")
+        let folder = scenarioFolder.appendingPathComponent(entries.first ?? "")
+        let junit = try String(contentsOf: folder.appendingPathComponent("junit.xml"), encoding: .utf8)
+        #expect(junit.contains("of 1000 runs: partial results"), "\(junit)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as? [String: Any]
+        let runs = summary?["runs"] as? Int ?? 0
+        #expect(runs >= 1 && runs < 1000, "\(runs) runs written")
+    }
 }
