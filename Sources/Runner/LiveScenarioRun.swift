@@ -4,9 +4,11 @@ import Heartbeat
 import LabCore
 import LiveComponents
 import LiveProcesses
+import Logging
 import NIOCore
 import NIOPosix
 import ProtocolTap
+import ServiceLifecycle
 import Scenario
 
 /// What a live run produced: its events, how long it actually ran, whether it was interrupted,
@@ -101,17 +103,20 @@ public enum LiveScenarioRun {
         let start = topology.origin
         LivePhaseScheduler.schedule(scenario, on: topology, parts: parts)
 
+        // The run's clock is a service in the group of everything the run started: it ends at the
+        // scenario's end, or early when the calling task is cancelled (Ctrl-C); then the group
+        // shuts down gracefully, in order (see LiveRunParts.runUntilStopped).
+        let clock = LiveRunClock(end: start + scenario.duration)
+        await parts.runUntilStopped(clock: clock)
         var ranFor = scenario.duration
-        var interrupted = false
-        do {
-            try await sleep(until: start + scenario.duration)
-        } catch is CancellationError {
-            interrupted = true
+        let interrupted = clock.interrupted
+        if interrupted {
             // Whole milliseconds, so the results print it plainly ("3449ms").
-            let elapsed = Instant.monotonicNow() - start
+            let elapsed = clock.stoppedAt - start
             ranFor = min(scenario.duration, .milliseconds(elapsed.nanoseconds / 1_000_000))
         }
-        parts.cancelTimers()
+        // The group's shutdown cancelled the phases' timers while the loops still ran (cancelling
+        // one later would ask a loop that has shut down to run its promise's failure).
         // The teardown (clients disconnecting at the end) is not part of the run.
         let own = topology.events.events.filter { $0.time < ranFor }
         let tapped = topology.tapEvents.events.filter { $0.time < ranFor && keepTapEvent($0, scenario: scenario) }
@@ -198,6 +203,7 @@ final class LiveRunParts: @unchecked Sendable {
     private var processes: [(process: ExternalProcess, command: [String])] = []
     private var timers: [Scheduled<Void>] = []
     private var stopped = false
+    private var began = false
 
     init(group: MultiThreadedEventLoopGroup, serverGroup: MultiThreadedEventLoopGroup) {
         self.group = group
@@ -219,8 +225,13 @@ final class LiveRunParts: @unchecked Sendable {
     func addProcess(_ process: ExternalProcess, command: [String]) { lock.withLock { processes.append((process, command)) } }
     func addTimer(_ timer: Scheduled<Void>) { lock.withLock { timers.append(timer) } }
 
+    /// Cancels the phases' timers once: later calls find none (a cancel must reach a running loop).
     func cancelTimers() {
-        for timer in lock.withLock({ timers }) { timer.cancel() }
+        let pending = lock.withLock { () -> [Scheduled<Void>] in
+            defer { timers = [] }
+            return timers
+        }
+        for timer in pending { timer.cancel() }
     }
 
     /// When the program named `name` was started.
@@ -236,34 +247,100 @@ final class LiveRunParts: @unchecked Sendable {
         }
     }
 
-    /// Stops everything once; runs in a task of its own so that a cancelled caller still waits for it.
+    /// Stops everything once (after an error, or when the run is over): the same ordered,
+    /// graceful shutdown as `runUntilStopped`, with no clock to wait for.
     func shutdown() async {
-        let first = lock.withLock { () -> Bool in
-            defer { stopped = true }
-            return !stopped
-        }
-        guard first else { return }
-        await Task { await self.stopAll() }.value
+        await runUntilStopped(clock: nil)
     }
 
-    private func stopAll() async {
-        cancelTimers()
-        let snapshot = lock.withLock { () -> (EngineIOServer?, ProxyRegistry?, [SocketIOClient], [ExternalProcess]) in
+    /// Runs what the run started as one swift-service-lifecycle `ServiceGroup`: `clock` (the run's
+    /// timeline) until the scenario's end, or until the calling task is cancelled, which triggers
+    /// the group's graceful shutdown instead of cancelling its services, so that they stop in order,
+    /// the reverse of the group's: clients and client programs (SIGTERM, then SIGKILL after the
+    /// grace period), the server's program, the built-in server, the proxy. Then the event loops
+    /// shut down. Runs once; a second call returns at once.
+    func runUntilStopped(clock: LiveRunClock?) async {
+        let first = lock.withLock { () -> Bool in
+            defer { began = true }
+            return !began
+        }
+        guard first else { return }
+        let (server, registry, clients, processes) = lock.withLock {
             (self.server, self.registry, self.clients, self.processes.map { $0.process })
         }
-        let (server, registry, clients, processes) = snapshot
         let clientPrograms = processes.filter { $0.name != "server" }
         let serverPrograms = processes.filter { $0.name == "server" }
-        await withTaskGroup(of: Void.self) { tasks in
-            for client in clients { tasks.addTask { await client.stop() } }
-            for program in clientPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: LiveRunPart(name: "proxy") { await registry?.removeAll() }),
+            .init(service: LiveRunPart(name: "server") { await server?.stop() }),
+            .init(service: LiveRunPart(name: "server program") {
+                await withTaskGroup(of: Void.self) { tasks in
+                    for program in serverPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
+                }
+            }),
+            .init(service: LiveRunPart(name: "clients") { [self] in
+                // From here on a `server: pause` that is still blocking the server's loop lets go.
+                lock.withLock { stopped = true }
+                cancelTimers()
+                await withTaskGroup(of: Void.self) { tasks in
+                    for client in clients { tasks.addTask { await client.stop() } }
+                    for program in clientPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
+                }
+            }),
+        ]
+        services.append(.init(service: clock ?? LiveRunClock(end: .zero), successTerminationBehavior: .gracefullyShutdownGroup))
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: services, logger: Logger(label: "flatline.live-run", factory: { _ in SwiftLogNoOpLogHandler() })))
+        // Not a child of the calling task: its cancellation must shut the group down gracefully,
+        // in order, not cancel every part at once.
+        let running = Task { try? await serviceGroup.run() }
+        await withTaskCancellationHandler {
+            await running.value
+        } onCancel: {
+            Task { await serviceGroup.triggerGracefulShutdown() }
         }
-        await withTaskGroup(of: Void.self) { tasks in
-            for program in serverPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
-        }
-        await server?.stop()
-        await registry?.removeAll()
         try? await group.shutdownGracefully()
         try? await serverGroup.shutdownGracefully()
+    }
+}
+
+/// A live run's clock as a service: it waits until the scenario's end (event-loop timers fire the
+/// phases meanwhile), or until the group shuts down early, and says which happened and when.
+final class LiveRunClock: Service, @unchecked Sendable {
+    private let end: Instant
+    private let lock = NSLock()
+    private var stopped: (at: Instant, early: Bool)?
+
+    /// A clock that ends at `end` (monotonic clock).
+    init(end: Instant) { self.end = end }
+
+    /// Whether the run ended before its end (an interruption).
+    var interrupted: Bool { lock.withLock { stopped?.early ?? false } }
+    /// When the clock stopped.
+    var stoppedAt: Instant { lock.withLock { stopped?.at ?? end } }
+
+    func run() async throws {
+        var early = false
+        do {
+            try await cancelWhenGracefulShutdown { [end] in try await LiveScenarioRun.sleep(until: end) }
+        } catch is CancellationError {
+            early = true
+        }
+        let now = Instant.monotonicNow()
+        lock.withLock { stopped = (now, early && now < end) }
+    }
+}
+
+/// One part of a live run as a service: it runs until the group's graceful shutdown, then stops
+/// its part (`stop` is never cancelled halfway: programs get their grace period).
+struct LiveRunPart: Service, CustomStringConvertible {
+    let name: String
+    let stop: @Sendable () async -> Void
+
+    var description: String { name }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await Task { await stop() }.value
     }
 }

@@ -298,4 +298,49 @@ struct CLITests {
         let runs = summary?["runs"] as? Int ?? 0
         #expect(runs >= 1 && runs < 1000, "\(runs) runs written")
     }
+
+    /// Issue 8: a live run stops through its service group with every client mid-reconnect (the
+    /// network dead to the end) and phase timers, whether it runs to its end or is interrupted;
+    /// nothing is scheduled on an event loop after it shut down (SWIFTNIO_STRICT turns that into
+    /// a crash), and the exit status says how the run ended.
+    @Test(arguments: [false, true])
+    func aLiveRunStopsCleanlyWithClientsMidReconnect(interrupt: Bool) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-livestop-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("outage.yaml").path
+        try Data("""
+        name: outage
+        seed: 5
+        duration: 60s
+        server: { builtin: socketio, pingInterval: 2s, pingTimeout: 2s }
+        clients: { count: 6, builtin: socketio, connectTimeout: 2s, reconnection: { delay: 500ms, delayMax: 1s } }
+        link: { both: { latency: 5ms } }
+        phases:
+          - { at: 5s, for: 1s, both: stall, note: blip }
+          - { at: 10s, until: end, both: blackhole, note: outage }
+        """.utf8).write(to: URL(fileURLWithPath: path))
+        let out = dir.appendingPathComponent("results")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["run", path, "--mode", "live", "--time-scale", "0.1", "--out", out.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFTNIO_STRICT": "1"]) { $1 }
+        let stderr = Pipe()
+        process.standardOutput = Pipe()
+        process.standardError = stderr
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        if interrupt {
+            // Well into the outage (1.5 s of run time from 10 s on, at a tenth of the time).
+            usleep(3_000_000)
+            kill(process.processIdentifier, SIGINT)
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!process.isRunning)
+        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(!errors.contains("Cannot schedule"), "\(errors)")
+        #expect(process.terminationReason == .exit, "\(errors)")
+        #expect(interrupt ? process.terminationStatus == 130 : [0, 1].contains(process.terminationStatus), "\(process.terminationStatus) \(errors)")
+    }
 }
