@@ -51,6 +51,11 @@ let package = Package(
         // Sans-IO heartbeat logic: Engine.IO, Socket.IO, WebSocket keepalive, application health
         // checks and failure detectors as state machines (input + now -> actions). No NIO.
         .target(name: "Heartbeat", dependencies: ["LabCore"], swiftSettings: strict),
+        // The system zlib, for gzip'd trace files (Debian: zlib1g-dev).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // The adaptive-timeout engine: heartbeat traces (files, generators), the detector bench
+        // (Chen-Toueg-Aguilera QoS), learning and recommendation. Pure Swift, no NIO.
+        .target(name: "Timeouts", dependencies: ["LabCore", "Heartbeat", "CZlib"], swiftSettings: strict),
         // Discrete-event simulation: the Heartbeat machines over simulated links driven by the
         // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
         .target(
@@ -114,7 +119,7 @@ let package = Package(
             name: "flatline",
             dependencies: [
                 "LabCore", "Scenario", "Metrics", "Heartbeat", "FaultProxy", "ProxyAPI", "LiveComponents",
-                "LiveProcesses", "ProtocolTap", "Runner",
+                "LiveProcesses", "ProtocolTap", "Runner", "Timeouts", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -182,6 +187,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Scenario", "LabCore"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Metrics", "Scenario", "LabCore"], swiftSettings: strict),
         .testTarget(name: "HeartbeatTests", dependencies: ["Heartbeat", "LabCore"], swiftSettings: strict),
+        .testTarget(name: "TimeoutsTests", dependencies: ["Timeouts", "Heartbeat", "LabCore"], swiftSettings: strict),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Heartbeat", "Metrics", "LabCore"], swiftSettings: strict),
         .testTarget(
             name: "LiveComponentsTests",

@@ -9,6 +9,7 @@ need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 [ -f /usr/share/nodejs/ws/index.js ] || need_apt+=(node-ws)
+[ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)  # gzip'd trace files (Flent)
 if [ "${1:-}" = "--bench" ]; then
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
   command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)

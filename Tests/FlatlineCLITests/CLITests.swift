@@ -343,4 +343,38 @@ struct CLITests {
         #expect(process.terminationReason == .exit, "\(errors)")
         #expect(interrupt ? process.terminationStatus == 130 : [0, 1].contains(process.terminationStatus), "\(process.terminationStatus) \(errors)")
     }
+
+    /// The detector bench from the command line: a text trace and a generated one give the
+    /// documented curves.csv, a chart per trace and the read-out table; a bad trace file is exit 2
+    /// naming its line, with nothing written.
+    @Test func detectorsWritesCurvesChartsAndReadOuts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-det-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 1 s heartbeats for 10 minutes with a 4 s pause at 300 s.
+        let arrivals = (0..<600).filter { $0 < 300 || $0 > 303 }.map { "\(Double($0) + 0.05 * Double($0 % 3))" }
+        let trace = dir.appendingPathComponent("beats.txt")
+        try Data(("# arrivals, seconds\n" + arrivals.joined(separator: "\n") + "\n").utf8).write(to: trace)
+        let out = dir.appendingPathComponent("bench").path
+        let r = try Self.run(["detectors", trace.path, "--generate", "stalls", "--generated-duration", "20m", "--out", out], timeout: 120)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(files == ["curves-beats.txt.svg", "curves-generated%3Astalls.svg", "curves.csv", "summary.md"], "\(files)")
+        let csv = try String(contentsOfFile: "\(out)/curves.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv[0] == "trace,detector,knob,td_mean_s,td_p99_s,td_max_s,mistakes_per_hour,mistake_duration_s,query_accuracy")
+        #expect(csv.contains { $0.hasPrefix("beats.txt,fixed,") } && csv.contains { $0.hasPrefix("generated:stalls,chen,") })
+        #expect(r.stdout.contains("## beats.txt") && r.stdout.contains("| fixed | "), "\(r.stdout)")
+        let svg = try String(contentsOfFile: "\(out)/curves-beats.txt.svg", encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("mistakes per hour"))
+
+        let bad = dir.appendingPathComponent("bad.txt")
+        try Data("1\n2\nthree\n".utf8).write(to: bad)
+        let badOut = dir.appendingPathComponent("bad-out").path
+        let failed = try Self.run(["detectors", bad.path, "--out", badOut])
+        #expect(failed.status == 2)
+        #expect(failed.stderr.contains("\(bad.path):3: arrival \"three\""), "\(failed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: badOut))
+        let unknown = try Self.run(["detectors", "--generate", "sunspots"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown condition"), "\(unknown.stderr)")
+    }
 }

@@ -1,0 +1,198 @@
+import Foundation
+import Heartbeat
+import LabCore
+
+/// A detector kind with its knob, the one setting the bench sweeps to trade detection time for
+/// mistakes. Every family is built for the trace's heartbeat period, so each is compared at its best
+/// settings for that period, not at defaults made for another.
+public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
+    /// A fixed timeout after the last heartbeat; knob: the timeout, in heartbeat periods.
+    case fixed
+    /// RFC 6298's RTO over inter-arrival times; knob: K, the variation's multiplier.
+    case jacobsonKarels = "jacobson-karels"
+    /// φ accrual (Akka's formula); knob: the threshold φ.
+    case phi
+    /// Chen's NFD-E; knob: the safety margin α, in heartbeat periods.
+    case chen
+
+    /// The family the others are measured against (Flatline's adaptive detector once it is in).
+    public static let challenger = DetectorFamily.chen
+
+    /// The knob values swept, from the most eager to the most patient setting.
+    public var knobs: [Double] {
+        switch self {
+        case .fixed: Self.geometric(from: 1.02, to: 200, count: 48)
+        case .jacobsonKarels: Self.geometric(from: 0.25, to: 256, count: 48)
+        case .phi: Self.geometric(from: 0.05, to: 200, count: 48)
+        case .chen: [0] + Self.geometric(from: 0.005, to: 200, count: 47)
+        }
+    }
+
+    /// The knob's meaning, for tables ("timeout / period").
+    public var knobName: String {
+        switch self {
+        case .fixed: "timeout/period"
+        case .jacobsonKarels: "K"
+        case .phi: "threshold"
+        case .chen: "alpha/period"
+        }
+    }
+
+    /// A fresh detector of this family with `knob`, for heartbeats every `period`; nil for a knob
+    /// the detector rejects.
+    public func make(knob: Double, period: TimeSpan) -> (any FailureDetector)? {
+        let p = max(period.nanoseconds, 1)
+        func periods(_ m: Double) -> TimeSpan { .nanoseconds(Int64((Double(p) * m).rounded())) }
+        switch self {
+        case .fixed:
+            return try? FixedTimeoutDetector(timeout: periods(knob))
+        case .jacobsonKarels:
+            // RFC 6298 with its floor and initial value scaled to the period (1 s floors would hide
+            // the estimator on sub-second heartbeats).
+            let parameters = RetransmissionTimeoutEstimator.Parameters(
+                k: knob, clockGranularity: .nanoseconds(max(1, p / 1000)), minimum: .nanoseconds(max(1, p / 1000)),
+                maximum: periods(10_000), initial: periods(3))
+            return try? JacobsonKarelsDetector(parameters: parameters)
+        case .phi:
+            // Akka's formula and sample size; its 1 s heartbeat / 100 ms deviation floor scaled to the
+            // period, and no acceptable pause (the threshold sweep plays that part).
+            return try? PhiAccrualDetector(threshold: knob, maxSampleSize: 1000, minStdDeviation: periods(0.1),
+                                           acceptableHeartbeatPause: .zero, firstHeartbeatEstimate: periods(1))
+        case .chen:
+            return try? ChenDetector(windowSize: 1000, safetyMargin: periods(knob), interval: nil, initialInterval: periods(1))
+        }
+    }
+
+    static func geometric(from low: Double, to high: Double, count: Int) -> [Double] {
+        (0..<count).map { low * pow(high / low, Double($0) / Double(count - 1)) }
+    }
+}
+
+/// One point of a detector's trade-off curve: a knob value and the QoS it achieved on a trace.
+public struct CurvePoint: Sendable, Hashable {
+    /// The trace's name.
+    public var trace: String
+    /// The detector family.
+    public var family: DetectorFamily
+    /// The knob value.
+    public var knob: Double
+    /// What it achieved.
+    public var qos: DetectorQoS
+}
+
+/// How Flatline's adaptive detector compares with one other family on one trace, on mean detection
+/// time against mistake rate: for each of the other's points, the adaptive detector's best mean
+/// detection time at no more mistakes, as a ratio (below 1: faster).
+public struct DominanceResult: Sendable, Hashable {
+    /// The trace.
+    public var trace: String
+    /// The family compared with.
+    public var other: DetectorFamily
+    /// The largest ratio over the other's points (infinite when the adaptive detector cannot reach
+    /// a mistake rate the other reaches); nil when the other has no finite point.
+    public var worstRatio: Double?
+    /// The smallest ratio.
+    public var bestRatio: Double?
+    /// Points compared.
+    public var compared: Int
+
+    /// The tolerance on "no worse": the knob grids' resolution, 1 %.
+    public static let tolerance = 0.01
+
+    /// No worse anywhere (within the tolerance) and better by more than it somewhere.
+    public var dominates: Bool {
+        guard let worstRatio, let bestRatio else { return false }
+        return worstRatio <= 1 + Self.tolerance && bestRatio < 1 - Self.tolerance
+    }
+}
+
+/// The detector bench: every family's knob swept over every trace, scored by `DetectorQoS`, with
+/// the curves, the dominance of the adaptive detector, and read-outs at fixed targets.
+public struct DetectorBench: Sendable {
+    /// Arrivals fed before scoring begins (the same for every detector).
+    public var warmUp: Int
+    /// Crash instants simulated per trace.
+    public var crashes: Int
+    /// The families compared.
+    public var families: [DetectorFamily]
+
+    /// Creates a bench.
+    public init(warmUp: Int = 30, crashes: Int = 400, families: [DetectorFamily] = DetectorFamily.allCases) {
+        self.warmUp = warmUp
+        self.crashes = crashes
+        self.families = families
+    }
+
+    /// Every family's curve on `trace`; empty when the trace is too short to score (see `DetectorQoS`).
+    public func curves(for trace: ArrivalTrace) -> [CurvePoint] {
+        guard let period = trace.medianInterval, period > .zero else { return [] }
+        var points: [CurvePoint] = []
+        for family in families {
+            for knob in family.knobs {
+                guard let detector = family.make(knob: knob, period: period),
+                      let qos = DetectorQoS.score(detector, on: trace, warmUp: warmUp, crashes: crashes) else { continue }
+                points.append(CurvePoint(trace: trace.name, family: family, knob: knob, qos: qos))
+            }
+        }
+        return points
+    }
+
+    /// The best mean detection time among `points` with at most `mistakesPerHour`; nil if none has so few.
+    public static func detectionTime(atMost mistakesPerHour: Double, in points: [CurvePoint]) -> Double? {
+        points.filter { $0.qos.mistakesPerHour <= mistakesPerHour * (1 + 1e-12) && $0.qos.detectionMean.isFinite }
+            .map(\.qos.detectionMean).min()
+    }
+
+    /// The fewest mistakes per hour among `points` whose mean detection time is at most `seconds`;
+    /// nil if none detects that fast.
+    public static func mistakeRate(detectingWithin seconds: Double, in points: [CurvePoint]) -> Double? {
+        points.filter { $0.qos.detectionMean <= seconds * (1 + 1e-12) }.map(\.qos.mistakesPerHour).min()
+    }
+
+    /// The adaptive detector against each other family present in `points` (one trace's curves).
+    public static func dominance(_ points: [CurvePoint]) -> [DominanceResult] {
+        let adaptive = points.filter { $0.family == DetectorFamily.challenger }
+        guard let trace = points.first?.trace, !adaptive.isEmpty else { return [] }
+        var results: [DominanceResult] = []
+        for other in DetectorFamily.allCases where other != DetectorFamily.challenger {
+            let theirs = points.filter { $0.family == other && $0.qos.detectionMean.isFinite }
+            guard !theirs.isEmpty else { continue }
+            var worst = -Double.infinity
+            var best = Double.infinity
+            for point in theirs {
+                let ours = detectionTime(atMost: point.qos.mistakesPerHour, in: adaptive) ?? .infinity
+                let ratio: Double = point.qos.detectionMean > 0 ? ours / point.qos.detectionMean : (ours > 0 ? .infinity : 1)
+                worst = max(worst, ratio)
+                best = min(best, ratio)
+            }
+            results.append(DominanceResult(trace: trace, other: other, worstRatio: worst, bestRatio: best, compared: theirs.count))
+        }
+        return results
+    }
+
+    /// The curves as CSV with the columns
+    /// `trace,detector,knob,td_mean_s,td_p99_s,td_max_s,mistakes_per_hour,mistake_duration_s,query_accuracy`;
+    /// a mistake duration with no mistake to measure is left empty.
+    public static func csv(_ points: [CurvePoint]) -> String {
+        var out = "trace,detector,knob,td_mean_s,td_p99_s,td_max_s,mistakes_per_hour,mistake_duration_s,query_accuracy\n"
+        for p in points {
+            let q = p.qos
+            let fields = [
+                csvField(p.trace), p.family.rawValue, number(p.knob), number(q.detectionMean), number(q.detectionP99),
+                number(q.detectionMax), number(q.mistakesPerHour), q.mistakeDuration.map(number) ?? "", number(q.queryAccuracy),
+            ]
+            out += fields.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func number(_ value: Double) -> String {
+        if value.isInfinite { return value > 0 ? "inf" : "-inf" }
+        return String(format: "%.6g", value)
+    }
+}
