@@ -191,7 +191,8 @@ def summarize(records):
 
     runner = next((r["data"] for r in ok if r["section"] == "runner" and isinstance(r["data"], dict)), None)
 
-    return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator, runner
+    detectors = next((r["data"] for r in ok if r["section"] == "detectors" and isinstance(r["data"], dict)), None)
+    return meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator, runner, detectors
 
 
 def fmt(x, digits=1, sign=False):
@@ -208,7 +209,7 @@ def verdict(ok):
 
 
 def build(records, partial):
-    meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator, runner = summarize(records)
+    meta, notes, errors, throughput, rtt, accuracy, idle, latency_throughput, simulator, runner, detectors = summarize(records)
     flatline_skipped = not meta.get("flatline")
     rows = []
     checks = {}
@@ -355,6 +356,17 @@ def build(records, partial):
             flat, "—", "—", "(info)", "—",
         ])
 
+    # 9. the detector bench: does the challenger dominate every other detector on every trace?
+    if detectors:
+        n, d = detectors.get("comparisons") or 0, detectors.get("dominated") or 0
+        ok = n > 0 and d == n
+        rows.append([
+            f"detector bench: {detectors.get('challenger') or '?'} vs the others on {fmt(detectors.get('traces'), 0)} traces "
+            f"(results/bench/detectors/summary.md)",
+            f"dominates in {d} of {n} comparisons", "—", "—", "dominates in all", verdict(ok) if n else "nothing to judge",
+        ])
+        checks["detector_dominance"] = {"pass": ok, "skipped": n == 0}
+
     table = []
     title = "Flatline benchmarks" + (" — PARTIAL RUN" if partial else "") + (" (quick mode)" if meta.get("quick") else "")
     table.append(f"## {title}\n")
@@ -403,6 +415,7 @@ def build(records, partial):
             "peak_rss_mib_under_50ms": f"<= {TARGET_PEAK_RSS_MIB}",
             "simulator_24h_seconds": f"<= {TARGET_SIM_24H_SECONDS} (1,000 connections, one core)",
             "simulator_memory_bounded": "counters-only peak RSS after the longer run <= 1.5x the shorter + 4 MiB",
+            "detector_dominance": "the challenger dominates (no worse mean detection time at any mistake rate, better somewhere) every other detector on every trace",
         },
         "checks": checks,
         "throughput": throughput,
@@ -412,6 +425,7 @@ def build(records, partial):
         "latency_throughput": latency_throughput,
         "simulator": simulator,
         "runner": runner,
+        "detectors": detectors,
         "notes": notes,
         "errors": errors,
     }

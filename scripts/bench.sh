@@ -505,6 +505,29 @@ simulator_runs() {
 # 7. A long scenario through `flatline run` (simulated): everything a user's run does, the event
 # log with every message event, metrics, report and results written. Informational: wall time and
 # peak RSS (GNU time, when installed).
+# 9. The detector bench (issue 9): every detector's knob swept over the evaluation traces (the Flent
+# captures in BENCH_TRACES, default ../shared/data/traces, never copied into the project) and the
+# generated conditions; the challenger's dominance over the others is counted from summary.md.
+detector_bench() {
+    local traces=${BENCH_TRACES:-$ROOT/../shared/data/traces} files=() out="$OUT/detectors"
+    if [[ -d $traces ]]; then
+        files=("$traces"/*.flent.gz)
+    else
+        note "no evaluation traces at $traces (set BENCH_TRACES): generated traces only"
+    fi
+    local start end
+    start=$(date +%s%N)
+    "$FLATLINE" detectors "${files[@]}" --generate all --out "$out" >"$LOGS/detectors.log" 2>&1
+    end=$(date +%s%N)
+    local traces_scored comparisons dominated
+    traces_scored=$(grep -c '^## ' "$out/summary.md" || true)
+    comparisons=$(grep -c ' vs ' "$out/summary.md" || true)
+    dominated=$(grep -c ': dominates' "$out/summary.md" || true)
+    local challenger
+    challenger=$(grep -m1 -o '^- [a-z-]* vs' "$out/summary.md" | cut -d' ' -f2 || true)
+    record detectors summary "" "{\"traces\":$traces_scored,\"comparisons\":$comparisons,\"dominated\":$dominated,\"challenger\":$(json_str "$challenger"),\"wall_seconds\":$(awk "BEGIN{print ($end-$start)/1e9}")}"
+}
+
 runner_run() {
     local clients=$RUN_CLIENTS out="$TMP/runner-results" start end rss="null"
     cat >"$TMP/long.yaml" <<YAML
@@ -616,6 +639,11 @@ fi
 if [[ -n $FLATLINE ]]; then
     say "7. flatline run: $RUN_CLIENTS clients x 1 simulated h, every message logged"
     run_section runner runner_run
+fi
+
+if [[ -n $FLATLINE ]]; then
+    say "9. detector bench: knobs swept over the evaluation traces and the generated conditions"
+    run_section detectors detector_bench
 fi
 
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then

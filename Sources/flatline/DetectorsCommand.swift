@@ -85,7 +85,7 @@ struct DetectorsCommand: ParsableCommand {
             }
             points += curves
             let detectWithin = atDetection?.value.seconds ?? 3 * period.seconds
-            report += "## \(trace.name)\n\n\(trace.arrivals.count) arrivals over \(trace.span), period \(period).\n\n"
+            report += "## \(trace.name)\n\n\(trace.arrivals.count) arrivals over \(Self.format(trace.span.seconds)) s, heartbeat period (median gap) \(Self.format(period.seconds)) s.\n\n"
             report += "| detector | T_D mean at ≤ \(Self.format(atMistakes)) mistakes/h | mistakes/h at T_D ≤ \(Self.format(detectWithin)) s |\n|---|---|---|\n"
             for family in bench.families {
                 let mine = curves.filter { $0.family == family }
