@@ -63,8 +63,8 @@ public enum TraceReader {
     }
 
     /// The ping series of a Flent capture: each probe sent at `x_values[i]` and answered after its
-    /// RTT is an arrival at x + RTT; `null` (a lost probe) is no arrival. Series whose name starts
-    /// with "Ping (ms)", the averaged one excepted.
+    /// RTT is an arrival at x + RTT; `null` (a lost probe) is no arrival. None when the capture has
+    /// no latency series (a throughput-only test): the caller says so.
     public static func flent(_ data: [UInt8], file: String, name: String) throws(TraceReadError) -> [ArrivalTrace] {
         let value: JSONValue
         do { value = try JSONValue.parse(data) } catch { throw TraceReadError(file: file, message: "Flent JSON: \(error.description)") }
@@ -72,7 +72,7 @@ public enum TraceReader {
         guard case .array(let xs)? = root["x_values"] else { throw TraceReadError(file: file, message: "Flent JSON: field x_values: expected an array") }
         guard case .object(let results)? = root["results"] else { throw TraceReadError(file: file, message: "Flent JSON: field results: expected an object") }
         var traces: [ArrivalTrace] = []
-        for series in results.keys where series.hasPrefix("Ping (ms)") && !series.hasSuffix(" avg") {
+        for series in results.keys where isLatencySeries(series) {
             guard case .array(let values)? = results[series] else {
                 throw TraceReadError(file: file, message: "Flent JSON: field results.\(series): expected an array")
             }
@@ -86,8 +86,13 @@ public enum TraceReader {
             }
             if arrivals.count >= 2 { traces.append(ArrivalTrace(name: "\(name):\(series)", arrivals: arrivals)) }
         }
-        if traces.isEmpty { throw TraceReadError(file: file, message: "Flent JSON: no \"Ping (ms)\" series with data") }
         return traces
+    }
+
+    /// Flent's latency series in milliseconds, one probe per step: the pings (not their average),
+    /// HTTP fetch latency, VoIP one-way delay.
+    static func isLatencySeries(_ name: String) -> Bool {
+        (name.hasPrefix("Ping (ms)") && !name.hasSuffix(" avg")) || name == "HTTP latency" || (name.hasPrefix("VoIP") && name.hasSuffix("::delay"))
     }
 
     /// Per connection, the heartbeats its monitors saw in a Flatline event log: pings a client

@@ -61,8 +61,13 @@ struct DetectorsCommand: ParsableCommand {
 
     func run() throws {
         var all: [ArrivalTrace] = []
+        var skipped: [String] = []
         do {
-            for path in traces { all += try TraceReader.read(path) }
+            for path in traces {
+                let read = try TraceReader.read(path)
+                if read.isEmpty { skipped.append("\(path) (no heartbeat or latency series in it)") }
+                all += read
+            }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
@@ -75,7 +80,6 @@ struct DetectorsCommand: ParsableCommand {
         var points: [CurvePoint] = []
         var report = "# Detector bench\n\nCurves: curves.csv. Mean detection time (T_D) against mistakes per hour (λ_M), "
         report += "each detector at its best knob for the read-out (Chen, Toueg, Aguilera 2002).\n\n"
-        var skipped: [String] = []
         var charts: [(String, String)] = []
         for trace in all {
             let curves = bench.curves(for: trace)
