@@ -33,6 +33,8 @@ struct HelpTests {
                                   running them.
           run                     Run scenario files and check their expectations (exit
                                   0 pass, 1 fail, 2 invalid input, 130 interrupted).
+          detectors               Compare failure detectors on heartbeat traces:
+                                  detection time against mistake rate.
           demo                    Show the fault proxy at work on a built-in loopback
                                   echo server.
 
