@@ -14,6 +14,8 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
     case phi
     /// Chen's NFD-E; knob: the safety margin α, in heartbeat periods.
     case chen
+    /// Bertier, Marin and Sens's adaptable detector; knob: φ, the variation's weight in the margin.
+    case bertier
 
     /// The family the others are measured against (Flatline's adaptive detector once it is in).
     public static let challenger = DetectorFamily.chen
@@ -25,6 +27,7 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
         case .jacobsonKarels: Self.geometric(from: 0.25, to: 256, count: 48)
         case .phi: Self.geometric(from: 0.05, to: 200, count: 48)
         case .chen: [0] + Self.geometric(from: 0.005, to: 200, count: 47)
+        case .bertier: [0] + Self.geometric(from: 0.05, to: 500, count: 47)
         }
     }
 
@@ -35,6 +38,7 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
         case .jacobsonKarels: "K"
         case .phi: "threshold"
         case .chen: "alpha/period"
+        case .bertier: "phi"
         }
     }
 
@@ -60,6 +64,9 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
                                            acceptableHeartbeatPause: .zero, firstHeartbeatEstimate: periods(1))
         case .chen:
             return try? ChenDetector(windowSize: 1000, safetyMargin: periods(knob), interval: nil, initialInterval: periods(1))
+        case .bertier:
+            // The paper's β = 1 and γ = 0.1 and Chen's window of 1000; φ swept.
+            return try? BertierDetector(windowSize: 1000, varianceWeight: knob, initialInterval: periods(1))
         }
     }
 
