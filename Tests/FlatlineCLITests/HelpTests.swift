@@ -35,6 +35,8 @@ struct HelpTests {
                                   0 pass, 1 fail, 2 invalid input, 130 interrupted).
           detectors               Compare failure detectors on heartbeat traces:
                                   detection time against mistake rate.
+          learn                   Learn RTT, heartbeat-gap and stall distributions from
+                                  runs, samples or captures.
           demo                    Show the fault proxy at work on a built-in loopback
                                   echo server.
 
