@@ -8,7 +8,7 @@ struct Flatline: AsyncParsableCommand {
         commandName: "flatline",
         abstract: "A network fault lab for heartbeat and timeout logic.",
         version: flatlineVersion,
-        subcommands: [ProxyCommand.self, ServeCommand.self, ConnectCommand.self, CheckCommand.self, RunCommand.self, DetectorsCommand.self, LearnCommand.self, DemoCommand.self]
+        subcommands: [ProxyCommand.self, ServeCommand.self, ConnectCommand.self, CheckCommand.self, RunCommand.self, DetectorsCommand.self, LearnCommand.self, RecommendCommand.self, DemoCommand.self]
     )
 
     /// Runs the command, first accepting toxiproxy-server's single-dash flags (-host, -port,

@@ -37,6 +37,8 @@ struct HelpTests {
                                   detection time against mistake rate.
           learn                   Learn RTT, heartbeat-gap and stall distributions from
                                   runs, samples or captures.
+          recommend               Propose heartbeat settings for an objective, and
+                                  prove them by replay.
           demo                    Show the fault proxy at work on a built-in loopback
                                   echo server.
 

@@ -139,7 +139,7 @@ public struct FittedDistribution: Sendable, Hashable {
     /// The bootstrap (`resamples` resamples) draws from `seed`, so the same samples and seed give the
     /// same intervals.
     /// Intervals are two-sided at `confidence` (0.95: 95 %).
-    public static func fit(_ samples: [Double], seed: UInt64, resamples: Int = 200,
+    public static func fit(_ samples: [Double], seed: UInt64, resamples: Int? = nil,
                            levels: [Double] = levels, confidence: Double = 0.95) -> FittedDistribution? {
         let sorted = samples.filter { $0 > 0 && $0.isFinite }.sorted()
         guard sorted.count >= 10 else { return nil }
@@ -151,6 +151,9 @@ public struct FittedDistribution: Sendable, Hashable {
         var generator = SeededGenerator(seed: seed)
         // Bootstrap replicates of the tail model, for the quantiles beyond the samples' reach.
         var replicates: [TailModel] = []
+        // 200 bootstrap resamples, fewer (never under 100) for very large samples, whose intervals
+        // are narrow anyway: the cost is linear in the sample's size.
+        let resamples = resamples ?? max(100, min(200, 4_000_000 / n))
         if tailFit.tail != nil {
             // A resample of the sorted samples is sorted already when built from its counts.
             var counts = [Int32](repeating: 0, count: n)
@@ -284,13 +287,30 @@ public enum PoissonRate {
         return estimate
     }
 
-    /// The chi-square quantile by Wilson and Hilferty's cube-root normal approximation (within 1 %
-    /// for 2 or more degrees of freedom, which a Poisson interval always has).
+    /// The chi-square quantile for even degrees of freedom 2m (all a Poisson interval needs),
+    /// exactly: P(χ²₂ₘ ≤ x) = 1 − Σⱼ<ₘ e^(−x/2)(x/2)ʲ/j!, inverted by bisection.
     static func chiSquareQuantile(_ p: Double, degrees: Double) -> Double {
-        let z = standardNormalQuantile(p)
-        let a = 2 / (9 * degrees)
-        let base = 1 - a + z * sqrt(a)
-        return degrees * base * base * base
+        let m = max(1, Int((degrees / 2).rounded()))
+        func cdf(_ x: Double) -> Double {
+            let half = x / 2
+            var term = exp(-half)
+            var sum = term
+            if m > 1 {
+                for j in 1..<m {
+                    term *= half / Double(j)
+                    sum += term
+                }
+            }
+            return 1 - sum
+        }
+        var low = 0.0
+        var high = max(10.0, 4 * Double(2 * m))
+        while cdf(high) < p { high *= 2 }
+        for _ in 0..<100 {
+            let mid = (low + high) / 2
+            if cdf(mid) < p { low = mid } else { high = mid }
+        }
+        return (low + high) / 2
     }
 }
 

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+extension CLITests {
+    /// `flatline recommend` end to end: learn from a simulated run, propose the built-in stack's
+    /// settings, replay the scenario with them until the objective's connection-hours are covered
+    /// and with a dead network, and write recommendation.json with the documented fields. An
+    /// impossible objective is exit 1 and says infeasible; an unknown stack or a malformed sample
+    /// file is exit 2 with nothing written.
+    @Test func recommendProposesValidatesAndExplains() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-rec-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scenario = dir.appendingPathComponent("wifi.yaml")
+        try Data("""
+        name: wifi
+        seed: 2
+        duration: 20m
+        server: { builtin: socketio, pingInterval: 5s, pingTimeout: 3s }
+        clients: { count: 4, builtin: socketio }
+        link: { both: { latency: { lognormal: { median: 20ms, p99: 80ms } } } }
+        toleratedStall: 5s
+        phases:
+          - { at: 1m, for: 4s, every: 2m, both: stall, note: wifi pause }
+        expect: { falseDisconnects: 0 }
+        """.utf8).write(to: scenario)
+        let results = dir.appendingPathComponent("results").path
+        let run = try Self.run(["run", scenario.path, "--out", results], timeout: 120)
+        #expect(run.status == 1, "pingTimeout 3s does not survive 4 s stalls: \(run.stdout)")
+        let out = dir.appendingPathComponent("rec").path
+        let rec = try Self.run(["recommend", "--from", results, "--stack", "flatline", "--max-false", "1/20h",
+                                "--detect-within", "20s", "--tolerate-stall", "5s", "--validate", scenario.path, "--out", out], timeout: 300)
+        #expect(rec.status == 0, "\(rec.stdout)\(rec.stderr)")
+        #expect(rec.stdout.contains("Why: the timeout is set by the stalls to tolerate"), "\(rec.stdout)")
+        #expect(rec.stdout.contains("PASSED"), "\(rec.stdout)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/recommendation.json"))) as? [String: Any])
+        #expect(json["stack"] as? String == "flatline" && json["feasible"] as? Bool == true)
+        let settings = try #require(json["settings"] as? [String: String])
+        let timeout = try #require(settings["server.pingTimeout"].flatMap { Double($0.dropLast()) })
+        let interval = try #require(settings["server.pingInterval"].flatMap { Double($0.dropLast()) })
+        #expect(timeout >= 6 && interval + timeout <= 20, "\(settings)")
+        let set = try #require(json["set"] as? [String])
+        #expect(set.contains("server.pingTimeout=\(Int(timeout))s"), "\(set)")
+        let predicted = try #require(json["predicted"] as? [String: Any])
+        #expect(predicted["false_per_hour"] is [String: Any] && predicted["detection_max_s"] is [String: Any])
+        let validated = try #require(json["validated"] as? [String: Any])
+        #expect(validated["passed"] as? Bool == true && validated["false_disconnects"] as? Int == 0)
+        #expect((validated["connection_hours"] as? Double ?? 0) >= (validated["needed_connection_hours"] as? Double ?? .infinity))
+        #expect((validated["worst_detection_s"] as? Double ?? .infinity) <= 20)
+        #expect(FileManager.default.fileExists(atPath: "\(out)/summary.md") && FileManager.default.fileExists(atPath: "\(out)/model.json"))
+
+        let impossible = try Self.run(["recommend", "--from", results, "--stack", "flatline", "--max-false", "1/20h",
+                                       "--detect-within", "4s", "--tolerate-stall", "5s", "--out", dir.appendingPathComponent("imp").path], timeout: 120)
+        #expect(impossible.status == 1, "\(impossible.stdout)\(impossible.stderr)")
+        #expect(impossible.stdout.contains("Infeasible"), "\(impossible.stdout)")
+
+        let unknown = try Self.run(["recommend", "--from", results, "--stack", "corba", "--max-false", "1/20h", "--detect-within", "20s"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("unknown stack"), "\(unknown.stderr)")
+        let bad = dir.appendingPathComponent("bad.csv")
+        try Data("rtt_ms\n12\nslow\n".utf8).write(to: bad)
+        let badOut = dir.appendingPathComponent("bad-out").path
+        let malformed = try Self.run(["recommend", "--from", bad.path, "--stack", "websockets", "--max-false", "1/20h",
+                                      "--detect-within", "20s", "--out", badOut])
+        #expect(malformed.status == 2 && malformed.stderr.contains("\(bad.path):3: rtt_ms \"slow\""), "\(malformed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: badOut))
+    }
+}
