@@ -1,0 +1,122 @@
+"""`flatline recommend` for python-socketio, applied to the real python-socketio server and client.
+
+The recommendation is computed from a sample file (1 s heartbeats, loopback round trips) for short
+settings: survive stalls of 2 s, detect a dead network within 8 s. The proposed ping_interval and
+ping_timeout then run in the real python-socketio AsyncServer (PyPI) with the real AsyncClient,
+through Flatline's proxy: three 2 s stalls, both ways, at different points of the ping cycle, must
+disconnect neither side, and a dead link (a stall that does not end) must be detected by the
+server within the predicted worst case (ping_interval + 2·ping_timeout, python-engineio's lazy
+check) and no sooner than ping_timeout, and by the client within ping_interval + ping_timeout.
+Measured values are written under results/interop/.
+"""
+import asyncio
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import socketio
+from interop_support import free_port, wait_port
+
+BIN = os.environ.get("FLATLINE_BIN")
+pytestmark = pytest.mark.skipif(not BIN, reason="FLATLINE_BIN not set (run through scripts/interop-tests.sh)")
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+def recommend(tmp_path):
+    samples = tmp_path / "samples.json"
+    arrivals = [i * 1.0 + 0.002 * (i % 5) for i in range(3600)]
+    samples.write_text(json.dumps({"arrival_s": arrivals, "rtt_ms": [0.4 + 0.01 * (i % 40) for i in range(2000)]}))
+    out = tmp_path / "rec"
+    run = subprocess.run([BIN, "recommend", "--from", str(samples), "--stack", "python-socketio",
+                          "--max-false", "1/10h", "--detect-within", "8s", "--tolerate-stall", "2s",
+                          "--out", str(out)], capture_output=True, text=True, timeout=120)
+    # No scenario to replay: not validated (exit 1) -- this test is the validation.
+    assert run.returncode == 1, run.stdout + run.stderr
+    rec = json.loads((out / "recommendation.json").read_text())
+    assert rec["feasible"] is True, rec
+    assert rec["validated"]["passed"] is False
+    return rec
+
+
+def toxics(api, on):
+    for stream in ("upstream", "downstream"):
+        if on:
+            r = requests.post(f"http://127.0.0.1:{api}/proxies/sio/toxics",
+                              json={"name": f"stall_{stream}", "type": "stall", "stream": stream})
+            assert r.status_code == 200, r.text
+        else:
+            r = requests.delete(f"http://127.0.0.1:{api}/proxies/sio/toxics/stall_{stream}")
+            assert r.status_code == 204, r.text
+
+
+def test_python_socketio_recommendation_holds_on_the_real_stack(procs, tmp_path):
+    rec = recommend(tmp_path)
+    interval = float(rec["settings"]["ping_interval"])
+    timeout = float(rec["settings"]["ping_timeout"])
+    assert interval == int(interval) and timeout == int(timeout), "python-engineio: whole seconds"
+    assert timeout >= 2, "tolerates 2 s stalls"
+    predicted_max = rec["predicted"]["detection_max_s"]["value"]
+    assert predicted_max == interval + 2 * timeout and predicted_max <= 8
+
+    sio_port = free_port()
+    server = procs.start([sys.executable, str(HERE / "sio_server.py"), str(sio_port), str(interval), str(timeout)])
+    wait_port(sio_port, server)
+    api, listen = free_port(), free_port()
+    proxy = procs.start([BIN, "proxy", "--port", str(api), "--seed", "1"])
+    wait_port(api, proxy)
+    r = requests.post(f"http://127.0.0.1:{api}/proxies",
+                      json={"name": "sio", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{sio_port}"})
+    assert r.status_code == 201, r.text
+
+    async def run():
+        client = socketio.AsyncClient(reconnection=False)
+        gone = asyncio.get_running_loop().create_future()
+
+        @client.event
+        async def disconnect(reason=None):
+            if not gone.done():
+                gone.set_result((time.monotonic(), str(reason)))
+
+        await client.connect(f"http://127.0.0.1:{listen}", transports=["websocket"], wait_timeout=10)
+        await asyncio.sleep(2.5)
+        # Three 2 s stalls at different phases of the ping cycle: survived.
+        for offset in (0.0, interval / 3, 2 * interval / 3):
+            await asyncio.sleep(offset)
+            toxics(api, True)
+            await asyncio.sleep(2.0)
+            toxics(api, False)
+            await asyncio.sleep(interval + timeout + 1)
+            assert not gone.done(), f"a 2 s stall disconnected the client: {gone.result()}"
+        survived = client.connected
+        # The dead link.
+        toxics(api, True)
+        dead_at = time.monotonic()
+        detected_at, reason = await asyncio.wait_for(gone, interval + 2 * timeout + 5)
+        return survived, dead_at, detected_at, reason
+
+    survived, dead_at, client_detected_at, client_reason = asyncio.run(run())
+    time.sleep(max(0.0, dead_at + interval + 2 * timeout + 1 - time.monotonic()))
+    events = [json.loads(line) for line in procs.stop(server).splitlines() if line.strip()]
+    assert survived
+    disconnects = [e for e in events if e["type"] == "disconnect"]
+    assert len(disconnects) == 1, events
+    server_detection = disconnects[0]["m"] - dead_at
+    client_detection = client_detected_at - dead_at
+    # The server: no sooner than ping_timeout, no later than the predicted worst case (plus
+    # scheduling slack on a loaded machine).
+    assert timeout <= server_detection <= predicted_max + 0.5, server_detection
+    assert client_detection <= interval + timeout + 0.5, client_detection
+    results = ROOT / "results" / "interop"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "recommend-python-socketio.json").write_text(json.dumps({
+        "ping_interval_s": interval, "ping_timeout_s": timeout, "predicted_detection_max_s": predicted_max,
+        "server_detection_s": round(server_detection, 3), "server_reason": disconnects[0]["reason"],
+        "client_detection_s": round(client_detection, 3), "client_reason": client_reason,
+        "stalls_survived": 3,
+    }, indent=2) + "\n")
