@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+import shutil
+
 import pytest
 import requests
 import socketio
@@ -28,12 +30,12 @@ HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
-def recommend(tmp_path):
+def recommend(tmp_path, stack="python-socketio"):
     samples = tmp_path / "samples.json"
     arrivals = [i * 1.0 + 0.002 * (i % 5) for i in range(3600)]
     samples.write_text(json.dumps({"arrival_s": arrivals, "rtt_ms": [0.4 + 0.01 * (i % 40) for i in range(2000)]}))
     out = tmp_path / "rec"
-    run = subprocess.run([BIN, "recommend", "--from", str(samples), "--stack", "python-socketio",
+    run = subprocess.run([BIN, "recommend", "--from", str(samples), "--stack", stack,
                           "--max-false", "1/10h", "--detect-within", "8s", "--tolerate-stall", "2s",
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     # No scenario to replay: not validated (exit 1) -- this test is the validation.
@@ -44,14 +46,14 @@ def recommend(tmp_path):
     return rec
 
 
-def toxics(api, on):
+def toxics(api, on, proxy="sio"):
     for stream in ("upstream", "downstream"):
         if on:
-            r = requests.post(f"http://127.0.0.1:{api}/proxies/sio/toxics",
+            r = requests.post(f"http://127.0.0.1:{api}/proxies/{proxy}/toxics",
                               json={"name": f"stall_{stream}", "type": "stall", "stream": stream})
             assert r.status_code == 200, r.text
         else:
-            r = requests.delete(f"http://127.0.0.1:{api}/proxies/sio/toxics/stall_{stream}")
+            r = requests.delete(f"http://127.0.0.1:{api}/proxies/{proxy}/toxics/stall_{stream}")
             assert r.status_code == 204, r.text
 
 
@@ -119,4 +121,56 @@ def test_python_socketio_recommendation_holds_on_the_real_stack(procs, tmp_path)
         "server_detection_s": round(server_detection, 3), "server_reason": disconnects[0]["reason"],
         "client_detection_s": round(client_detection, 3), "client_reason": client_reason,
         "stalls_survived": 3,
+    }, indent=2) + "\n")
+
+
+BUNDLE = os.environ.get("SOCKETIO_JS")
+WS = os.environ.get("NODE_WS", "/usr/share/nodejs/ws")
+
+
+@pytest.mark.skipif(not (BUNDLE and shutil.which("node")), reason="SOCKETIO_JS or node missing")
+def test_socketio_js_recommendation_holds_with_the_real_js_client(procs, tmp_path):
+    """The socketio-js recommendation in a socket.io server (Flatline's, which keeps the JS
+    server's timers) with the real socket.io JS client in node: 2 s stalls survived, the dead link
+    detected by the client at its last ping + pingInterval + pingTimeout, within the prediction."""
+    rec = recommend(tmp_path, "socketio-js")
+    interval_ms = int(rec["settings"]["pingInterval"])
+    timeout_ms = int(rec["settings"]["pingTimeout"])
+    interval, timeout = interval_ms / 1000, timeout_ms / 1000
+    assert timeout >= 2 and rec["predicted"]["detection_max_s"]["value"] == interval + timeout <= 8
+    port = free_port()
+    server = procs.start([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", f"{interval_ms}ms",
+                          "--ping-timeout", f"{timeout_ms}ms"])
+    wait_port(port, server)
+    api, listen = free_port(), free_port()
+    proxy = procs.start([BIN, "proxy", "--port", str(api), "--seed", "1"])
+    wait_port(api, proxy)
+    assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
+        "name": "js", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
+    started = time.monotonic()
+    js = procs.start(["node", str(HERE / "js_client.js"), BUNDLE, WS, f"http://127.0.0.1:{listen}", "60"])
+    time.sleep(3)
+    for offset in (0.0, interval / 3, 2 * interval / 3):
+        time.sleep(offset)
+        toxics(api, True, "js")
+        time.sleep(2.0)
+        toxics(api, False, "js")
+        time.sleep(interval + timeout + 1)
+    toxics(api, True, "js")
+    dead_at = time.monotonic()
+    out, _ = js.communicate(timeout=interval + timeout + 20)
+    events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    disconnects = [e for e in events if e["type"] == "disconnect"]
+    assert len(disconnects) == 1 and disconnects[0]["reason"] == "ping timeout", events
+    # Not during a stall: the client's clock starts after `started`, so its times are at most ours.
+    assert disconnects[0]["t"] >= dead_at - started - 1.0, (disconnects[0], dead_at - started)
+    last_ping = max(e["t"] for e in events if e["type"] == "ping")
+    detection = disconnects[0]["t"] - last_ping
+    assert interval + timeout - 0.005 <= detection <= interval + timeout + 0.1, detection
+    results = ROOT / "results" / "interop"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "recommend-socketio-js.json").write_text(json.dumps({
+        "pingInterval_ms": interval_ms, "pingTimeout_ms": timeout_ms,
+        "predicted_detection_max_s": rec["predicted"]["detection_max_s"]["value"],
+        "client_detection_after_last_ping_s": round(detection, 3), "stalls_survived": 3,
     }, indent=2) + "\n")
