@@ -253,6 +253,21 @@ extension GroundTruth {
         self.init(periods: Self.periods(of: scenario), toleratedStall: scenario.toleratedStall, duration: scenario.duration)
     }
 
+    /// The truth of run `run` of seed `seed`: the scenario's timeline and, per connection ("c1",
+    /// "c2", …), the episodes it drew from the scenario's random fault processes.
+    public init(scenario: Scenario, seed: UInt64, run: UInt64) {
+        var periods = Self.periods(of: scenario)
+        if !scenario.faults.isEmpty {
+            for connection in 0..<scenario.clients.count {
+                for episode in scenario.faultEpisodes(connection: connection, seed: seed, run: run) {
+                    periods.append(LinkPeriod(start: episode.start, end: episode.end, kind: episode.kind == .stall ? .stall : .dead,
+                                              direction: episode.direction, connection: "c\(connection + 1)"))
+                }
+            }
+        }
+        self.init(periods: periods, toleratedStall: scenario.toleratedStall, duration: scenario.duration)
+    }
+
     /// The periods a scenario's baseline link and timeline imply (see `init(scenario:)`).
     public static func periods(of scenario: Scenario) -> [LinkPeriod] {
         var result: [LinkPeriod] = []

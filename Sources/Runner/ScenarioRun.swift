@@ -75,7 +75,9 @@ public struct ScenarioRunner: Sendable {
             // The report draws connections, disconnects and RTTs: message events stay in the log.
             if run == 0 { shownEvents = result.log.filter { $0.kind != .messageSent && $0.kind != .messageReceived } }
             // From the compact log directly: no array of millions of events.
-            metrics.append(RunMetrics.compute(events: result.log, truth: truth, duration: scenario.duration))
+            // Random fault processes: each run's truth holds the episodes that run drew.
+            let runTruth = scenario.faults.isEmpty ? truth : GroundTruth(scenario: scenario, seed: baseSeed, run: UInt64(run))
+            metrics.append(RunMetrics.compute(events: result.log, truth: runTruth, duration: scenario.duration))
         }
         var limitations = ScenarioSimulation.limitations(of: scenario)
         let interruption = metrics.count < planned ? "interrupted after \(metrics.count) of \(planned) runs: partial results" : nil
@@ -92,6 +94,9 @@ public struct ScenarioRunner: Sendable {
     /// stops early and the folder is written all the same, marked partial, its verdicts computed
     /// over the time that ran.
     public func live(_ scenario: Scenario, source: String, timeScale: Double, seed: UInt64?) async throws -> ScenarioRunResult {
+        if !scenario.faults.isEmpty {
+            throw RunnerError(scenario: source, message: "faults: random fault processes run in simulation only so far; run this scenario with --mode sim")
+        }
         let baseSeed = seed ?? scenario.seed
         let scaled = scenario.scaled(by: timeScale)
         let logs = try writer.folder(for: scenario.name)

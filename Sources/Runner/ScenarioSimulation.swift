@@ -67,6 +67,14 @@ public enum ScenarioSimulation {
             application: application,
             baseline: scenario.link, phases: phases, workload: workload)
         configuration.serverPauses = scenario.serverPauses
+        if !scenario.faults.isEmpty {
+            let base = seed ?? scenario.seed
+            configuration.episodes = (0..<scenario.clients.count).map { connection in
+                scenario.faultEpisodes(connection: connection, seed: base, run: run).map {
+                    SimulationPhase(at: $0.start, duration: $0.end - $0.start, conditions: $0.conditions, note: nil)
+                }
+            }
+        }
         configuration.clientTimerThrottle = scenario.clientTimerThrottle
         return configuration
     }

@@ -29,6 +29,8 @@ public struct Scenario: Sendable {
     public var sweeps: [Sweep]
     /// How many times each (swept) scenario is run, with derived seeds.
     public var repetitions: Int
+    /// Random fault processes each connection draws its own episodes from (`faults:`).
+    public var faults = FaultProcesses()
     /// The document the scenario was loaded from, kept so overrides and sweeps can re-validate it.
     var document: ScenarioNode
     /// The scenarios `expandSweeps()` returns, built (and so validated) when the file was loaded.

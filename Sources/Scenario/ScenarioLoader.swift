@@ -4,7 +4,7 @@ import LabCore
 extension Scenario {
     /// The top-level fields of a scenario file.
     public static let topLevelFields = ["name", "seed", "duration", "server", "clients", "link", "phases", "workload",
-                                        "toleratedStall", "expect", "sweeps", "repetitions"]
+                                        "toleratedStall", "expect", "sweeps", "repetitions", "faults"]
     /// Built-in components.
     public static let builtinComponents = ["socketio"]
     /// The largest number of sweep combinations a file may ask for.
@@ -94,6 +94,7 @@ extension Scenario {
         toleratedStall = try root.optional("toleratedStall") { (n, p) throws(ScenarioError) in try ScenarioRead.duration(n, p) }
             ?? Scenario.defaultToleratedStall
         expectations = try root.optional("expect", Scenario.expectations) ?? Expectations()
+        faults = try root.optional("faults", Scenario.faults) ?? FaultProcesses()
         repetitions = try root.optional("repetitions") { (n, p) throws(ScenarioError) in try ScenarioRead.integer(n, p, min: 1, max: 100_000) } ?? 1
         self.document = document
         sweeps = []
@@ -321,6 +322,47 @@ extension Scenario {
     // MARK: Timeline
 
     static let phaseFields = ["at", "for", "until", "every", "note", "server", "clients"] + ScenarioConditions.directions
+
+    /// `faults: { stalls: { rate, duration, direction }, deadPeers: { rate, recoverAfter } }`.
+    static func faults(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> FaultProcesses {
+        let r = try MappingReader(node, path, known: ["stalls", "deadPeers"], what: "a mapping with stalls or deadPeers")
+        func law(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Distribution {
+            let d = try MappingReader(anyKeys: node, path, what: "one distribution of durations, e.g. { lognormal: { median: 3s, p99: 20s } }")
+            guard d.order.count == 1, let name = d.order.first else {
+                throw ScenarioRead.error(node, path, "expected exactly one distribution (\(ScenarioConditions.distributions.joined(separator: ", ")))")
+            }
+            let law = try ScenarioConditions.distribution(name, d[name]!, d.path(name))
+            guard law.quantile(0.5) > 0 else { throw ScenarioRead.error(node, path, "its median must be > 0") }
+            return law
+        }
+        func rate(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> EventRate {
+            let rate = try ScenarioRead.eventRate(node, path)
+            guard rate.perSecond > 0 else { throw ScenarioRead.error(node, path, "must be > 0; leave the process out to have none") }
+            return rate
+        }
+        var result = FaultProcesses()
+        if let n = r["stalls"] {
+            let s = try MappingReader(n, r.path("stalls"), known: ["rate", "duration", "direction"], what: "a mapping with rate, duration and optionally direction")
+            var direction: LinkDirection?
+            if let d = s["direction"] {
+                let text = try ScenarioRead.scalar(d, s.path("direction"), expected: "both, upstream or downstream")
+                switch text {
+                case "both": direction = nil
+                case "upstream": direction = .upstream
+                case "downstream": direction = .downstream
+                default: throw ScenarioRead.error(d, s.path("direction"), "expected both, upstream or downstream, got '\(text)'")
+                }
+            }
+            result.stalls = FaultProcesses.Stalls(rate: try rate(try s.required("rate"), s.path("rate")),
+                                                  duration: try law(try s.required("duration"), s.path("duration")), direction: direction)
+        }
+        if let n = r["deadPeers"] {
+            let s = try MappingReader(n, r.path("deadPeers"), known: ["rate", "recoverAfter"], what: "a mapping with rate and optionally recoverAfter")
+            result.deadPeers = FaultProcesses.DeadPeers(rate: try rate(try s.required("rate"), s.path("rate")),
+                                                        recoverAfter: try s.optional("recoverAfter", law))
+        }
+        return result
+    }
 
     static func phase(_ node: ScenarioNode, _ path: String, duration: TimeSpan) throws(ScenarioError) -> Phase {
         let r = try MappingReader(node, path, known: phaseFields, what: "a phase mapping (at, for or until, conditions)")

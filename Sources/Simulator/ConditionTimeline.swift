@@ -16,13 +16,17 @@ struct ConditionTimeline: Sendable {
 
     let baseline: LinkConditions
     let phases: [SimulationPhase]
+    /// Per connection, its own random episodes (`SimulationConfiguration.episodes`).
+    let episodes: [[SimulationPhase]]
     let seed: UInt64
     /// Sorted, distinct instants within the run at which some phase starts or ends.
     let changes: [Instant]
 
-    init(baseline: LinkConditions, phases: [SimulationPhase], seed: UInt64, duration: TimeSpan) {
+    init(baseline: LinkConditions, phases: [SimulationPhase], seed: UInt64, duration: TimeSpan,
+         episodes: [[SimulationPhase]] = []) {
         self.baseline = baseline
         self.phases = phases
+        self.episodes = episodes
         self.seed = seed
         var instants: Set<Int64> = []
         for phase in phases {
@@ -46,6 +50,22 @@ struct ConditionTimeline: Sendable {
             let list = direction == .upstream ? phase.conditions.upstream : phase.conditions.downstream
             for (i, c) in list.enumerated() {
                 out.append(Entry(name: "phase\(p).\(direction.rawValue).\(i).\(c.kind)", condition: c, since: start, phase: p))
+            }
+        }
+        return out
+    }
+
+    /// `connection`'s own random episodes in force at `now`, as entries of `direction`.
+    func episodeEntries(_ direction: LinkDirection, connection: Int, at now: Instant) -> [Entry] {
+        guard connection < episodes.count else { return [] }
+        var out: [Entry] = []
+        for (k, episode) in episodes[connection].enumerated() {
+            let start = Instant.zero + episode.at
+            guard start <= now else { break }
+            if let end = episode.end, Instant.zero + end <= now { continue }
+            let list = direction == .upstream ? episode.conditions.upstream : episode.conditions.downstream
+            for (i, c) in list.enumerated() {
+                out.append(Entry(name: "episode\(k).\(direction.rawValue).\(i).\(c.kind)", condition: c, since: start, phase: nil))
             }
         }
         return out

@@ -70,8 +70,12 @@ final class SimulatedTransport {
     func setConditions(upstream: [ConditionTimeline.Entry], downstream: [ConditionTimeline.Entry]) {
         let timeline = engine.timeline
         let openedAt = pump.openedAt
-        pump.setConditions(upstream: timeline.active(upstream, connection: connection.index, openedAt: openedAt),
-                           downstream: timeline.active(downstream, connection: connection.index, openedAt: openedAt),
+        let index = connection.index
+        let now = engine.now
+        let up = upstream + timeline.episodeEntries(.upstream, connection: index, at: now)
+        let down = downstream + timeline.episodeEntries(.downstream, connection: index, at: now)
+        pump.setConditions(upstream: timeline.active(up, connection: index, openedAt: openedAt),
+                           downstream: timeline.active(down, connection: index, openedAt: openedAt),
                            at: engine.now) { carryOut($0) }
     }
 

@@ -144,6 +144,9 @@ public struct SimulationConfiguration: Sendable {
     /// what arrived, in order, then runs the timers that came due, in order (as NIO's and
     /// asyncio's loops do after a blocking call).
     public var serverPauses: [Range<TimeSpan>] = []
+    /// Per connection (by index), the episodes of the scenario's random fault processes it drew:
+    /// phases that apply to that connection alone.
+    public var episodes: [[SimulationPhase]] = []
     /// How the clients' timers are throttled (a hidden browser tab); empty: on time.
     public var clientTimerThrottle = TimerThrottle()
     /// Whether size-only ticks may be batched (true by default). When ticks are size-only, message

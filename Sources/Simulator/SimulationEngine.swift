@@ -30,7 +30,8 @@ final class SimulationEngine {
     init(configuration: SimulationConfiguration) {
         self.configuration = configuration
         timeline = ConditionTimeline(baseline: configuration.baseline, phases: configuration.phases,
-                                     seed: configuration.seed, duration: configuration.duration)
+                                     seed: configuration.seed, duration: configuration.duration,
+                                     episodes: configuration.episodes)
         // Heartbeat events per connection: about three per ping interval (ping, client ping, pong).
         let interval = max(configuration.server.pingInterval.nanoseconds, 1)
         let perConnection = configuration.recording == .none ? 0
@@ -174,6 +175,20 @@ final class SimulationEngine {
         for change in timeline.changes {
             scheduler.schedule(at: change) { [unowned self] in self.applyTimeline() }
         }
+        // Each connection's own random episodes change only its own transports.
+        for (index, episodes) in configuration.episodes.enumerated() where index < connections.count {
+            for episode in episodes {
+                let kinds = Set((episode.conditions.upstream + episode.conditions.downstream).map(\.kind)).sorted().joined(separator: "+")
+                let label = "random \(kinds)" + (episode.note.map { " (\($0))" } ?? "")
+                let start = Instant.zero + episode.at
+                if start <= end {
+                    scheduler.schedule(at: start) { [unowned self] in self.applyEpisode(index, note: "\(label) starts") }
+                }
+                if let stop = episode.end, Instant.zero + stop <= end {
+                    scheduler.schedule(at: Instant.zero + stop) { [unowned self] in self.applyEpisode(index, note: "\(label) ends") }
+                }
+            }
+        }
         // The phases' notes mark the pauses in the log (applyTimeline); their ends release the work.
         for pause in serverPauses {
             scheduler.schedule(at: pause.upperBound) { [unowned self] in resumeServer() }
@@ -181,6 +196,19 @@ final class SimulationEngine {
         scheduler.advance(to: end)
         if batchesTicks {
             for connection in connections { connection.catchUp() }
+        }
+    }
+
+    /// One connection's random episode started or ended now: log it on that connection and give its
+    /// open transports their new conditions.
+    func applyEpisode(_ index: Int, note: String) {
+        let connection = connections[index]
+        if batchesTicks { connection.catchUp() }
+        record(.fault, side: .proxy, connection: index, detail: string(note))
+        let up = timeline.entries(.upstream, at: now)
+        let down = timeline.entries(.downstream, at: now)
+        for transport in connection.transports {
+            transport.setConditions(upstream: up, downstream: down)
         }
     }
 

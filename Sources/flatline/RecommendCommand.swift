@@ -163,7 +163,8 @@ struct RecommendCommand: ParsableCommand {
             var run: UInt64 = 0
             while hours < share, run < UInt64(maxRuns) {
                 let configuration = try ScenarioSimulation.configuration(for: scenario, run: run, seed: seed, source: file)
-                let metrics = RunMetrics.compute(events: Simulation(configuration).run().log, truth: truth, duration: scenario.duration)
+                let runTruth = scenario.faults.isEmpty ? truth : GroundTruth(scenario: scenario, seed: seed, run: run)
+                let metrics = RunMetrics.compute(events: Simulation(configuration).run().log, truth: runTruth, duration: scenario.duration)
                 hours += metrics.overall.connectedTime.seconds / 3600
                 result.falseDisconnects += metrics.overall.falseDisconnects
                 result.runs += 1
@@ -182,7 +183,7 @@ struct RecommendCommand: ParsableCommand {
                 let start = TimeSpan.nanoseconds(half + spread)
                 dead.phases.append(Phase(at: start, end: .scenarioEnd, conditions: .both([.blackhole(BlackholeCondition())]),
                                          note: "dead network (recommend)"))
-                let deadTruth = GroundTruth(scenario: dead)
+                let deadTruth = GroundTruth(scenario: dead, seed: seed &+ 7919, run: UInt64(k))
                 let configuration = try ScenarioSimulation.configuration(for: dead, run: UInt64(k), seed: seed &+ 7919, source: file)
                 let metrics = RunMetrics.compute(events: Simulation(configuration).run().log, truth: deadTruth, duration: dead.duration)
                 result.outageRuns += 1

@@ -28,7 +28,7 @@ import LabCore
         ("phases:\n  - { at: 1m, for: 1s, both: stall }\n  - { at: 2m, for: 1s, both: stall }\n  - at: 3m\n    for: 1s\n    both:\n      latency:\n        gauss: { mean: 1ms }\n",
          "t.yaml:12:9: phases[2].both.latency: unknown distribution 'gauss'; expected one of constant, uniform, normal, lognormal, pareto, paretonormal, empirical"),
         // Unknown keys, with the known ones and a suggestion.
-        ("seeed: 3\n", "t.yaml:5:1: unknown field 'seeed' (did you mean 'seed'?); expected one of name, seed, duration, server, clients, link, phases, workload, toleratedStall, expect, sweeps, repetitions"),
+        ("seeed: 3\n", "t.yaml:5:1: unknown field 'seeed' (did you mean 'seed'?); expected one of name, seed, duration, server, clients, link, phases, workload, toleratedStall, expect, sweeps, repetitions, faults"),
         ("link: { both: { latency: 5ms, jiter: 1ms } }\n", "t.yaml:5:31: link.both: unknown field 'jiter'; expected one of latency, loss, bandwidth, stall, blackhole, reset, idleTimeout, slicer, limitData, slowClose, slowConnect"),
         ("link: { both: { latency: { fixed: 5ms, jiter: 1ms } } }\n", "t.yaml:5:40: link.both.latency: unknown field 'jiter' (did you mean 'jitter'?); expected one of fixed, jitter, correlation, constant, uniform, normal, lognormal, pareto, paretonormal, empirical"),
         ("expect: { falseDisconnect: 0 }\n", "t.yaml:5:11: expect: unknown field 'falseDisconnect' (did you mean 'falseDisconnects'?); expected one of falseDisconnects, detectionWithin, deliveryAtLeast, stabilityAtLeast"),

@@ -1,0 +1,97 @@
+import Foundation
+import LabCore
+import Metrics
+import Runner
+import Scenario
+import Simulator
+import Testing
+
+/// Random fault processes (issue 9, part 1): per-connection episodes drawn from the seed, in the
+/// simulator and in the ground truth alike.
+@Suite struct FaultProcessTests {
+    private func scenario(_ faults: String, duration: String = "2h", clients: Int = 10, pingTimeout: String = "5s",
+                          tolerated: String = "30s") throws -> Scenario {
+        try Scenario.parse(yaml: """
+        name: random
+        seed: 5
+        duration: \(duration)
+        server: { builtin: socketio, pingInterval: 2s, pingTimeout: \(pingTimeout) }
+        clients: { count: \(clients), builtin: socketio, reconnection: { delay: 1s, delayMax: 2s } }
+        link: { both: { latency: 10ms } }
+        toleratedStall: \(tolerated)
+        faults:
+        \(faults)
+        """, source: "random.yaml")
+    }
+
+    @Test func episodesAreDrawnPerConnectionAndReproducibleBySeed() throws {
+        let s = try scenario("  stalls: { rate: 6/h, duration: { lognormal: { median: 3s, p99: 20s } } }", duration: "24h", clients: 50)
+        let a = s.faultEpisodes(connection: 0, seed: 5, run: 0)
+        #expect(a == s.faultEpisodes(connection: 0, seed: 5, run: 0))
+        #expect(a != s.faultEpisodes(connection: 1, seed: 5, run: 0))
+        #expect(a != s.faultEpisodes(connection: 0, seed: 5, run: 1))
+        var count = 0
+        var lengths: [Double] = []
+        for c in 0..<50 {
+            let episodes = s.faultEpisodes(connection: c, seed: 5, run: 0)
+            for (x, y) in zip(episodes, episodes.dropFirst()) { #expect(x.end <= y.start, "stalls do not overlap") }
+            count += episodes.count
+            lengths += episodes.map { ($0.end - $0.start).seconds }
+            #expect(episodes.allSatisfy { $0.kind == .stall && $0.direction == nil && $0.end <= s.duration })
+        }
+        // 50 connections × 24 h × 6/h = 7,200 expected (minus the time spent stalled): within 5 %.
+        #expect(abs(Double(count) / 7200 - 1) < 0.05, "\(count)")
+        lengths.sort()
+        #expect(abs(lengths[lengths.count / 2] / 3 - 1) < 0.05, "median \(lengths[lengths.count / 2])")
+    }
+
+    @Test func badFaultFieldsNameTheirPlace() throws {
+        func message(_ faults: String) -> String {
+            do { _ = try scenario(faults); return "" } catch { return "\(error)" }
+        }
+        #expect(message("  stalls: { rate: 0/h, duration: { constant: 3s } }").contains("faults.stalls.rate"))
+        #expect(message("  stalls: { rate: 6/h, duration: { constant: 3s }, direction: sideways }").contains("faults.stalls.direction"))
+        #expect(message("  stalls: { rate: 6/h }").contains("duration"))
+        #expect(message("  stalls: { rate: 6/h, duration: { constant: 3s, uniform: { min: 1s, max: 2s } } }").contains("exactly one distribution"))
+        #expect(message("  crashes: { rate: 1/h }").contains("crashes"))
+        let ok = try scenario("  deadPeers: { rate: 1/h }")
+        #expect(ok.faults.deadPeers?.recoverAfter == nil)
+    }
+
+    /// Stalls of 12 s with a 5 s ping timeout and 30 s tolerated: every disconnect falls in one of
+    /// that connection's own episodes and is false (a stall is survivable until it has lasted the
+    /// tolerated 30 s); dead peers of 40 s are dead from their start, so their disconnects are
+    /// detections. No disconnect happens outside the connection's own episodes.
+    @Test func simulatedRunsApplyEachConnectionsEpisodesAndTheTruthJudgesThem() throws {
+        for (faults, expectFalse) in [("  stalls: { rate: 4/h, duration: { constant: 12s } }", true),
+                                      ("  deadPeers: { rate: 4/h, recoverAfter: { constant: 40s } }", false)] {
+            let s = try scenario(faults, duration: "1h", clients: 6)
+            var configuration = try ScenarioSimulation.configuration(for: s, run: 0, seed: 5, source: "random.yaml")
+            configuration.recording = .withoutMessages
+            let log = Simulation(configuration).run().log
+            let truth = GroundTruth(scenario: s, seed: 5, run: 0)
+            let metrics = RunMetrics.compute(events: log, truth: truth, duration: s.duration)
+            let serverDisconnects = log.filter { $0.kind == .disconnect && $0.side == .server }
+            #expect(!serverDisconnects.isEmpty)
+            for d in serverDisconnects {
+                let index = Int(d.connection.dropFirst())! - 1
+                let episodes = s.faultEpisodes(connection: index, seed: 5, run: 0)
+                #expect(episodes.contains { $0.start <= d.time && d.time <= $0.end + .seconds(1) }, "\(d.connection) at \(d.time)")
+            }
+            let faults = log.filter { $0.kind == .fault && $0.connection != "run" }
+            #expect(faults.count == (0..<6).reduce(0) { $0 + 2 * s.faultEpisodes(connection: $1, seed: 5, run: 0).count })
+            if expectFalse {
+                #expect(metrics.overall.falseDisconnects > 0 && metrics.overall.detections == 0, "\(faults)")
+            } else {
+                #expect(metrics.overall.detections > 0 && metrics.overall.falseDisconnects == 0, "\(faults)")
+            }
+        }
+    }
+
+    @Test func liveRunsSayRandomFaultsAreSimulatedOnly() async throws {
+        let s = try scenario("  stalls: { rate: 4/h, duration: { constant: 3s } }", duration: "1m", clients: 1)
+        let runner = ScenarioRunner(resultsRoot: FileManager.default.temporaryDirectory.appendingPathComponent("flatline-fp-\(getpid())"),
+                                    version: "test")
+        await #expect(throws: RunnerError.self) { try await runner.live(s, source: "random.yaml", timeScale: 1, seed: nil) }
+    }
+}
