@@ -178,6 +178,7 @@ public enum TraceReader {
     public static func eventLog(_ data: [UInt8], file: String) throws(TraceReadError) -> Observations {
         var observations = Observations()
         var lives: [String: (first: TimeSpan, last: TimeSpan)] = [:]
+        var segments: [String: Int] = [:]
         var rtts: [Double] = []
         var series: [String: [Instant]] = [:]
         var order: [String] = []
@@ -209,11 +210,15 @@ public enum TraceReader {
             if event.kind == .pong, let rtt = event.rtt { rtts.append(rtt.seconds) }
             if event.kind == .disconnect {
                 observations.disconnects["\(event.side.rawValue): \(event.reason ?? "unknown")", default: 0] += 1
+                // Heartbeats cannot cross a disconnect: the silence until a reconnection is not a
+                // stall of the link, so each connected stretch is a trace of its own.
+                segments[event.connection, default: 1] += 1
             }
+            let segment = segments[event.connection].map { "#\($0)" } ?? ""
             let key: String
             switch (event.kind, event.side) {
-            case (.ping, .client): key = "\(event.connection)/client pings"
-            case (.pong, .server), (.pong, .proxy): key = "\(event.connection)/\(event.side.rawValue) pongs"
+            case (.ping, .client): key = "\(event.connection)\(segment)/client pings"
+            case (.pong, .server), (.pong, .proxy): key = "\(event.connection)\(segment)/\(event.side.rawValue) pongs"
             default: continue
             }
             if series[key] == nil { order.append(key) }

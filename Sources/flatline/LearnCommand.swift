@@ -6,7 +6,7 @@ import Timeouts
 /// `flatline learn SOURCE... [--out DIR] [--json]`: the timeout engine's learning step. Reads runs'
 /// event logs, sample files and Flent captures, fits the RTT and heartbeat-gap distributions (body
 /// and tail), infers the stall process and counts losses and disconnects, and writes `model.json`
-/// and `summary.md` under `--out`. Exit 0, or 2 on bad input (nothing is written then).
+/// , `summary.md` and `scenario.yaml` (the model as a scenario) under `--out`. Exit 0, or 2 on bad input (nothing is written then).
 struct LearnCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "learn",
@@ -71,6 +71,7 @@ struct LearnCommand: ParsableCommand {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try Data(model.json.serialized + [0x0a]).write(to: folder.appendingPathComponent("model.json"), options: .atomic)
             try Data(summary.utf8).write(to: folder.appendingPathComponent("summary.md"), options: .atomic)
+            try Data(model.scenarioYAML().utf8).write(to: folder.appendingPathComponent("scenario.yaml"), options: .atomic)
         } catch {
             FileHandle.standardError.write(Data("error: \(out): \(error.localizedDescription)\n".utf8))
             throw ExitCode(1)
@@ -79,7 +80,7 @@ struct LearnCommand: ParsableCommand {
             FileHandle.standardOutput.write(Data(model.json.serialized + [0x0a]))
         } else {
             print(summary, terminator: "")
-            print("written: \(out)/model.json and summary.md")
+            print("written: \(out)/model.json, summary.md and scenario.yaml (the model as a scenario: flatline run \(out)/scenario.yaml)")
         }
     }
 }

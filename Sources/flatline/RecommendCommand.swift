@@ -109,9 +109,21 @@ struct RecommendCommand: ParsableCommand {
             }
         }
         let model = LearnedModel.learn(from: observations, sources: from, seed: seed)
+        // No scenario given: the learned model is the scenario (its round trip and stall process),
+        // judged by the stall tolerance asked for.
+        if scenarios.isEmpty {
+            let stall = max(1, Int(objective.tolerateStall.rounded(.up)))
+            let yaml = model.scenarioYAML(name: "learned-model", clients: 20, duration: "1h", toleratedStall: "\(stall)s")
+            do {
+                scenarios.append((try Scenario.parse(yaml: yaml, source: "the learned model"), "the learned model"))
+            } catch {
+                FileHandle.standardError.write(Data("error: the learned model as a scenario: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let recommendation = Recommender.recommend(model, stack: stack, objective: objective)
         var validation = ValidationResult(neededConnectionHours: ValidationResult.neededHours(objective.maxFalsePerHour),
-                                          scenarios: validationScenarios)
+                                          scenarios: scenarios.map(\.1))
         if let chosen = recommendation.chosen, recommendation.feasible {
             let lines = stack.setLines(interval: chosen.interval, timeout: chosen.timeout, tolerateStall: objective.tolerateStall)
             do {
@@ -177,19 +189,30 @@ struct RecommendCommand: ParsableCommand {
             // The dead network: from a point of the second half (spread over one heartbeat interval
             // across the runs) to the end.
             for k in 0..<outageRuns {
+                // The dead network alone: the scenario's random faults are left out here (they are
+                // judged by the runs above), so each connection's detection is timed from the
+                // network's death.
                 var dead = scenario
+                dead.faults = FaultProcesses()
                 let half = scenario.duration.nanoseconds / 2
                 let spread = min(Int64(Double(k) / Double(outageRuns) * 60e9), half / 2)
                 let start = TimeSpan.nanoseconds(half + spread)
                 dead.phases.append(Phase(at: start, end: .scenarioEnd, conditions: .both([.blackhole(BlackholeCondition())]),
                                          note: "dead network (recommend)"))
-                let deadTruth = GroundTruth(scenario: dead, seed: seed &+ 7919, run: UInt64(k))
+                let deadTruth = GroundTruth(scenario: dead)
                 let configuration = try ScenarioSimulation.configuration(for: dead, run: UInt64(k), seed: seed &+ 7919, source: file)
                 let metrics = RunMetrics.compute(events: Simulation(configuration).run().log, truth: deadTruth, duration: dead.duration)
                 result.outageRuns += 1
-                result.missedDetections += metrics.overall.missedDetections
-                if let worst = metrics.overall.detectionTimes?.max.seconds {
-                    result.worstDetection = max(result.worstDetection ?? 0, worst)
+                result.missedDetections += metrics.missedDetections.filter { $0.period.end > start }.count
+                // Each side's first counted disconnect after the death; a connection has detected
+                // once both sides have (the prediction's worst case is over both sides too).
+                var first: [String: TimeSpan] = [:]
+                for d in metrics.disconnects where d.counted && d.time >= start {
+                    let key = "\(d.connection) \(d.side.rawValue)"
+                    if first[key] == nil { first[key] = d.time - start }
+                }
+                if let worst = first.values.max() {
+                    result.worstDetection = max(result.worstDetection ?? 0, worst.seconds)
                 }
             }
         }

@@ -59,6 +59,12 @@ extension CLITests {
         let disconnects = try #require(model["disconnects"] as? [String: Any])
         #expect(disconnects["connections"] as? Int == 4)
 
+        // The model as a scenario: valid, with the learned stall process as random faults.
+        let generated = try String(contentsOfFile: "\(out)/scenario.yaml", encoding: .utf8)
+        #expect(generated.contains("faults:") && generated.contains("stalls: { rate: 3.00"), "\(generated)")
+        let check = try Self.run(["check", "\(out)/scenario.yaml"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+
         let bad = dir.appendingPathComponent("rtts.csv")
         try Data("rtt_ms\n40\n-3\n".utf8).write(to: bad)
         let badOut = dir.appendingPathComponent("bad-out").path

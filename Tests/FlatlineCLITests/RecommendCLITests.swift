@@ -49,6 +49,15 @@ extension CLITests {
         #expect((validated["worst_detection_s"] as? Double ?? .infinity) <= 20)
         #expect(FileManager.default.fileExists(atPath: "\(out)/summary.md") && FileManager.default.fileExists(atPath: "\(out)/model.json"))
 
+        // No scenario given: the learned model itself is replayed (its round trip and stall process).
+        let learnedOut = dir.appendingPathComponent("rec-learned").path
+        let learned = try Self.run(["recommend", "--from", results, "--stack", "flatline", "--max-false", "1/20h",
+                                    "--detect-within", "20s", "--tolerate-stall", "5s", "--out", learnedOut], timeout: 300)
+        #expect(learned.status == 0, "\(learned.stdout)\(learned.stderr)")
+        let replayed = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(learnedOut)/recommendation.json"))) as? [String: Any])
+        let learnedValidation = try #require(replayed["validated"] as? [String: Any])
+        #expect(learnedValidation["scenarios"] as? [String] == ["the learned model"] && learnedValidation["passed"] as? Bool == true, "\(learnedValidation)")
+
         let impossible = try Self.run(["recommend", "--from", results, "--stack", "flatline", "--max-false", "1/20h",
                                        "--detect-within", "4s", "--tolerate-stall", "5s", "--out", dir.appendingPathComponent("imp").path], timeout: 120)
         #expect(impossible.status == 1, "\(impossible.stdout)\(impossible.stderr)")

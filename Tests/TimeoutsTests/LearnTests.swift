@@ -102,6 +102,20 @@ import Testing
         #expect(try #require(model.period) == 1 || abs(model.period! - 1) < 0.011)
     }
 
+    /// A connection that drops and reconnects has no heartbeats in between: that silence is not a
+    /// stall of the link, so each connected stretch is its own trace.
+    @Test func heartbeatsDoNotSpanADisconnect() throws {
+        var lines: [String] = []
+        for t in 0..<60 { lines.append(#"{"t":\#(t),"conn":"c1","side":"server","type":"pong","rtt_ms":10}"#) }
+        lines.append(#"{"t":60.5,"conn":"c1","side":"server","type":"disconnect","reason":"ping timeout"}"#)
+        for t in 120..<180 { lines.append(#"{"t":\#(t),"conn":"c1","side":"server","type":"pong","rtt_ms":10}"#) }
+        let observations = try TraceReader.eventLog(Array((lines.joined(separator: "\n") + "\n").utf8), file: "events.jsonl")
+        #expect(observations.traces.map(\.name) == ["events.jsonl:c1/server pongs", "events.jsonl:c1#2/server pongs"])
+        let model = LearnedModel.learn(from: observations, sources: ["events.jsonl"])
+        #expect(model.stalls?.episodes == 0 && model.traces == 2)
+        #expect(model.disconnects.first?.reason == "server: ping timeout")
+    }
+
     @Test func observationsFromSampleFilesNameTheLineOfABadValue() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-learn-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
