@@ -27,7 +27,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Python peers for the interoperability tests.
-PY_REQS="pytest==9.0.3 toxiproxy-python==0.1.1 requests python-socketio==5.18.1 python-engineio==4.15.1 aiohttp==3.14.5 websockets==17.4"
+PY_REQS="pytest==9.0.3 toxiproxy-python==0.1.1 requests python-socketio==5.18.1 python-engineio==4.15.1 aiohttp==3.14.5 websockets==17.4 grpcio==1.85.3"
 stamp=.venv/.flatline-reqs
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$PY_REQS" ]; then
   echo "==> creating the Python venv (.venv) for interop tests"

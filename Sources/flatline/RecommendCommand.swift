@@ -45,6 +45,9 @@ struct RecommendCommand: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "A middlebox on the path closes connections idle this long.")
     var idleTimeout: DurationArgument?
 
+    @Option(name: .customLong("min-ping-interval"), help: "The smallest ping interval the peer accepts (gRPC servers: 5 min unless configured).")
+    var minPingInterval: DurationArgument?
+
     @Option(name: .customLong("validate"), help: "Scenario files to replay with the settings (repeatable).")
     var validationScenarios: [String] = []
 
@@ -76,6 +79,7 @@ struct RecommendCommand: ParsableCommand {
         if detectWithin.value <= .zero { return "--detect-within \(detectWithin.text): must be > 0" }
         if tolerateStall.value < .zero { return "--tolerate-stall \(tolerateStall.text): must be >= 0" }
         if let idleTimeout, idleTimeout.value <= .zero { return "--idle-timeout \(idleTimeout.text): must be > 0" }
+        if let minPingInterval, minPingInterval.value <= .zero { return "--min-ping-interval \(minPingInterval.text): must be > 0" }
         if !(1...100).contains(outageRuns) { return "--outage-runs must be 1-100, got \(outageRuns)" }
         if !(1...100_000).contains(maxRuns) { return "--max-runs must be 1-100000, got \(maxRuns)" }
         return nil
@@ -90,7 +94,7 @@ struct RecommendCommand: ParsableCommand {
         let objective = TimeoutObjective(
             maxFalsePerHour: TimeoutObjective.rate(maxFalse, per: 3600)!, detectWithin: detectWithin.value.seconds,
             tolerateStall: tolerateStall.value.seconds, maxPingsPerMinute: maxPings.flatMap { TimeoutObjective.rate($0, per: 60) },
-            idleTimeout: idleTimeout?.value.seconds)
+            idleTimeout: idleTimeout?.value.seconds, minimumInterval: minPingInterval?.value.seconds)
         // Bad input first, before anything is computed or written.
         var observations = Observations()
         var scenarios: [(Scenario, String)] = []

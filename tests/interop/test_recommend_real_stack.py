@@ -30,19 +30,20 @@ HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
-def recommend(tmp_path, stack="python-socketio"):
+def recommend(tmp_path, stack="python-socketio", extra=()):
     samples = tmp_path / "samples.json"
     arrivals = [i * 1.0 + 0.002 * (i % 5) for i in range(3600)]
     samples.write_text(json.dumps({"arrival_s": arrivals, "rtt_ms": [0.4 + 0.01 * (i % 40) for i in range(2000)]}))
     out = tmp_path / "rec"
     run = subprocess.run([BIN, "recommend", "--from", str(samples), "--stack", stack,
                           "--max-false", "1/10h", "--detect-within", "8s", "--tolerate-stall", "2s",
-                          "--out", str(out)], capture_output=True, text=True, timeout=120)
-    # No scenario to replay: not validated (exit 1) -- this test is the validation.
-    assert run.returncode == 1, run.stdout + run.stderr
+                          "--out", str(out), *extra], capture_output=True, text=True, timeout=120)
+    # No scenario given: the learned model is replayed in simulation (exit 0 when it passes);
+    # this test runs the settings in the real stack besides.
+    assert run.returncode == 0, run.stdout + run.stderr
     rec = json.loads((out / "recommendation.json").read_text())
     assert rec["feasible"] is True, rec
-    assert rec["validated"]["passed"] is False
+    assert rec["validated"]["passed"] is True and rec["validated"]["scenarios"] == ["the learned model"], rec["validated"]
     return rec
 
 
@@ -173,4 +174,101 @@ def test_socketio_js_recommendation_holds_with_the_real_js_client(procs, tmp_pat
         "pingInterval_ms": interval_ms, "pingTimeout_ms": timeout_ms,
         "predicted_detection_max_s": rec["predicted"]["detection_max_s"]["value"],
         "client_detection_after_last_ping_s": round(detection, 3), "stalls_survived": 3,
+    }, indent=2) + "\n")
+
+
+def grpc_watch(target, settings):
+    """A channel with exactly the recommended channel arguments and an open server stream on it."""
+    import grpc
+    channel = grpc.insecure_channel(target, options=[(key, int(value)) for key, value in settings.items()])
+    call = channel.unary_stream("/flatline.Feed/Watch", request_serializer=None, response_deserializer=None)(b"")
+    return channel, call
+
+
+def test_grpc_keepalive_recommendation_holds_with_grpcio(procs, tmp_path):
+    """The gRPC recommendation with grpcio on both sides, through the proxy. With the server's
+    minimum ping interval at its default (5 min) the recommender refuses short keepalives, and a
+    real grpcio server does send GOAWAY too_many_pings to a 4 s keepalive; lowered to 1 s
+    (--min-ping-interval), the proposed keepalive survives 2 s stalls and detects a dead link
+    within keepalive time + timeout. grpcio needs grpc.http2.ping_timeout_ms for that (its default,
+    one minute, overrides keepalive_timeout_ms): the recommendation sets it."""
+    grpc = pytest.importorskip("grpc")
+    import threading
+    default = subprocess.run([BIN, "recommend", "--from", str(tmp_path / "none.json"), "--stack", "grpc", "--max-false", "1/10h",
+                              "--detect-within", "8s", "--tolerate-stall", "2s", "--out", str(tmp_path / "d")],
+                             capture_output=True, text=True, timeout=60)
+    assert default.returncode == 2  # no such source: exit 2 before anything
+    rec = recommend(tmp_path, "grpc", ("--min-ping-interval", "1s"))
+    keepalive_ms = int(rec["settings"]["grpc.keepalive_time_ms"])
+    timeout_ms = int(rec["settings"]["grpc.keepalive_timeout_ms"])
+    assert timeout_ms >= 2000 and (keepalive_ms + timeout_ms) / 1000 <= 8
+    assert int(rec["settings"]["grpc.http2.ping_timeout_ms"]) == timeout_ms
+    # Without --min-ping-interval the 300 s server minimum makes 8 s detection infeasible.
+    strict_out = tmp_path / "strict"
+    strict = subprocess.run([BIN, "recommend", "--from", str(tmp_path / "samples.json"), "--stack", "grpc",
+                             "--max-false", "1/10h", "--detect-within", "8s", "--tolerate-stall", "2s", "--out", str(strict_out)],
+                            capture_output=True, text=True, timeout=60)
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert json.loads((strict_out / "recommendation.json").read_text())["feasible"] is False
+
+    # The constraint is real: a grpcio server at its default minimum answers a 4 s keepalive with
+    # GOAWAY too_many_pings.
+    strict_port = free_port()
+    strict_server = procs.start([sys.executable, str(HERE / "grpc_peer.py"), str(strict_port), "300000"])
+    wait_port(strict_port, strict_server)
+    channel, call = grpc_watch(f"127.0.0.1:{strict_port}", rec["settings"])
+    assert next(call) == b"hello"
+    with pytest.raises(grpc.RpcError) as refused:
+        for _ in call:
+            pass
+    assert "too_many_pings" in str(refused.value.details()) or refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
+    channel.close()
+
+    port = free_port()
+    server = procs.start([sys.executable, str(HERE / "grpc_peer.py"), str(port), "1000"])
+    wait_port(port, server)
+    api, listen = free_port(), free_port()
+    proxy = procs.start([BIN, "proxy", "--port", str(api), "--seed", "1"])
+    wait_port(api, proxy)
+    assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
+        "name": "grpc", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
+    channel, call = grpc_watch(f"127.0.0.1:{listen}", rec["settings"])
+    assert next(call) == b"hello"
+    ended = {}
+
+    def drain():
+        try:
+            for _ in call:
+                pass
+            ended["error"] = None
+        except grpc.RpcError as error:
+            ended["error"] = error
+        ended["at"] = time.monotonic()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    interval, timeout = keepalive_ms / 1000, timeout_ms / 1000
+    time.sleep(interval + 1)
+    for offset in (0.0, interval / 3, 2 * interval / 3):
+        time.sleep(offset)
+        toxics(api, True, "grpc")
+        time.sleep(2.0)
+        toxics(api, False, "grpc")
+        time.sleep(interval + timeout + 1)
+        assert "at" not in ended, f"a 2 s stall ended the stream: {ended}"
+    toxics(api, True, "grpc")
+    dead_at = time.monotonic()
+    reader.join(interval + timeout + 10)
+    assert "at" in ended and ended["error"] is not None, ended
+    detection = ended["at"] - dead_at
+    assert ended["error"].code() == grpc.StatusCode.UNAVAILABLE, ended["error"]
+    assert timeout - 0.1 <= detection <= interval + timeout + 0.5, detection
+    channel.close()
+    results = ROOT / "results" / "interop"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "recommend-grpc.json").write_text(json.dumps({
+        "keepalive_time_ms": keepalive_ms, "keepalive_timeout_ms": timeout_ms,
+        "predicted_detection_max_s": rec["predicted"]["detection_max_s"]["value"],
+        "detection_s": round(detection, 3), "stalls_survived": 3,
+        "default_server_minimum_answered": str(refused.value.details()),
     }, indent=2) + "\n")

@@ -13,10 +13,14 @@ public struct TimeoutObjective: Sendable, Hashable {
     public var maxPingsPerMinute: Double?
     /// A middlebox closes a connection idle this long: the interval must stay below it; nil if none.
     public var idleTimeout: Double?
+    /// The smallest ping interval the peer accepts, when it differs from the stack's default
+    /// (a gRPC server configured with a lower GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS).
+    public var minimumInterval: Double?
 
     /// Creates an objective.
     public init(maxFalsePerHour: Double, detectWithin: Double, tolerateStall: Double = 0,
-                maxPingsPerMinute: Double? = nil, idleTimeout: Double? = nil) {
+                maxPingsPerMinute: Double? = nil, idleTimeout: Double? = nil, minimumInterval: Double? = nil) {
+        self.minimumInterval = minimumInterval
         self.maxFalsePerHour = maxFalsePerHour
         self.detectWithin = detectWithin
         self.tolerateStall = tolerateStall
@@ -97,7 +101,7 @@ public enum Recommender {
         func up(_ x: Double) -> Double { stack.wholeSeconds ? x.rounded(.up) : (x / step).rounded(.up) * step }
         var problems: [String] = []
         // The interval's bounds: the ping budget below, the middlebox's idle timeout above.
-        var lowestInterval = stack.minimumInterval
+        var lowestInterval = objective.minimumInterval ?? stack.minimumInterval
         if let pings = objective.maxPingsPerMinute { lowestInterval = max(lowestInterval, up(60 / pings)) }
         var highestInterval = 600.0
         if let idle = objective.idleTimeout { highestInterval = min(highestInterval, (idle - rttMargin - 1).rounded(.down)) }

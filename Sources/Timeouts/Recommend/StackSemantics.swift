@@ -58,8 +58,12 @@ public enum TimeoutStack: String, Sendable, CaseIterable, Hashable {
         case .websockets:
             return [("ping_interval", s(interval)), ("ping_timeout", s(timeout))]
         case .grpc:
+            // grpcio 1.85 closes on an unanswered keepalive ping only after grpc.http2.ping_timeout_ms
+            // (default one minute), whatever keepalive_timeout_ms says: measured through the proxy
+            // (tests/interop/test_recommend_real_stack.py), so both are set.
             return [("grpc.keepalive_time_ms", ms(interval)), ("grpc.keepalive_timeout_ms", ms(timeout)),
-                    ("grpc.keepalive_permit_without_calls", "1")]
+                    ("grpc.http2.ping_timeout_ms", ms(timeout)), ("grpc.keepalive_permit_without_calls", "1"),
+                    ("grpc.http2.max_pings_without_data", "0")]
         case .flatline:
             return [("server.pingInterval", s(interval) + "s"), ("server.pingTimeout", s(timeout) + "s"),
                     ("clients.application.healthCheck", "{ staleAfter: \(s(interval + timeout + 1))s, heartbeatsCount: true }"),
@@ -92,7 +96,7 @@ public enum TimeoutStack: String, Sendable, CaseIterable, Hashable {
         case .websockets:
             return "async with websockets.connect(uri, ping_interval=\(value("ping_interval")), ping_timeout=\(value("ping_timeout"))) as ws: ..."
         case .grpc:
-            return "options = [(\"grpc.keepalive_time_ms\", \(value("grpc.keepalive_time_ms"))), (\"grpc.keepalive_timeout_ms\", \(value("grpc.keepalive_timeout_ms"))), (\"grpc.keepalive_permit_without_calls\", 1)]"
+            return "options = [" + set.map { "(\"\($0.0)\", \($0.1))" }.joined(separator: ", ") + "]"
         case .flatline:
             return set.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
         }
