@@ -95,6 +95,21 @@ import Testing
         #expect(idle.binding.contains("idle timeout"))
     }
 
+    /// A ping held 9 s in a stall the connection survived: no timeout shorter than that is proposed,
+    /// whatever the stall tolerance asked, and the explanation says why.
+    @Test func aRoundTripTheDataShowSurvivingBoundsTheTimeout() throws {
+        var observations = Observations()
+        observations.rtts["rtt"] = (0..<500).map { 0.04 + 0.0001 * Double($0 % 50) } + [9.0, 4.5]
+        let learned = LearnedModel.learn(from: observations, sources: ["rtt"], seed: 1)
+        #expect(learned.heldRoundTrips?.count == 2 && learned.heldRoundTrips?.longest == 9)
+        let r = Recommender.recommend(learned, stack: .websockets, objective: TimeoutObjective(
+            maxFalsePerHour: 0.01, detectWithin: 30, tolerateStall: 2))
+        let chosen = try #require(r.chosen)
+        #expect(chosen.timeout >= 9 + r.rttMargin, "\(chosen)")
+        #expect(r.binding.contains("longest round trip"), "\(r.binding)")
+        #expect(learned.summary.contains("Round trips held in stalls: 2"))
+    }
+
     @Test func anImpossibleObjectiveIsInfeasibleWithTheClosestTradeOff() throws {
         let learned = try model(hours: 10, stallsPerHour: 6, median: 3, p99: 8, seed: 4)
         let r = Recommender.recommend(learned, stack: .socketioJS, objective: TimeoutObjective(

@@ -57,6 +57,10 @@ public struct LearnedModel: Sendable, Hashable {
     public var connections: Int
     /// Disconnects by reason, most frequent first.
     public var disconnects: [Disconnects]
+    /// Round trips held far beyond the usual (longer than ten RTT medians and at least 1 s): each a
+    /// ping caught in a stall the connection survived, which heartbeat gaps at a long period may
+    /// not show. The count, and the longest, seconds.
+    public var heldRoundTrips: (count: Int, longest: Double)?
 
     public static func == (a: LearnedModel, b: LearnedModel) -> Bool { a.json == b.json }
     public func hash(into hasher: inout Hasher) { hasher.combine(json) }
@@ -118,7 +122,17 @@ public struct LearnedModel: Sendable, Hashable {
                                rate: PoissonRate.estimate(events: $0.value, exposure: hours, unit: "connection-hour", confidence: confidence)) }
         return LearnedModel(
             sources: sources, seed: seed, confidence: confidence, rtt: rtt, traces: traces.count, period: period, gap: gap, stalls: stalls,
-            loss: loss, connectionHours: hours, connections: observations.connections, disconnects: disconnects)
+            loss: loss, connectionHours: hours, connections: observations.connections, disconnects: disconnects,
+            heldRoundTrips: heldRoundTrips(rttSamples))
+    }
+
+    /// The round trips longer than ten times the median and than 1 s.
+    static func heldRoundTrips(_ samples: [Double]) -> (count: Int, longest: Double)? {
+        guard samples.count >= 10 else { return nil }
+        let median = samples.sorted()[samples.count / 2]
+        let held = samples.filter { $0 > max(1, 10 * median) }
+        guard let longest = held.max() else { return nil }
+        return (held.count, longest)
     }
 
     /// Wilson's score interval for a proportion, at `confidence`.
@@ -163,6 +177,11 @@ public struct LearnedModel: Sendable, Hashable {
                                     "fraction": Self.json(loss.fraction)])
         } else {
             root["loss"] = .null
+        }
+        if let held = heldRoundTrips {
+            root["held_round_trips"] = .object(["count": .integer(Int64(held.count)), "longest_s": Self.number(held.longest)])
+        } else {
+            root["held_round_trips"] = .null
         }
         root["disconnects"] = .object([
             "connection_hours": Self.number(connectionHours), "connections": .integer(Int64(connections)),
@@ -244,6 +263,9 @@ extension LearnedModel {
             if stalls.duration != nil { distribution("Stall durations (gap minus half a period)", stalls.duration) } else if !stalls.durations.isEmpty {
                 out += "Durations: \(stalls.durations.map(seconds).joined(separator: ", ")) — too few episodes to fit a law.\n\n"
             }
+        }
+        if let held = heldRoundTrips {
+            out += "Round trips held in stalls: \(held.count), the longest \(seconds(held.longest)); a connection survived each, so no timeout should be shorter. Stalls shorter than the gap threshold show only here.\n\n"
         }
         if let loss {
             out += "## Loss\n\n\(loss.lost) of \(loss.sent) probes lost: \(estimate(loss.fraction) { String(format: "%.3g %%", $0 * 100) }).\n\n"

@@ -109,7 +109,9 @@ public enum Recommender {
             problems.append("no interval is both within the ping budget (at least \(fmt(lowestInterval)) s) and below the idle timeout (at most \(fmt(highestInterval)) s)")
         }
         // The timeout's floor: a stall up to tolerate-stall, plus a round trip, never closes.
-        let lowestTimeout = max(1, up(objective.tolerateStall + rttMargin))
+        // and never below a round trip the data show a connection surviving (a ping held in a stall).
+        let held = model.heldRoundTrips?.longest ?? 0
+        let lowestTimeout = max(1, up(max(objective.tolerateStall + rttMargin, held + rttMargin)))
         var candidates: [TradeOffPoint] = []
         if highestInterval >= lowestInterval {
             var interval = highestInterval
@@ -137,7 +139,9 @@ public enum Recommender {
         var binding = ""
         if let chosen {
             let stallBound = lowestTimeout
-            if chosen.timeout <= stallBound {
+            if chosen.timeout <= stallBound, held > objective.tolerateStall {
+                binding = "the timeout is set by the longest round trip the data show surviving a stall (\(fmt(held)) s) plus a round trip (\(fmt(rttMargin)) s)"
+            } else if chosen.timeout <= stallBound {
                 binding = "the timeout is set by the stalls to tolerate (\(fmt(objective.tolerateStall)) s) plus a round trip (\(fmt(rttMargin)) s)"
             } else {
                 binding = "the timeout is set by the false-disconnect objective: shorter ones exceed \(rate(objective.maxFalsePerHour)) on the learned stall law"
