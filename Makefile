@@ -17,9 +17,12 @@ demo: deps
 	$$($(SWIFT) build --show-bin-path)/flatline demo
 	@echo; echo "== the motivating dashboard, simulated (before: expected to FAIL; after: expected to PASS)"
 	-$$($(SWIFT) build --show-bin-path)/flatline run scenarios/dashboard-before.yaml scenarios/dashboard-after.yaml --runs 1
+	@echo; echo "== what to set: learn from the 'before' runs, recommend for the objective, prove it by replay"
+	$$($(SWIFT) build --show-bin-path)/flatline recommend --from results/dashboard-before --stack flatline \
+	  --max-false 1/1000h --detect-within 60s --tolerate-stall 15s --validate scenarios/dashboard-before.yaml --out results/recommend
 	@echo; echo "== the fixed dashboard, live through the proxy, 30 minutes in 90 seconds"
 	$$($(SWIFT) build --show-bin-path)/flatline run scenarios/dashboard-after.yaml --mode live --time-scale 0.05 --set 'sweeps={}'
-	@echo; echo "Reports (open in a browser):"; ls -1t results/*/*/report.html | head -n 4
+	@echo; echo "Reports (open in a browser):"; ls -1t results/*/*/report.html results/recommend/report.html | head -n 5
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LabCore
 import Metrics
+import Reports
 import Runner
 import Scenario
 import Simulator
@@ -148,13 +149,40 @@ struct RecommendCommand: ParsableCommand {
             try Data(json.serialized + [0x0a]).write(to: folder.appendingPathComponent("recommendation.json"), options: .atomic)
             try Data(summary.utf8).write(to: folder.appendingPathComponent("summary.md"), options: .atomic)
             try Data(model.json.serialized + [0x0a]).write(to: folder.appendingPathComponent("model.json"), options: .atomic)
+            try Data(Self.report(recommendation, summary: summary).utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
         } catch {
             FileHandle.standardError.write(Data("error: \(out): \(error.localizedDescription)\n".utf8))
             throw ExitCode(1)
         }
         print(summary, terminator: "")
-        print("written: \(out)/recommendation.json, summary.md and model.json")
+        print("written: \(out)/recommendation.json, summary.md, report.html and model.json")
         if !(recommendation.feasible && validation.passed(objective)) { throw ExitCode(1) }
+    }
+
+    /// report.html: the explanation and the trade-off curve (worst detection against predicted
+    /// false disconnects per connection-hour, the interval's upper end and the estimate), with the
+    /// recommendation marked.
+    static func report(_ recommendation: Recommendation, summary: String) -> String {
+        let curve = recommendation.curve
+        let chart = TradeOffChart(
+            title: "Trade-off at interval \(curve.first.map { String(format: "%g", $0.interval) } ?? "?") s",
+            xLabel: "worst detection of a dead network (s)", yLabel: "false disconnects per connection-hour",
+            series: [
+                .init(label: "predicted, upper end of the interval", points: curve.map { ($0.detectionMax, $0.falsePerHour.upper) }),
+                .init(label: "predicted", points: curve.map { ($0.detectionMax, $0.falsePerHour.value) }),
+            ],
+            marker: recommendation.chosen.map { ($0.detectionMax, $0.falsePerHour.upper, recommendation.feasible ? "recommended" : "closest") })
+        return """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>Flatline recommendation: \(Markup.escape(recommendation.stack.rawValue))</title>
+        <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}</style>
+        </head><body>
+        <h1>Recommendation for \(Markup.escape(recommendation.stack.rawValue)): \(recommendation.feasible ? "feasible" : "infeasible")</h1>
+        \(chart.svg())
+        <pre>\(Markup.escape(summary))</pre>
+        </body></html>
+
+        """
     }
 
     /// Replays each scenario with `lines` applied: seeded simulated runs until `needed`

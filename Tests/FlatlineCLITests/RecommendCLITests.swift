@@ -48,6 +48,8 @@ extension CLITests {
         #expect((validated["connection_hours"] as? Double ?? 0) >= (validated["needed_connection_hours"] as? Double ?? .infinity))
         #expect((validated["worst_detection_s"] as? Double ?? .infinity) <= 20)
         #expect(FileManager.default.fileExists(atPath: "\(out)/summary.md") && FileManager.default.fileExists(atPath: "\(out)/model.json"))
+        let html = try String(contentsOfFile: "\(out)/report.html", encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("recommended") && html.contains("false disconnects per connection-hour"), "\(html.prefix(400))")
 
         // No scenario given: the learned model itself is replayed (its round trip and stall process).
         let learnedOut = dir.appendingPathComponent("rec-learned").path
