@@ -156,8 +156,16 @@ public struct DetectorBench: Sendable {
         points.filter { $0.qos.detectionMean <= seconds * (1 + 1e-12) }.map(\.qos.mistakesPerHour).min()
     }
 
-    /// The adaptive detector against each other family present in `points` (one trace's curves).
+    /// The least query accuracy of a setting the dominance compares: a setting that wrongly
+    /// suspects a live peer more than 1 % of the time is one nobody deploys, and on (detection time,
+    /// mistake rate) alone a detector that suspects almost always would score a detection time of
+    /// zero with a few long, merged mistakes, a point no useful detector can beat.
+    public static let usefulQueryAccuracy = 0.99
+
+    /// The adaptive detector against each other family present in `points` (one trace's curves),
+    /// over the settings with at least `usefulQueryAccuracy`.
     public static func dominance(_ points: [CurvePoint]) -> [DominanceResult] {
+        let points = points.filter { $0.qos.queryAccuracy >= usefulQueryAccuracy }
         let adaptive = points.filter { $0.family == DetectorFamily.challenger }
         guard let trace = points.first?.trace, !adaptive.isEmpty else { return [] }
         var results: [DominanceResult] = []

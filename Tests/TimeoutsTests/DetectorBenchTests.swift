@@ -33,6 +33,21 @@ import Testing
         #expect(missed.worstRatio == .infinity)
     }
 
+    /// A setting that suspects a live peer most of the time is left out of the comparison: its zero
+    /// detection time would be unbeatable by any useful detector.
+    @Test func dominanceLeavesOutSettingsThatAreMostlyWrong() {
+        let challenger = DetectorFamily.challenger
+        let other: DetectorFamily = challenger == .fixed ? .phi : .fixed
+        var degenerate = point(other, 0.05, mistakes: 3, td: 0)
+        degenerate.qos.queryAccuracy = 0.02
+        let points = [degenerate, point(other, 2, mistakes: 0, td: 4), point(challenger, 2, mistakes: 0, td: 3)]
+        let result = try! #require(DetectorBench.dominance(points).first { $0.other == other })
+        #expect(result.compared == 1 && result.dominates)
+        var all = points
+        all[0].qos.queryAccuracy = 1
+        #expect(!(DetectorBench.dominance(all).first { $0.other == other }!.dominates), "kept, the zero detection time is unbeatable")
+    }
+
     @Test func csvHasTheDocumentedColumnsQuotesNamesAndLeavesAbsentDurationsEmpty() {
         var p = point(.fixed, 1.5, mistakes: 0, td: 2)
         p.trace = "a,\"b\""
