@@ -47,7 +47,7 @@ def recommend(tmp_path, stack="python-socketio", extra=()):
     return rec
 
 
-def toxics(api, on, proxy="sio"):
+def toxics(api, on, proxy):
     for stream in ("upstream", "downstream"):
         if on:
             r = requests.post(f"http://127.0.0.1:{api}/proxies/{proxy}/toxics",
@@ -56,6 +56,21 @@ def toxics(api, on, proxy="sio"):
         else:
             r = requests.delete(f"http://127.0.0.1:{api}/proxies/{proxy}/toxics/stall_{stream}")
             assert r.status_code == 204, r.text
+
+
+def stalls_then_dead(api, proxy, interval, timeout, alive):
+    """Three 2 s stalls both ways at different phases of the heartbeat cycle, each followed by a
+    wait of interval + timeout + 1 s and the check `alive()`; then a stall that does not end.
+    Returns the instant the link died (time.monotonic)."""
+    for offset in (0.0, interval / 3, 2 * interval / 3):
+        time.sleep(offset)
+        toxics(api, True, proxy)
+        time.sleep(2.0)
+        toxics(api, False, proxy)
+        time.sleep(interval + timeout + 1)
+        assert alive(), "a 2 s stall ended the connection"
+    toxics(api, True, proxy)
+    return time.monotonic()
 
 
 def test_python_socketio_recommendation_holds_on_the_real_stack(procs, tmp_path):
@@ -88,18 +103,10 @@ def test_python_socketio_recommendation_holds_on_the_real_stack(procs, tmp_path)
 
         await client.connect(f"http://127.0.0.1:{listen}", transports=["websocket"], wait_timeout=10)
         await asyncio.sleep(2.5)
-        # Three 2 s stalls at different phases of the ping cycle: survived.
-        for offset in (0.0, interval / 3, 2 * interval / 3):
-            await asyncio.sleep(offset)
-            toxics(api, True)
-            await asyncio.sleep(2.0)
-            toxics(api, False)
-            await asyncio.sleep(interval + timeout + 1)
-            assert not gone.done(), f"a 2 s stall disconnected the client: {gone.result()}"
+        # Three 2 s stalls at different phases of the ping cycle, survived, then the dead link (in a
+        # thread: the client's heartbeat runs on this event loop).
+        dead_at = await asyncio.to_thread(stalls_then_dead, api, "sio", interval, timeout, lambda: not gone.done())
         survived = client.connected
-        # The dead link.
-        toxics(api, True)
-        dead_at = time.monotonic()
         detected_at, reason = await asyncio.wait_for(gone, interval + 2 * timeout + 5)
         return survived, dead_at, detected_at, reason
 
@@ -151,14 +158,7 @@ def test_socketio_js_recommendation_holds_with_the_real_js_client(procs, tmp_pat
     started = time.monotonic()
     js = procs.start(["node", str(HERE / "js_client.js"), BUNDLE, WS, f"http://127.0.0.1:{listen}", "60"])
     time.sleep(3)
-    for offset in (0.0, interval / 3, 2 * interval / 3):
-        time.sleep(offset)
-        toxics(api, True, "js")
-        time.sleep(2.0)
-        toxics(api, False, "js")
-        time.sleep(interval + timeout + 1)
-    toxics(api, True, "js")
-    dead_at = time.monotonic()
+    dead_at = stalls_then_dead(api, "js", interval, timeout, lambda: js.poll() is None)
     out, _ = js.communicate(timeout=interval + timeout + 20)
     events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     disconnects = [e for e in events if e["type"] == "disconnect"]
@@ -249,15 +249,7 @@ def test_grpc_keepalive_recommendation_holds_with_grpcio(procs, tmp_path):
     reader.start()
     interval, timeout = keepalive_ms / 1000, timeout_ms / 1000
     time.sleep(interval + 1)
-    for offset in (0.0, interval / 3, 2 * interval / 3):
-        time.sleep(offset)
-        toxics(api, True, "grpc")
-        time.sleep(2.0)
-        toxics(api, False, "grpc")
-        time.sleep(interval + timeout + 1)
-        assert "at" not in ended, f"a 2 s stall ended the stream: {ended}"
-    toxics(api, True, "grpc")
-    dead_at = time.monotonic()
+    dead_at = stalls_then_dead(api, "grpc", interval, timeout, lambda: "at" not in ended)
     reader.join(interval + timeout + 10)
     assert "at" in ended and ended["error"] is not None, ended
     detection = ended["at"] - dead_at

@@ -62,7 +62,9 @@ public struct LearnedModel: Sendable, Hashable {
     /// not show. The count, and the longest, seconds.
     public var heldRoundTrips: (count: Int, longest: Double)?
 
+    /// Two models are equal when their `model.json` is (the tuples inside are not Equatable).
     public static func == (a: LearnedModel, b: LearnedModel) -> Bool { a.json == b.json }
+    /// Hashes `model.json`, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(json) }
 
     /// Learns from `observations`. A gap longer than `stallFactor` heartbeat periods (each trace's
