@@ -69,6 +69,9 @@ struct LiveTopology {
             }
             return (port, Instant.monotonicNow(), process)
         case .socketIO(let settings):
+            if let stack = settings.stack {
+                throw RunnerError(scenario: source, message: "server.stack \(stack): the built-in server keeps \(stack)'s detection semantics in simulation only so far; run with --mode sim, or run the real \(stack) server as an external component")
+            }
             let origin = Instant.monotonicNow()
             var serverConfig = EngineIOServerConfiguration()
             serverConfig.pingInterval = settings.pingInterval

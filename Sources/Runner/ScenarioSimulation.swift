@@ -67,6 +67,13 @@ public enum ScenarioSimulation {
             application: application,
             baseline: scenario.link, phases: phases, workload: workload)
         configuration.serverPauses = scenario.serverPauses
+        if server.stack == "python-socketio" {
+            // python-engineio's service task started with the server, at a phase of its sweep
+            // period drawn from the run's seed.
+            var rng = SeededGenerator(seed: seed ?? scenario.seed).derived(0x7377_6565_70, run)
+            let phase = Int64(rng.nextUnit() * Double(server.pingTimeout.nanoseconds))
+            configuration.server.serviceSweepOrigin = .zero + .nanoseconds(phase)
+        }
         if !scenario.faults.isEmpty {
             let base = seed ?? scenario.seed
             configuration.episodes = (0..<scenario.clients.count).map { connection in

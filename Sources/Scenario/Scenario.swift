@@ -105,6 +105,10 @@ public struct SocketIOServerSettings: Sendable, Hashable {
     public var pingInterval: TimeSpan
     /// Engine.IO `pingTimeout` (default 20 s).
     public var pingTimeout: TimeSpan
+    /// Whose detection semantics the server keeps (`stack:`): nil for engine.io's exact timer,
+    /// `python-socketio` for python-engineio's service task, which notices an overdue pong only at
+    /// its next sweep, in (pingTimeout, 2·pingTimeout] after the ping.
+    public var stack: String?
 
     /// Settings with Engine.IO's defaults unless given.
     public init(pingInterval: TimeSpan = .seconds(25), pingTimeout: TimeSpan = .seconds(20)) {

@@ -135,7 +135,9 @@ extension Scenario {
 
     // MARK: Components
 
-    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout"]
+    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout", "stack"]
+    /// The server stacks whose detection semantics the built-in server can keep.
+    public static let serverStacks = ["socketio-js", "python-socketio"]
     private static let externalFields = ["command", "env", "cwd"]
     private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application"]
 
@@ -148,6 +150,13 @@ extension Scenario {
             var settings = SocketIOServerSettings()
             if let n = r["pingInterval"] { settings.pingInterval = try ScenarioRead.duration(n, r.path("pingInterval"), positive: true) }
             if let n = r["pingTimeout"] { settings.pingTimeout = try ScenarioRead.duration(n, r.path("pingTimeout"), positive: true) }
+            if let n = r["stack"] {
+                let text = try ScenarioRead.scalar(n, r.path("stack"), expected: serverStacks.joined(separator: " or "))
+                guard serverStacks.contains(text) else {
+                    throw ScenarioRead.error(n, r.path("stack"), "unknown stack '\(text)'; expected one of \(serverStacks.joined(separator: ", "))")
+                }
+                settings.stack = text == "socketio-js" ? nil : text
+            }
             return .socketIO(settings)
         }
         let r = try MappingReader(node, path, known: externalFields + ["readiness"])

@@ -195,7 +195,7 @@ struct RecommendCommand: ParsableCommand {
             result.notes.append("no scenario given to replay (--validate)")
             return result
         }
-        if stack != .flatline {
+        if stack != .flatline && stack != .pythonSocketIO {
             result.notes.append("simulated with Flatline's built-in Engine.IO timers and the \(stack.rawValue) settings; the stack's own detection semantics are applied to the prediction only")
         }
         for (base, file) in scenarios {

@@ -60,6 +60,27 @@ struct EngineIOServerHeartbeatTests {
         #expect(machine.phase == .closed(.pingTimeout))
     }
 
+    @Test("python-engineio's service task: an overdue pong is noticed at the next sweep after the deadline")
+    func serviceSweep() {
+        var configuration = Machine.Configuration.pythonEngineIO
+        configuration.serviceSweepOrigin = Self.at(3_000)  // sweeps at 3 s + k·20 s
+        var machine = Self.awaitingPong(configuration)     // ping at 25 s, deadline 45 s
+        #expect(machine.timerFired(.pingTimeout, at: Self.at(45_000)) == [.arm(.pingTimeout, at: Self.at(63_000))])
+        #expect(machine.phase == .awaitingPong)
+        #expect(machine.timerFired(.pingTimeout, at: Self.at(63_000)) == [.close(.pingTimeout), .observe(.closed(.pingTimeout))])
+        // A sweep exactly at the deadline does not close (the check is strict): the next one does.
+        var onTheDeadline = Machine.Configuration.pythonEngineIO
+        onTheDeadline.serviceSweepOrigin = Self.at(5_000)  // sweeps at 5, 25, 45, 65 s
+        var strict = Self.awaitingPong(onTheDeadline)
+        #expect(strict.timerFired(.pingTimeout, at: Self.at(45_000)) == [.arm(.pingTimeout, at: Self.at(65_000))])
+        // A pong before the sweep still saves the session.
+        var saved = Self.awaitingPong(configuration)
+        _ = saved.timerFired(.pingTimeout, at: Self.at(45_000))
+        _ = saved.received(.plainPong, at: Self.at(50_000))
+        #expect(saved.timerFired(.pingTimeout, at: Self.at(63_000)) == [])
+        #expect(saved.phase == .idle)
+    }
+
     @Test("a throttled timer delivered late still closes, at the late instant")
     func lateTimer() {
         var machine = Self.awaitingPong()

@@ -95,3 +95,46 @@ import Testing
         await #expect(throws: RunnerError.self) { try await runner.live(s, source: "random.yaml", timeScale: 1, seed: nil) }
     }
 }
+
+/// `server: { stack: python-socketio }` in simulation: the built-in server notices an unanswered
+/// ping at python-engineio's next service sweep, in (pingTimeout, 2·pingTimeout] after the ping,
+/// at a sweep phase drawn per run; without `stack` it closes exactly pingTimeout after the ping.
+@Suite struct ServerStackSemanticsTests {
+    private func detections(stack: String?, runs: Int) throws -> [Double] {
+        let field = stack.map { ", stack: \($0)" } ?? ""
+        let s = try Scenario.parse(yaml: """
+        name: lazy
+        seed: 9
+        duration: 3m
+        server: { builtin: socketio, pingInterval: 5s, pingTimeout: 10s\(field) }
+        clients: { count: 3, builtin: socketio, reconnection: { enabled: false } }
+        link: { both: { latency: 10ms } }
+        phases:
+          - { at: 60s, until: end, both: blackhole, note: dead }
+        """, source: "lazy.yaml")
+        var out: [Double] = []
+        for run in 0..<runs {
+            let configuration = try ScenarioSimulation.configuration(for: s, run: UInt64(run), source: "lazy.yaml")
+            let log = Simulation(configuration).run().log
+            for c in ["c1", "c2", "c3"] {
+                let mine = log.filter { $0.connection == c && $0.side == .server }
+                guard let close = mine.first(where: { $0.kind == .disconnect }) else { continue }
+                let ping = mine.last { $0.kind == .ping && $0.time <= close.time }!
+                out.append((close.time - ping.time).seconds)
+            }
+        }
+        return out
+    }
+
+    @Test func pythonSocketIOServersDetectAtTheirNextServiceSweep() throws {
+        let exact = try detections(stack: nil, runs: 2)
+        #expect(!exact.isEmpty && exact.allSatisfy { abs($0 - 10) < 0.001 }, "\(exact)")
+        let lazy = try detections(stack: "python-socketio", runs: 6)
+        #expect(lazy.count == 18, "\(lazy)")
+        #expect(lazy.allSatisfy { $0 > 10 && $0 <= 20 }, "\(lazy)")
+        #expect(Set(lazy.map { ($0 * 10).rounded() }).count > 3, "the sweep's phase varies by run: \(lazy)")
+        #expect(throws: ScenarioError.self) {
+            try Scenario.parse(yaml: "name: x\nduration: 1m\nserver: { builtin: socketio, stack: tornado }\nclients: { builtin: socketio }\n", source: "x.yaml")
+        }
+    }
+}

@@ -52,6 +52,11 @@ public struct EngineIOServerHeartbeat: Sendable {
         public var rejectsClientPing: Bool
         /// Any packet from the client postpones the ping timeout to `pingTimeout` after it (newest engine.io).
         public var anyPacketProvesLiveness: Bool
+        /// python-engineio's service task: when set, an overdue pong is noticed only at the task's
+        /// next sweep, at `origin + k·pingTimeout` strictly after the deadline, so detection falls in
+        /// (pingTimeout, 2·pingTimeout] after the ping. Nil: exactly at the deadline (engine.io).
+        /// (python-engineio also checks when it sends a packet; that check is not modelled.)
+        public var serviceSweepOrigin: Instant?
 
         /// Creates a configuration; the defaults are engine.io's (25 s, 20 s, 1 MB, strict direction).
         public init(pingInterval: TimeSpan = .milliseconds(25_000), pingTimeout: TimeSpan = .milliseconds(20_000),
@@ -164,10 +169,24 @@ public struct EngineIOServerHeartbeat: Sendable {
             if let extended = livenessDeadline, extended > now {
                 return [.arm(.pingTimeout, at: extended)]
             }
+            if let origin = configuration.serviceSweepOrigin {
+                let sweep = Self.nextSweep(after: deadline, origin: origin, every: configuration.pingTimeout)
+                if sweep > now { return [.arm(.pingTimeout, at: sweep)] }
+            }
             return close(.pingTimeout, firing: .pingTimeout)
         default:
             return []
         }
+    }
+
+    /// The first service sweep strictly after `deadline`: `origin + k·every` for a whole k.
+    static func nextSweep(after deadline: Instant, origin: Instant, every: TimeSpan) -> Instant {
+        let period = max(every.nanoseconds, 1)
+        let offset = (deadline - origin).nanoseconds
+        let k = offset >= 0 ? offset / period + 1 : -((-offset) / period)
+        var sweep = origin + .nanoseconds(k * period)
+        if sweep <= deadline { sweep = sweep + .nanoseconds(period) }
+        return sweep
     }
 
     /// python-engineio's lazy check (`check_ping_timeout`, run on each send and by its sweeping

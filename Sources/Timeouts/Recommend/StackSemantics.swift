@@ -79,6 +79,9 @@ public enum TimeoutStack: String, Sendable, CaseIterable, Hashable {
         switch self {
         case .flatline:
             return settings(interval: interval, timeout: timeout, tolerateStall: tolerateStall).map { "\($0.0)=\($0.1)" }
+        case .pythonSocketIO:
+            // The built-in server then keeps python-engineio's service-task detection.
+            return ["server.pingInterval=\(s(interval))", "server.pingTimeout=\(s(timeout))", "server.stack=python-socketio"]
         default:
             return ["server.pingInterval=\(s(interval))", "server.pingTimeout=\(s(timeout))"]
         }
