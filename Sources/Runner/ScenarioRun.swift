@@ -66,18 +66,14 @@ public struct ScenarioRunner: Sendable {
         let planned = max(1, runs)
         for run in 0..<planned {
             if run > 0, stop?() == true { break }
-            let configuration = try ScenarioSimulation.configuration(for: scenario, run: UInt64(run), seed: baseSeed, source: source)
-            let result = Simulation(configuration).run()
+            let (result, measured) = try ScenarioSimulation.simulate(scenario, run: UInt64(run), seed: baseSeed, source: source, truth: truth)
             if run == 0 { try FileManager.default.createDirectory(at: staged, withIntermediateDirectories: true) }
             let file = staged.appendingPathComponent("run-\(run).jsonl")
             try Self.writeJSONLines(result.log, to: file)
             files.append(file)
             // The report draws connections, disconnects and RTTs: message events stay in the log.
             if run == 0 { shownEvents = result.log.filter { $0.kind != .messageSent && $0.kind != .messageReceived } }
-            // From the compact log directly: no array of millions of events.
-            // Random fault processes: each run's truth holds the episodes that run drew.
-            let runTruth = scenario.faults.isEmpty ? truth : GroundTruth(scenario: scenario, seed: baseSeed, run: UInt64(run))
-            metrics.append(RunMetrics.compute(events: result.log, truth: runTruth, duration: scenario.duration))
+            metrics.append(measured)
         }
         var limitations = ScenarioSimulation.limitations(of: scenario)
         let interruption = metrics.count < planned ? "interrupted after \(metrics.count) of \(planned) runs: partial results" : nil

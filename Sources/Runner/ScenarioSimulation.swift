@@ -1,5 +1,6 @@
 import Heartbeat
 import LabCore
+import Metrics
 import Scenario
 import Simulator
 
@@ -27,6 +28,17 @@ public enum ScenarioSimulation {
     /// simulated; nothing the built-in components do is left out at present.
     public static func limitations(of scenario: Scenario) -> [String] {
         []
+    }
+
+    /// Simulates run `run` of `scenario` and measures it against its ground truth: `truth` (the
+    /// scenario's, which the caller builds once) unless the scenario has random faults, whose
+    /// episodes, and so whose truth, differ per run.
+    public static func simulate(_ scenario: Scenario, run: UInt64, seed: UInt64, source: String,
+                                truth: GroundTruth) throws(RunnerError) -> (result: SimulationResult, metrics: RunMetrics) {
+        let result = Simulation(try configuration(for: scenario, run: run, seed: seed, source: source)).run()
+        let runTruth = scenario.faults.isEmpty ? truth : GroundTruth(scenario: scenario, seed: seed, run: run)
+        // From the compact log directly: no array of millions of events.
+        return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: scenario.duration))
     }
 
     /// The simulator configuration for run `run` of `scenario` (seed and run index decide every draw).

@@ -43,30 +43,40 @@ struct ConditionTimeline: Sendable {
         for (i, c) in base.enumerated() {
             out.append(Entry(name: "baseline.\(direction.rawValue).\(i).\(c.kind)", condition: c, since: .zero, phase: nil))
         }
-        for (p, phase) in phases.enumerated() {
-            let start = Instant.zero + phase.at
-            guard start <= now else { continue }
-            if let end = phase.end, Instant.zero + end <= now { continue }
-            let list = direction == .upstream ? phase.conditions.upstream : phase.conditions.downstream
-            for (i, c) in list.enumerated() {
-                out.append(Entry(name: "phase\(p).\(direction.rawValue).\(i).\(c.kind)", condition: c, since: start, phase: p))
-            }
+        for (p, phase) in phases.enumerated() where Self.covers(phase, now) {
+            Self.append(phase, named: "phase\(p)", direction, phase: p, to: &out)
         }
         return out
+    }
+
+    /// Whether `phase` is in force at `now`: started, not yet ended.
+    static func covers(_ phase: SimulationPhase, _ now: Instant) -> Bool {
+        guard Instant.zero + phase.at <= now else { return false }
+        if let end = phase.end, Instant.zero + end <= now { return false }
+        return true
+    }
+
+    /// Appends `phase`'s conditions of `direction` as entries named "<prefix>.<direction>.<i>.<kind>".
+    static func append(_ phase: SimulationPhase, named prefix: String, _ direction: LinkDirection, phase index: Int?,
+                       to out: inout [Entry]) {
+        let list = direction == .upstream ? phase.conditions.upstream : phase.conditions.downstream
+        for (i, c) in list.enumerated() {
+            out.append(Entry(name: "\(prefix).\(direction.rawValue).\(i).\(c.kind)", condition: c,
+                             since: Instant.zero + phase.at, phase: index))
+        }
+    }
+
+    /// The kinds of a phase's conditions, both directions, sorted and joined ("blackhole+stall").
+    static func kinds(of conditions: LinkConditions) -> String {
+        Set((conditions.upstream + conditions.downstream).map(\.kind)).sorted().joined(separator: "+")
     }
 
     /// `connection`'s own random episodes in force at `now`, as entries of `direction`.
     func episodeEntries(_ direction: LinkDirection, connection: Int, at now: Instant) -> [Entry] {
         guard connection < episodes.count else { return [] }
         var out: [Entry] = []
-        for (k, episode) in episodes[connection].enumerated() {
-            let start = Instant.zero + episode.at
-            guard start <= now else { break }
-            if let end = episode.end, Instant.zero + end <= now { continue }
-            let list = direction == .upstream ? episode.conditions.upstream : episode.conditions.downstream
-            for (i, c) in list.enumerated() {
-                out.append(Entry(name: "episode\(k).\(direction.rawValue).\(i).\(c.kind)", condition: c, since: start, phase: nil))
-            }
+        for (k, episode) in episodes[connection].enumerated() where Self.covers(episode, now) {
+            Self.append(episode, named: "episode\(k)", direction, phase: nil, to: &out)
         }
         return out
     }
@@ -89,8 +99,7 @@ struct ConditionTimeline: Sendable {
     func notes(at now: Instant) -> [String] {
         var out: [String] = []
         for (p, phase) in phases.enumerated() {
-            let kinds = Set((phase.conditions.upstream + phase.conditions.downstream).map(\.kind)).sorted()
-                .joined(separator: "+")
+            let kinds = Self.kinds(of: phase.conditions)
             let parts = [kinds.isEmpty ? nil : kinds, phase.note].compactMap { $0 }
             let label = "phase \(p + 1)" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
             if Instant.zero + phase.at == now { out.append("\(label) starts") }

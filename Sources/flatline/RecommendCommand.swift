@@ -191,10 +191,6 @@ struct RecommendCommand: ParsableCommand {
     static func replay(_ scenarios: [(Scenario, String)], lines: [String], stack: TimeoutStack, objective: TimeoutObjective,
                        seed: UInt64, outageRuns: Int, maxRuns: Int, needed: Double) throws -> ValidationResult {
         var result = ValidationResult(neededConnectionHours: needed, scenarios: scenarios.map(\.1))
-        if scenarios.isEmpty {
-            result.notes.append("no scenario given to replay (--validate)")
-            return result
-        }
         if stack != .flatline && stack != .pythonSocketIO {
             result.notes.append("simulated with Flatline's built-in Engine.IO timers and the \(stack.rawValue) settings; the stack's own detection semantics are applied to the prediction only")
         }
@@ -206,9 +202,7 @@ struct RecommendCommand: ParsableCommand {
             var hours = 0.0
             var run: UInt64 = 0
             while hours < share, run < UInt64(maxRuns) {
-                let configuration = try ScenarioSimulation.configuration(for: scenario, run: run, seed: seed, source: file)
-                let runTruth = scenario.faults.isEmpty ? truth : GroundTruth(scenario: scenario, seed: seed, run: run)
-                let metrics = RunMetrics.compute(events: Simulation(configuration).run().log, truth: runTruth, duration: scenario.duration)
+                let metrics = try ScenarioSimulation.simulate(scenario, run: run, seed: seed, source: file, truth: truth).metrics
                 hours += metrics.overall.connectedTime.seconds / 3600
                 result.falseDisconnects += metrics.overall.falseDisconnects
                 result.runs += 1
@@ -218,8 +212,8 @@ struct RecommendCommand: ParsableCommand {
             if hours < share {
                 result.notes.append("\(file): \(maxRuns) runs gave \(String(format: "%.0f", hours)) of the \(String(format: "%.0f", share)) connection-hours needed")
             }
-            // The dead network: from a point of the second half (spread over one heartbeat interval
-            // across the runs) to the end.
+            // The dead network: from a point of the second half (spread over a minute across the
+            // runs) to the end.
             for k in 0..<outageRuns {
                 // The dead network alone: the scenario's random faults are left out here (they are
                 // judged by the runs above), so each connection's detection is timed from the
@@ -231,9 +225,8 @@ struct RecommendCommand: ParsableCommand {
                 let start = TimeSpan.nanoseconds(half + spread)
                 dead.phases.append(Phase(at: start, end: .scenarioEnd, conditions: .both([.blackhole(BlackholeCondition())]),
                                          note: "dead network (recommend)"))
-                let deadTruth = GroundTruth(scenario: dead)
-                let configuration = try ScenarioSimulation.configuration(for: dead, run: UInt64(k), seed: seed &+ 7919, source: file)
-                let metrics = RunMetrics.compute(events: Simulation(configuration).run().log, truth: deadTruth, duration: dead.duration)
+                let metrics = try ScenarioSimulation.simulate(dead, run: UInt64(k), seed: seed &+ 7919, source: file,
+                                                              truth: GroundTruth(scenario: dead)).metrics
                 result.outageRuns += 1
                 result.missedDetections += metrics.missedDetections.filter { $0.period.end > start }.count
                 // Each side's first counted disconnect after the death; a connection has detected

@@ -79,7 +79,7 @@ public struct BertierDetector: FailureDetector, Hashable {
     /// The freshness point τ = EA + α; nil before the first heartbeat.
     public var freshnessPoint: Instant? {
         guard let ea = chen.expectedArrival else { return nil }
-        return ea + TimeSpan.nanoseconds(Int64((margin * 1e9).rounded().clamped(-9e18, 9e18)))
+        return ea + .seconds(margin)
     }
 
     /// The freshness point τ, or `now` if it has passed.
@@ -93,9 +93,4 @@ public struct BertierDetector: FailureDetector, Hashable {
         guard let tau = freshnessPoint else { return 0 }
         return DetectorMath.timeoutFraction(last: lastHeartbeat, deadline: tau, now: now)
     }
-}
-
-extension Double {
-    /// The value limited to [low, high].
-    func clamped(_ low: Double, _ high: Double) -> Double { Swift.min(Swift.max(self, low), high) }
 }

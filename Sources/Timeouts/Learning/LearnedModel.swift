@@ -19,7 +19,7 @@ public struct LearnedModel: Sendable, Hashable {
         /// Each episode's length, estimated as its gap minus half a period, seconds; nil with
         /// fewer than 10 episodes.
         public var duration: FittedDistribution?
-        /// The durations themselves, seconds, for an empirical law when there are few.
+        /// The lengths themselves, seconds, ascending, for an empirical law when there are few.
         public var durations: [Double]
     }
 
@@ -112,7 +112,7 @@ public struct LearnedModel: Sendable, Hashable {
             stalls = Stalls(
                 threshold: threshold, episodes: durations.count, exposureHours: exposure,
                 rate: PoissonRate.estimate(events: durations.count, exposure: exposure, unit: "connection-hour", confidence: confidence),
-                duration: FittedDistribution.fit(durations, seed: nextSeed(), confidence: confidence), durations: durations)
+                duration: FittedDistribution.fit(durations, seed: nextSeed(), confidence: confidence), durations: durations.sorted())
         }
         var loss: (Int, Int, Estimate)?
         let sent = observations.probes.values.reduce(0) { $0 + $1.sent }

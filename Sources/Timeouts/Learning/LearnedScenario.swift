@@ -28,7 +28,7 @@ extension LearnedModel {
         out += "toleratedStall: \(toleratedStall)\n"
         if let stalls, stalls.episodes > 0, stalls.exposureHours > 0 {
             let rate = String(format: "%.6g", Double(stalls.episodes) / stalls.exposureHours)
-            let samples = stalls.durations.sorted().map(s).joined(separator: ", ")
+            let samples = stalls.durations.map(s).joined(separator: ", ")
             out += "faults:\n  # \(stalls.episodes) episodes over \(String(format: "%.3g", stalls.exposureHours)) connection-hours\n"
             out += "  stalls: { rate: \(rate)/h, duration: { empirical: [\(samples)] } }\n"
         }

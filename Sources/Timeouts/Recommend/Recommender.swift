@@ -97,8 +97,15 @@ public enum Recommender {
         // The round trip's margin: the lognormal body's p99.9, not the samples' own p99.9, because
         // pings caught in a stall have stall-long RTTs, and stalls are counted by the stall law.
         let rttMargin = model.rtt.map { exp($0.lognormalMu + 3.090232 * $0.lognormalSigma) } ?? 1.0
-        let step = 1.0
-        func up(_ x: Double) -> Double { stack.wholeSeconds ? x.rounded(.up) : (x / step).rounded(.up) * step }
+        // Settings are searched in whole seconds (python-engineio advertises only those; the
+        // other stacks' objectives are in seconds too).
+        func up(_ x: Double) -> Double { x.rounded(.up) }
+        func point(_ interval: Double, _ timeout: Double) -> TradeOffPoint {
+            let d = stack.detection(interval: interval, timeout: timeout)
+            return TradeOffPoint(interval: interval, timeout: timeout,
+                                 falsePerHour: falseRate(model, interval: interval, timeout: timeout, rtt: rttMargin),
+                                 detectionMax: d.max, detectionMean: d.mean)
+        }
         var problems: [String] = []
         // The interval's bounds: the ping budget below, the middlebox's idle timeout above.
         var lowestInterval = objective.minimumInterval ?? stack.minimumInterval
@@ -118,15 +125,13 @@ public enum Recommender {
             while interval >= lowestInterval {
                 var timeout = lowestTimeout
                 while true {
-                    let d = stack.detection(interval: interval, timeout: timeout)
-                    let point = TradeOffPoint(interval: interval, timeout: timeout,
-                                              falsePerHour: falseRate(model, interval: interval, timeout: timeout, rtt: rttMargin),
-                                              detectionMax: d.max, detectionMean: d.mean)
-                    candidates.append(point)
-                    if point.falsePerHour.value <= objective.maxFalsePerHour || d.max > 4 * objective.detectWithin + 600 { break }
-                    timeout += stack.wholeSeconds ? 1 : step
+                    let candidate = point(interval, timeout)
+                    candidates.append(candidate)
+                    if candidate.falsePerHour.value <= objective.maxFalsePerHour
+                        || candidate.detectionMax > 4 * objective.detectWithin + 600 { break }
+                    timeout += 1
                 }
-                interval -= stack.wholeSeconds ? 1 : step
+                interval -= 1
             }
         }
         // The worst detection plus a round trip (the last ping's way) must fit the bound.
@@ -136,12 +141,13 @@ public enum Recommender {
         // Among the settings that meet the objective, the fewest pings (the longest interval),
         // then the fastest detection.
         let chosen = meeting.max { a, b in a.interval != b.interval ? a.interval < b.interval : a.detectionMax > b.detectionMax }
+        // Closest trade-off when infeasible: the fastest detection among those meeting the false rate.
+        let fastest = candidates.filter { $0.falsePerHour.value <= objective.maxFalsePerHour }.min { $0.detectionMax < $1.detectionMax }
         var binding = ""
         if let chosen {
-            let stallBound = lowestTimeout
-            if chosen.timeout <= stallBound, held > objective.tolerateStall {
+            if chosen.timeout <= lowestTimeout, held > objective.tolerateStall {
                 binding = "the timeout is set by the longest round trip the data show surviving a stall (\(fmt(held)) s) plus a round trip (\(fmt(rttMargin)) s)"
-            } else if chosen.timeout <= stallBound {
+            } else if chosen.timeout <= lowestTimeout {
                 binding = "the timeout is set by the stalls to tolerate (\(fmt(objective.tolerateStall)) s) plus a round trip (\(fmt(rttMargin)) s)"
             } else {
                 binding = "the timeout is set by the false-disconnect objective: shorter ones exceed \(rate(objective.maxFalsePerHour)) on the learned stall law"
@@ -152,7 +158,6 @@ public enum Recommender {
                 binding += "; the interval is the longest that still detects a dead network within \(fmt(objective.detectWithin)) s"
             }
         } else if !candidates.isEmpty {
-            let fastest = candidates.filter { $0.falsePerHour.value <= objective.maxFalsePerHour }.min { $0.detectionMax < $1.detectionMax }
             if let fastest {
                 problems.append("meeting \(rate(objective.maxFalsePerHour)) takes a timeout of \(fmt(fastest.timeout)) s, which detects a dead network in up to \(fmt(fastest.detectionMax)) s, over the \(fmt(objective.detectWithin)) s asked")
             } else {
@@ -162,17 +167,13 @@ public enum Recommender {
                 problems.append("tolerating \(fmt(objective.tolerateStall)) s stalls needs a timeout of at least \(fmt(lowestTimeout)) s, so detection takes at least \(fmt(stack.detection(interval: lowestInterval, timeout: lowestTimeout).max)) s")
             }
         }
-        // Closest trade-off when infeasible: the fastest detection among those meeting the false rate.
-        let closest = chosen ?? candidates.filter { $0.falsePerHour.value <= objective.maxFalsePerHour }.min { $0.detectionMax < $1.detectionMax }
+        let closest = chosen ?? fastest
         var curve: [TradeOffPoint] = []
         if let at = closest {
             var timeout = lowestTimeout
             let end = max(at.timeout * 2, lowestTimeout + 10)
             while timeout <= end {
-                let d = stack.detection(interval: at.interval, timeout: timeout)
-                curve.append(TradeOffPoint(interval: at.interval, timeout: timeout,
-                                           falsePerHour: falseRate(model, interval: at.interval, timeout: timeout, rtt: rttMargin),
-                                           detectionMax: d.max, detectionMean: d.mean))
+                curve.append(point(at.interval, timeout))
                 timeout += max(1, ((end - lowestTimeout) / 20).rounded(.down))
             }
         }
@@ -188,8 +189,17 @@ public enum Recommender {
         guard let stalls = model.stalls else {
             return Estimate(value: 0, lower: 0, upper: .infinity, method: "no heartbeats", caveat: "no stall process learned: nothing to predict from")
         }
-        let durations = stalls.durations.sorted()
+        let durations = stalls.durations
         let n = durations.count
+        // Episodes longer than x, by binary search in the ascending lengths.
+        func longer(than x: Double) -> Int {
+            var low = 0, high = n
+            while low < high {
+                let mid = (low + high) / 2
+                if durations[mid] <= x { low = mid + 1 } else { high = mid }
+            }
+            return n - low
+        }
         let threshold = timeout - rtt
         func survival(_ x: Double) -> Double {
             if let fit = stalls.duration, let tail = fit.tail, let u = fit.threshold, x > u {
@@ -199,7 +209,7 @@ public enum Recommender {
                 return fit.exceedanceFraction * s
             }
             guard n > 0 else { return 0 }
-            return Double(durations.filter { $0 > x }.count) / Double(n)
+            return Double(longer(than: x)) / Double(n)
         }
         let steps = 32
         var p = 0.0
@@ -208,8 +218,8 @@ public enum Recommender {
         // Distribution-free bounds on the fraction: at least the episodes longer than the
         // threshold plus a whole interval (U at its largest), at most those longer than the
         // threshold (U = 0), each with Wilson's interval.
-        let surely = durations.filter { $0 > threshold + interval }.count
-        let possibly = durations.filter { $0 > threshold }.count
+        let surely = longer(than: threshold + interval)
+        let possibly = longer(than: threshold)
         let lowFraction = n > 0 && surely > 0 ? LearnedModel.wilson(successes: surely, trials: n, confidence: model.confidence).lower : 0
         let highFraction = n > 0 ? LearnedModel.wilson(successes: possibly, trials: n, confidence: model.confidence).upper : 1
         var estimate = Estimate(value: stalls.rate.value * p, lower: stalls.rate.lower * min(lowFraction, p),
