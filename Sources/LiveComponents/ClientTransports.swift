@@ -149,10 +149,11 @@ final class WebSocketClientConnection: @unchecked Sendable {
                         channel, target: target, host: "\(endpoint.host):\(endpoint.port)", maxFrameSize: 1 << 20,
                         failed: { _ in upgraded.fail(PollingRequest.Failure(status: 0)) },
                         upgraded: { channel in
+                            try channel.pipeline.syncOperations.addHandler(WebSocketFrameRulesHandler(fromClient: false))
                             try channel.pipeline.syncOperations.addHandler(
                                 // Frames are handed on in a later loop turn, in order, so that anything
                                 // written in answer meets a pipeline that accepts writes.
-                                EngineIOWebSocketHandler(maxMessageSize: WebSocketClientConnection.maxMessageSize,
+                                EngineIOWebSocketHandler(maxMessageSize: WebSocketClientConnection.maxMessageSize, masksFrames: true,
                                                          onText: { text in loop.execute { onFrameBox.value(.text(text)) } },
                                                          onBinary: { bytes in loop.execute { onFrameBox.value(.binary(bytes)) } },
                                                          onClose: { loop.execute { onCloseBox.value() } }))

@@ -58,8 +58,9 @@ enum EngineIOHTTPError: Int {
 /// Writes HTTP responses with the CORS headers browser clients need.
 enum HTTPResponder {
     static func respond(on channel: any Channel, request: HTTPRequestHead, status: HTTPResponseStatus,
-                        contentType: String = "text/plain; charset=UTF-8", body: String) {
-        var headers = HTTPHeaders()
+                        contentType: String = "text/plain; charset=UTF-8", body: String,
+                        extraHeaders: [(String, String)] = []) {
+        var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         if let origin = request.headers.first(name: "Origin") {
@@ -143,8 +144,9 @@ extension EngineIOHTTPHandler: Sendable {}
 /// The WebSocket side: turns frames into text/binary messages for the session and answers
 /// protocol-level control frames (close, ping). A message is reassembled from its fragments up to
 /// `maxMessageSize` bytes: past it the connection closes with 1009, so fragments cannot grow memory
-/// without bound; a continuation with no message begun, or a new message inside a fragmented one,
-/// closes with 1002 (RFC 6455, 5.4).
+/// without bound; a continuation with no message begun, a new message inside a fragmented one, an
+/// unmasked frame, a reserved bit or opcode close with 1002 (RFC 6455, 5.1-5.4), and a Close frame
+/// is answered with its own code, or 1002 for a code nobody may send (7.4).
 final class EngineIOWebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -153,13 +155,17 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     private let onBinary: ([UInt8]) -> Void
     private let onClose: () -> Void
     private let maxMessageSize: Int
+    private let masksFrames: Bool
     private var fragments: ByteBuffer?
     private var fragmentOpcode: WebSocketOpcode = .text
     private var closing = false
 
-    init(maxMessageSize: Int, onText: @escaping (String) -> Void, onBinary: @escaping ([UInt8]) -> Void,
+    /// A handler for a server's connection, or a client's (`masksFrames`: a client masks every
+    /// frame it sends, its pongs and close frames included, RFC 6455 section 5.3).
+    init(maxMessageSize: Int, masksFrames: Bool = false, onText: @escaping (String) -> Void, onBinary: @escaping ([UInt8]) -> Void,
          onClose: @escaping () -> Void) {
         self.maxMessageSize = maxMessageSize
+        self.masksFrames = masksFrames
         self.onText = onText
         self.onBinary = onBinary
         self.onClose = onClose
@@ -191,12 +197,11 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         case .connectionClose:
             closing = true
             var data = context.channel.allocator.buffer(capacity: 2)
-            data.write(webSocketErrorCode: .normalClosure)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            data.write(webSocketErrorCode: WebSocketServerRules.closeAnswer(to: frame))
+            context.writeAndFlush(wrapOutboundOut(outgoing(.connectionClose, data)))
                 .whenComplete { _ in context.close(promise: nil) }
         case .ping:
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
-                                  promise: nil)
+            context.writeAndFlush(wrapOutboundOut(outgoing(.pong, frame.unmaskedData)), promise: nil)
         case .pong:
             break
         default:
@@ -205,13 +210,28 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         }
     }
 
+    /// A frame this end sends, masked when it is a client's.
+    private func outgoing(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
+        WebSocketFrame(fin: true, opcode: opcode, maskKey: masksFrames ? .random() : nil, data: data)
+    }
+
+    /// A frame that broke RFC 6455 (see `WebSocketFrameRulesHandler`) fails the connection.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let violation = event as? WebSocketRuleViolation {
+            fail(context, WebSocketErrorCode(codeNumber: Int(violation.code)))
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     /// Closes with `code` (a close frame, then the connection), dropping any partial message.
     private func fail(_ context: ChannelHandlerContext, _ code: WebSocketErrorCode) {
+        guard !closing else { return }
         closing = true
         fragments = nil
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+        context.writeAndFlush(wrapOutboundOut(outgoing(.connectionClose, data)))
             .whenComplete { _ in context.close(promise: nil) }
     }
 

@@ -30,6 +30,9 @@ public struct EngineIOServerConfiguration: Sendable {
     public var pingEvent = "ping"
     /// The event the server answers a custom ping with.
     public var pongEvent = "pong"
+    /// How long a connection may take to deliver a whole HTTP request (headers and body) before it
+    /// is closed, so unfinished requests cannot hold sockets forever.
+    public var requestTimeout: TimeSpan = .seconds(10)
 
     /// The defaults.
     public init() {}
@@ -70,8 +73,8 @@ public final class EngineIOServer: @unchecked Sendable {
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: max(1 << 16, configuration.maxPayload),
             shouldUpgrade: { channel, head in
-                let request = EngineIORequest(uri: head.uri)
-                let ok = request.path.hasPrefix(configuration.path) && request.transport == "websocket"
+                // A declined upgrade goes on to the HTTP handler, which answers why (handleHTTP).
+                let ok = EngineIORequest(uri: head.uri).path.hasPrefix(configuration.path) && server.upgradeRefusal(head) == nil
                 return channel.eventLoop.makeSucceededFuture(ok ? HTTPHeaders() : nil)
             },
             upgradePipelineHandler: { channel, head in
@@ -86,11 +89,14 @@ public final class EngineIOServer: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let http = EngineIOHTTPHandler(server: server, maxBody: configuration.maxPayload)
+                    let timeout = HTTPRequestTimeoutHandler(requestTimeout: configuration.requestTimeout)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            context.pipeline.syncOperations.removeHandler(timeout, promise: nil)
                             context.pipeline.syncOperations.removeHandler(http, promise: nil)
                         })
                     )
+                    try channel.pipeline.syncOperations.addHandler(timeout)
                     try channel.pipeline.syncOperations.addHandler(http)
                 }
             }
@@ -136,6 +142,13 @@ public final class EngineIOServer: @unchecked Sendable {
         func fail(_ error: EngineIOHTTPError, _ status: HTTPResponseStatus = .badRequest) {
             HTTPResponder.respond(on: channel, request: head, status: status, contentType: "application/json", body: error.body)
         }
+        if WebSocketServerRules.asksForUpgrade(head) {
+            // Only an upgrade the upgrader declined gets here: say why (RFC 6455 section 4.2.2).
+            let refusal = upgradeRefusal(head) ?? HTTPRefusal(status: .badRequest, contentType: "application/json", body: EngineIOHTTPError.badRequest.body)
+            HTTPResponder.respond(on: channel, request: head, status: refusal.status, contentType: refusal.contentType,
+                                  body: refusal.body, extraHeaders: refusal.headers)
+            return
+        }
         guard request.protocolVersion == "4" else { return fail(.unsupportedProtocolVersion) }
         guard request.transport == "polling" else { return fail(.unknownTransport) }
         guard let sid = request.sid else {
@@ -154,6 +167,24 @@ public final class EngineIOServer: @unchecked Sendable {
     }
 
     // MARK: WebSocket
+
+    /// Why a WebSocket upgrade request on the server's path cannot be accepted, or nil when it can:
+    /// Engine.IO's own checks (protocol 4, transport websocket, a known sid still on polling and not
+    /// already probing), answered with Engine.IO's JSON errors, then RFC 6455's handshake rules.
+    /// Runs on the server's loop (the upgrader's shouldUpgrade and the HTTP handler both do).
+    func upgradeRefusal(_ head: HTTPRequestHead) -> HTTPRefusal? {
+        let request = EngineIORequest(uri: head.uri)
+        func engineIO(_ error: EngineIOHTTPError) -> HTTPRefusal {
+            HTTPRefusal(status: .badRequest, contentType: "application/json", body: error.body)
+        }
+        guard request.protocolVersion == "4" else { return engineIO(.unsupportedProtocolVersion) }
+        guard request.transport == "websocket" else { return engineIO(.badRequest) }
+        if let sid = request.sid {
+            guard let session = sessions[sid] else { return engineIO(.unknownSid) }
+            guard session.canTakeProbe else { return engineIO(.badRequest) }
+        }
+        return WebSocketServerRules.handshakeRefusal(head)
+    }
 
     func attachWebSocket(channel: any Channel, request: EngineIORequest) throws {
         if let sid = request.sid {

@@ -113,6 +113,12 @@ final class EngineIOServerSession: @unchecked Sendable {
 
     // MARK: WebSocket and upgrade
 
+    /// Whether a WebSocket probe may attach now: the session is open, on polling, with no probe yet.
+    var canTakeProbe: Bool {
+        guard !closed, case .polling = transport, probe == nil else { return false }
+        return true
+    }
+
     func attachProbe(channel: any Channel) throws {
         guard !closed, case .polling = transport, probe == nil else {
             channel.close(promise: nil)
@@ -129,6 +135,7 @@ final class EngineIOServerSession: @unchecked Sendable {
             onBinary: { [weak self] bytes in self?.webSocketFrame(.binary(bytes), from: channel) },
             onClose: { [weak self] in self?.webSocketClosed(channel) }
         )
+        try channel.pipeline.syncOperations.addHandler(WebSocketFrameRulesHandler(fromClient: true))
         try channel.pipeline.syncOperations.addHandler(handler)
     }
 

@@ -145,6 +145,7 @@ public final class WebSocketKeepaliveClient: @unchecked Sendable {
                         failed: { detail in connectError(detail) },
                         upgraded: { channel in
                             let handler = try WebSocketKeepaliveHandler(setup: setup) {}
+                            try channel.pipeline.syncOperations.addHandler(WebSocketFrameRulesHandler(fromClient: false))
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                                                             maxAccumulatedFrameSize: maxFrameSize))

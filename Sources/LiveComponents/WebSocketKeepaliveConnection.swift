@@ -8,6 +8,9 @@ import NIOWebSocket
 public struct WebSocketKeepaliveOptions: Sendable, Hashable {
     /// The keepalive machine's settings (`websockets`' ping_interval and ping_timeout, 20 s each).
     public var keepalive = WebSocketKeepalive.Configuration()
+    /// How long a connection may take to send its whole opening handshake before the server closes
+    /// it (`websockets`' open_timeout, 10 s).
+    public var handshakeTimeout: TimeSpan = .seconds(10)
     /// How long to wait for the peer's Close frame (and, on the client, the server's TCP close)
     /// after a Close frame went out; `websockets`' close_timeout, 10 s.
     public var closeTimeout: TimeSpan = .seconds(10)
@@ -164,8 +167,29 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
         arm(.closeTimeout, at: now + setup.options.closeTimeout)
     }
 
+    /// Fails the connection for a frame that breaks RFC 6455 (section 7.1.7): Close with `code`,
+    /// the disconnect recorded as a parse error, then the transport closed.
+    private func failConnection(code: UInt16, what: String, at now: Instant) {
+        guard case .open = state, context != nil else { return }
+        stopKeepalive(at: now)
+        state = .closeSent
+        write(control: .close(code: code, reason: ""))
+        finish(reason: CloseReason.parseError.rawValue, detail: "sent close \(code): \(what)", at: now)
+        closeTransport()
+    }
+
+    /// A frame that broke RFC 6455 (see `WebSocketFrameRulesHandler`) fails the connection.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let violation = event as? WebSocketRuleViolation {
+            failConnection(code: violation.code, what: violation.what, at: context.eventLoop.instant)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     /// The peer's Close frame: either it starts the closing handshake (answer with the same
-    /// payload, as `websockets` does) or it answers ours. Either way the disconnect is the peer's code.
+    /// code, as `websockets` does, or 1002 for a code nobody may send) or it answers ours. Either
+    /// way the disconnect is the peer's code.
     private func closeFrameReceived(_ data: ByteBuffer, at now: Instant) {
         var payload = data
         let code = payload.readableBytes >= 2 ? payload.readInteger(as: UInt16.self) : nil
@@ -173,7 +197,13 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
         let reason = "close \(code ?? 1005)"
         switch state {
         case .open:
-            write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+            let answer = WebSocketCloseCode.answer(toClose: Array(data.readableBytesView))
+            let echoed = answer == code || (code == nil && answer == WebSocketCloseCode.normalClosure && data.readableBytes == 0)
+            if echoed {
+                write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+            } else {
+                write(control: .close(code: answer, reason: ""))
+            }
             finish(reason: reason, detail: Self.closeDetail(initiator: "peer", text: text), at: now)
             closeTransport()
         case .closeSent:

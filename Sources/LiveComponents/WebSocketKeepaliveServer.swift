@@ -39,7 +39,10 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
         let server = WebSocketKeepaliveServer(loop: loop, options: options, events: events)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: options.maxMessageSize,
-            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+            shouldUpgrade: { channel, head in
+                // A handshake that breaks RFC 6455 goes on to UpgradeRequiredResponder, which says why.
+                channel.eventLoop.makeSucceededFuture(WebSocketServerRules.handshakeRefusal(head) == nil ? HTTPHeaders() : nil)
+            },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     try server.attach(channel: channel, path: head.uri)
@@ -52,11 +55,15 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let refusal = NIOLoopBound(UpgradeRequiredResponder(), eventLoop: channel.eventLoop)
+                    let timeout = NIOLoopBound(HTTPRequestTimeoutHandler(requestTimeout: options.handshakeTimeout),
+                                               eventLoop: channel.eventLoop)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            context.pipeline.syncOperations.removeHandler(timeout.value, promise: nil)
                             context.pipeline.syncOperations.removeHandler(refusal.value, promise: nil)
                         })
                     )
+                    try channel.pipeline.syncOperations.addHandler(timeout.value)
                     try channel.pipeline.syncOperations.addHandler(refusal.value)
                 }
             }
@@ -93,6 +100,7 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
         let handler = try WebSocketKeepaliveHandler(setup: setup) { [weak self] in
             self?.connections[name] = nil
         }
+        try channel.pipeline.syncOperations.addHandler(WebSocketFrameRulesHandler(fromClient: true))
         try channel.pipeline.syncOperations.addHandler(
             NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
                                         maxAccumulatedFrameSize: options.maxMessageSize))
@@ -102,15 +110,22 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
     }
 }
 
-/// Answers a plain HTTP request (one that is not a WebSocket upgrade) with 426 Upgrade Required,
-/// as `websockets` does, and closes the connection.
+/// Answers a request the upgrader did not take, and closes the connection: a plain HTTP request
+/// with 426 Upgrade Required, as `websockets` does; a WebSocket handshake that breaks RFC 6455 with
+/// its 400 or 426 (`WebSocketServerRules.handshakeRefusal`).
 private final class UpgradeRequiredResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else { return }
+        if WebSocketServerRules.asksForUpgrade(head), let refusal = WebSocketServerRules.handshakeRefusal(head) {
+            HTTPResponder.respond(on: context.channel, request: head, status: refusal.status, contentType: refusal.contentType,
+                                  body: refusal.body, extraHeaders: refusal.headers)
+            return
+        }
         HTTPResponder.respond(on: context.channel, request: head, status: .upgradeRequired,
-                              body: "Failed to open a WebSocket connection: this server only speaks WebSocket.\n")
+                              body: "Failed to open a WebSocket connection: this server only speaks WebSocket.\n",
+                              extraHeaders: [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")])
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -36,4 +36,32 @@ public enum WebSocketCloseCode {
     /// 1011: the server (or, in practice, either side) hit an unexpected condition; `websockets`
     /// sends it when a keepalive ping goes unanswered.
     public static let internalError: UInt16 = 1011
+    /// 1002: the peer broke the protocol (an unmasked client frame, a reserved opcode or bit, a
+    /// close code nobody may send).
+    public static let protocolError: UInt16 = 1002
+    /// 1007: a close reason (or text) that is not UTF-8.
+    public static let invalidPayload: UInt16 = 1007
+
+    /// Whether an endpoint may put `code` in a Close frame: 1000-1003 and 1007-1014 (RFC 6455
+    /// section 7.4.1 and the IANA registry), and 3000-4999 for libraries and applications. 1004-1006
+    /// and 1015 are reserved or meant never to be sent; anything else is unassigned or out of range.
+    public static func maySend(_ code: UInt16) -> Bool {
+        switch code {
+        case 1000...1003, 1007...1014, 3000...4999: true
+        default: false
+        }
+    }
+
+    /// The status code to answer a peer's Close frame payload with (RFC 6455 sections 5.5.1 and
+    /// 7.4): the peer's own code when it is one that may be sent (as `websockets` and browsers echo
+    /// it), 1000 for an empty payload, 1002 for a one-byte payload or a code nobody may send, and
+    /// 1007 for a reason that is not UTF-8.
+    public static func answer(toClose payload: [UInt8]) -> UInt16 {
+        if payload.isEmpty { return normalClosure }
+        guard payload.count >= 2 else { return protocolError }
+        let code = UInt16(payload[0]) << 8 | UInt16(payload[1])
+        guard maySend(code) else { return protocolError }
+        guard String(validating: payload[2...], as: UTF8.self) != nil else { return invalidPayload }
+        return code
+    }
 }
