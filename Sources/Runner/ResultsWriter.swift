@@ -123,6 +123,47 @@ public struct ResultsWriter: Sendable {
     }
 }
 
+extension ResultsWriter {
+    /// Marks a published sweep point as one of a sweep that an interrupt cut short, so a reader of
+    /// this point alone learns that the points it would be compared with are missing:
+    /// summary.json gains `"sweep": {"complete": false, "pointsRun", "points", "notRun"}`,
+    /// junit.xml a `sweep-cut-short` property and report.html a warning. Each file is replaced
+    /// whole (written beside, renamed over), so a reader never sees half of one.
+    public static func markCutShortSweep(_ folder: URL, pointsRun: Int, points: Int, notRun: [String]) throws {
+        let text = "sweep cut short by an interrupt: \(pointsRun) of \(points) points ran; not run: \(notRun.joined(separator: ", "))"
+        func replace(_ name: String, _ edit: (String) throws -> String) throws {
+            let file = folder.appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: file.path) else { return }
+            let edited = try edit(String(decoding: data, as: UTF8.self))
+            let temporary = folder.appendingPathComponent(".\(name).\(getpid()).sweep")
+            try Data(edited.utf8).write(to: temporary)
+            guard rename(temporary.path, file.path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(at: temporary)
+                throw RunnerError(scenario: folder.lastPathComponent, message: "cannot mark \(file.path) as part of a cut-short sweep: \(reason)")
+            }
+        }
+        try replace("summary.json") { text in
+            guard case .object(var summary) = try JSONValue.parse(Array(text.utf8)) else { return text }
+            summary["sweep"] = .object(["complete": .bool(false), "pointsRun": .integer(Int64(pointsRun)),
+                                        "points": .integer(Int64(points)), "notRun": .array(notRun.map { .string($0) })])
+            return String(decoding: JSONValue.object(summary).serialized + [0x0A], as: UTF8.self)
+        }
+        try replace("junit.xml") { xml in
+            let property = #"      <property name="sweep-cut-short" value="\#(Markup.escape(text))"/>"# + "\n"
+            if let properties = xml.range(of: "    <properties>\n") {
+                return xml.replacingCharacters(in: properties.upperBound..<properties.upperBound, with: property)
+            }
+            guard let suite = xml.range(of: "<testsuite "), let end = xml[suite.upperBound...].range(of: ">\n") else { return xml }
+            return xml.replacingCharacters(in: end.upperBound..<end.upperBound, with: "    <properties>\n" + property + "    </properties>\n")
+        }
+        try replace("report.html") { html in
+            guard let facts = html.range(of: "</dl>\n") else { return html }
+            return html.replacingCharacters(in: facts.upperBound..<facts.upperBound, with: "<p class=\"warn\">\(Markup.escape(text)).</p>\n")
+        }
+    }
+}
+
 /// A counter shared by the threads of one process.
 private final class StagingCounter: @unchecked Sendable {
     private let lock = NSLock()

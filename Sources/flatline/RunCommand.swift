@@ -37,11 +37,15 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         var scenarios: [(Scenario, String)] = []
+        // Each sweep's point names in order, so an interrupt can mark the points a cut-short sweep wrote.
+        var sweeps: [[String]] = []
         var invalid = false
         for file in scenarioFiles.files {
             do {
                 let scenario = try scenarioFiles.load(file)
-                for point in scenario.expandSweeps() { scenarios.append((point, file)) }
+                let points = scenario.expandSweeps()
+                for point in points { scenarios.append((point, file)) }
+                if points.count > 1 { sweeps.append(points.map(\.name)) }
             } catch {
                 invalid = true
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
@@ -53,6 +57,7 @@ struct RunCommand: AsyncParsableCommand {
         // after the run in progress and writes the runs done, marked partial.
         let interrupt = await LiveInterrupt.install()
         var allPassed = true
+        var written: [String: URL] = [:]
         // The table's header comes with its first row: a run that fails first prints only its error.
         var headerPrinted = false
         for (scenario, file) in scenarios {
@@ -71,6 +76,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
             } catch let error as RunnerError {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
+                if interrupt.received { markCutShortSweeps(sweeps, written: written) }
                 throw ExitCode(interrupt.received ? 130 : 2)
             }
             if !headerPrinted {
@@ -86,10 +92,36 @@ struct RunCommand: AsyncParsableCommand {
                       + "\(v.bound.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v.measured)")
             }
             for note in result.limitations { print(String(repeating: " ", count: 52) + "note: \(note)") }
-            if let folder = result.folder { print(String(repeating: " ", count: 52) + "results: \(folder.path)") }
+            if let folder = result.folder {
+                written[scenario.name] = folder
+                print(String(repeating: " ", count: 52) + "results: \(folder.path)")
+            }
         }
-        if interrupt.received { throw ExitCode(130) }
+        if interrupt.received {
+            markCutShortSweeps(sweeps, written: written)
+            throw ExitCode(130)
+        }
         if !allPassed { throw ExitCode(1) }
+    }
+}
+
+extension RunCommand {
+    /// After an interrupt: each sweep with points written and points not run has its written points
+    /// marked as a cut-short sweep (`ResultsWriter.markCutShortSweep`), and says so on stderr.
+    func markCutShortSweeps(_ sweeps: [[String]], written: [String: URL]) {
+        for points in sweeps {
+            let ran = points.filter { written[$0] != nil }
+            guard !ran.isEmpty, ran.count < points.count else { continue }
+            let notRun = points.filter { written[$0] == nil }
+            FileHandle.standardError.write(Data("interrupted: \(ran.count) of \(points.count) sweep points ran; not run: \(notRun.joined(separator: ", "))\n".utf8))
+            for name in ran {
+                do {
+                    try ResultsWriter.markCutShortSweep(written[name]!, pointsRun: ran.count, points: points.count, notRun: notRun)
+                } catch {
+                    FileHandle.standardError.write(Data("\(error)\n".utf8))
+                }
+            }
+        }
     }
 }
 

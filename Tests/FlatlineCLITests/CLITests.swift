@@ -299,6 +299,68 @@ struct CLITests {
         #expect(runs >= 1 && runs < 1000, "\(runs) runs written")
     }
 
+    /// Issue 12, finding 12: an interrupt between sweep points marks every point already written
+    /// (summary.json, junit.xml, report.html) as part of a sweep cut short, naming the points not
+    /// run, and says so on stderr.
+    @Test func anInterruptedSweepMarksThePointsItWrote() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-sweepint-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sweep.yaml").path
+        try Data("""
+        name: sweep
+        duration: 10m
+        server: { builtin: socketio }
+        clients: { count: 1, builtin: socketio }
+        link: { both: { latency: 20ms } }
+        sweeps: { clients.count: [1, 60, 2] }
+        """.utf8).write(to: URL(fileURLWithPath: path))
+        let out = dir.appendingPathComponent("results")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["run", path, "--runs", "400", "--out", out.path]
+        process.standardOutput = Pipe()
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // Wait until the first point is written and the second (60 clients, 400 runs) is under way.
+        let first = out.appendingPathComponent("sweep+clients.count=1")
+        let second = out.appendingPathComponent("sweep+clients.count=60")
+        var started = false
+        for _ in 0..<1200 where !started {
+            usleep(50_000)
+            let written = ((try? FileManager.default.contentsOfDirectory(atPath: first.path)) ?? []).contains { !$0.hasPrefix(".") }
+            let underWay = ((try? FileManager.default.contentsOfDirectory(atPath: second.path)) ?? []).contains { $0.hasPrefix(".sim-events") }
+            started = written && underWay
+        }
+        #expect(started, "the sweep's second point never got under way")
+        kill(process.processIdentifier, SIGINT)
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 130)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stderr.contains("2 of 3 sweep points ran; not run: sweep+clients.count=2"), "\(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("sweep+clients.count=2").path))
+        for point in [first, second] {
+            let entries = try FileManager.default.contentsOfDirectory(atPath: point.path)
+            #expect(entries.count == 1 && !entries[0].hasPrefix("."), "\(point.lastPathComponent): \(entries)")
+            let folder = point.appendingPathComponent(entries.first ?? "")
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as? [String: Any]
+            let sweep = summary?["sweep"] as? [String: Any]
+            #expect(sweep?["complete"] as? Bool == false, "\(point.lastPathComponent): \(summary ?? [:])")
+            #expect(sweep?["pointsRun"] as? Int == 2 && sweep?["points"] as? Int == 3)
+            #expect(sweep?["notRun"] as? [String] == ["sweep+clients.count=2"])
+            let junit = try String(contentsOf: folder.appendingPathComponent("junit.xml"), encoding: .utf8)
+            #expect(junit.contains(#"<property name="sweep-cut-short" value="sweep cut short by an interrupt: 2 of 3 points ran"#), "\(junit)")
+            let report = try String(contentsOf: folder.appendingPathComponent("report.html"), encoding: .utf8)
+            #expect(report.contains("sweep cut short by an interrupt"))
+            let stray = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(".") }
+            #expect(stray.isEmpty, "\(stray)")
+        }
+    }
+
     /// Issue 8: a live run stops through its service group with every client mid-reconnect (the
     /// network dead to the end) and phase timers, whether it runs to its end or is interrupted;
     /// nothing is scheduled on an event loop after it shut down (SWIFTNIO_STRICT turns that into
