@@ -167,7 +167,8 @@ public final class Proxy: @unchecked Sendable {
             return result
         }
         try? await listener?.close()
-        for c in conns { c.abort(reason: "proxy disabled") }
+        // Wait for every connection to be closed, so nothing of this proxy outlives the call.
+        for closing in conns.map({ $0.abort(reason: "proxy disabled") }) { try? await closing.get() }
     }
 
     /// Changes the listen and upstream addresses; a changed listen address rebinds.

@@ -97,6 +97,8 @@ final class ProxyConnection: @unchecked Sendable {
     private var closed = false
     private var actionTimer: TimerToken?
     private var actionTimerAt: Instant?
+    /// The upstream connect while it is in flight (nil before it starts and once it ends).
+    private var connecting: EventLoopFuture<any Channel>?
 
     /// Bytes read from the client (upstream link).
     let bytesUpstream = Synchronization.Atomic<Int64>(0)
@@ -172,12 +174,14 @@ final class ProxyConnection: @unchecked Sendable {
     private func connectUpstream(_ upstream: HostPort, timeout: TimeAmount) {
         guard !closed else { return }
         let connection = self
-        connector(eventLoop, upstream, timeout) { channel in
+        let connect = connector(eventLoop, upstream, timeout) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(ProxySideHandler(connection: connection, side: .server))
             }
         }
-        .whenComplete { result in
+        connecting = connect
+        connect.whenComplete { result in
+            connection.connecting = nil
             switch result {
             case .success(let channel):
                 if connection.closed {
@@ -206,9 +210,20 @@ final class ProxyConnection: @unchecked Sendable {
             .connect(host: upstream.host, port: upstream.port)
     }
 
-    /// Closes the connection from outside (proxy disabled or deleted).
-    func abort(reason: String) {
-        eventLoop.execute { self.terminate(reason: reason, reset: false) }
+    /// Closes the connection from outside (proxy disabled or deleted). The future completes once
+    /// both channels are closed and a connect in flight has ended, so a shutdown that waits for it
+    /// leaves nothing that could still schedule work on a loop about to stop.
+    @discardableResult
+    func abort(reason: String) -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            self.terminate(reason: reason, reset: false)
+            var closing = self.sides.compactMap { $0.channel?.closeFuture }
+            if let connecting = self.connecting {
+                // The connect's own completion closes a channel that arrives after the end.
+                closing.append(connecting.flatMap { $0.closeFuture }.flatMapErrorThrowing { _ in })
+            }
+            return EventLoopFuture.andAllComplete(closing, on: self.eventLoop)
+        }
     }
 
     /// Ends the connection: closes (or resets) both channels and drops everything queued.

@@ -59,7 +59,10 @@ struct ProxyCommand: AsyncParsableCommand {
             tap = EngineIOTap(events: JSONLinesEventWriter(handle: handle))
         }
         let registry = ProxyRegistry(group: eventLoops, seed: seed, window: window, observer: tap)
-        let server = ControlServer(registry: registry, group: eventLoops)
+        // The control API has a thread of its own: a data plane busy with heavy toxics (a 1-byte
+        // slicer on a fast stream) must not delay the answers that would remove them.
+        let controlLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = ControlServer(registry: registry, group: controlLoop)
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ValidationError("--config \(config): cannot read the file")
@@ -74,6 +77,9 @@ struct ProxyCommand: AsyncParsableCommand {
             services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "flatline.proxy", factory: { _ in SwiftLogNoOpLogHandler() })))
         try await group.run()
+        // In order: the service has closed the API and every proxy and awaited each connection's
+        // close, so no handler is left to schedule work on a loop that is stopping.
+        try await controlLoop.shutdownGracefully()
         try await eventLoops.shutdownGracefully()
     }
 }
