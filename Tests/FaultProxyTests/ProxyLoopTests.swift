@@ -148,6 +148,30 @@ struct ProxyLoopTests {
         #expect(try c.server?.written() == ["early"])
     }
 
+    /// Issue 12, finding 1, its FIN: a client that sends and half-closes before the upstream
+    /// connect completes, with toxics changing (added, then removed) during the wait, gets its
+    /// bytes and then its FIN delivered once the server side is there, in that order.
+    @Test("data and a FIN sent during a slow connect both reach the server, whatever toxics change meanwhile")
+    func slowConnectKeepsTheFIN() throws {
+        let f = F()
+        defer { f.shutdown() }
+        f.toxic("slow", .slowConnect(SlowConnectCondition(delay: .milliseconds(250))), stream: .upstream)
+        let c = try f.connect()
+        f.advance(toMilliseconds: 10)
+        try c.client.receive("last words")
+        c.client.receiveFIN()
+        f.toxic("lat", .latency(LatencyCondition(latency: .milliseconds(5))), stream: .downstream)
+        f.advance(toMilliseconds: 100)
+        f.remove("lat")
+        f.advance(toMilliseconds: 249)
+        #expect(c.server == nil)
+        f.advance(toMilliseconds: 250)
+        let server = try #require(c.server)
+        #expect(try server.written() == ["last words"])
+        #expect(c.serverHead?.closes == [.output])
+        #expect(f.observer.closed.isEmpty, "\(f.observer.closed)")
+    }
+
     @Test("a bandwidth limit spaces the chunks by their transmission time: 100 kB at 1 MB/s is 100 ms")
     func bandwidth() throws {
         let f = F()
