@@ -39,7 +39,7 @@ if [[ $QUICK == 1 ]]; then
 else
     BYTES=${BENCH_BYTES:-1GiB}; REPS=${BENCH_REPS:-3}; PINGS=${BENCH_PINGS:-20000}
     WARMUP=${BENCH_WARMUP:-2000}; IDLE_CONNS=${BENCH_IDLE_CONNS:-9000}
-    ACC5_COUNT=1000; ACC50_COUNT=200; LAT_MAX_SECONDS=120; IDLE_HOLD=5; PING_ROUNDS=${BENCH_PING_ROUNDS:-4}
+    ACC5_COUNT=1000; ACC50_COUNT=400; LAT_MAX_SECONDS=120; IDLE_HOLD=5; PING_ROUNDS=${BENCH_PING_ROUNDS:-4}
     SIM_HOURS=${BENCH_SIM_HOURS:-24}; SIM_EXACT_HOURS=1; SIM_BOUNDED_HOURS="1 24"; RUN_CLIENTS=200
 fi
 PORT_BASE=${BENCH_PORT_BASE:-26000}
@@ -53,6 +53,7 @@ HAP_ECHO_PORT=$((PORT_BASE + 21));   HAP_SINK_PORT=$((PORT_BASE + 22)); HAP_IDLE
 FL_API_PORT=$((PORT_BASE + 30));     FL_ECHO_PORT=$((PORT_BASE + 31));  FL_SINK_PORT=$((PORT_BASE + 32))
 FL_IDLE_API_PORT=$((PORT_BASE + 40)); FL_IDLE_PORT=$((PORT_BASE + 41))
 FL_LAT_API_PORT=$((PORT_BASE + 50));  FL_LAT_PORT=$((PORT_BASE + 52))
+FL_PLAIN_API_PORT=$((PORT_BASE + 60)); FL_PLAIN_PORT=$((PORT_BASE + 61))
 
 mkdir -p "$OUT"
 rm -rf "$LOGS"
@@ -91,7 +92,12 @@ start_bg() {
     local name=$1; shift
     "$@" >"$LOGS/$name.log" 2>&1 &
     START_PID=$!
-    echo "$START_PID ${1##*/}" >>"$PIDFILE"
+    # The program, past an `env VAR=VALUE...` in front (env execs it, so that is what runs).
+    local prog=$1 a
+    if [[ ${prog##*/} == env ]]; then
+        for a in "${@:2}"; do [[ $a == *=* ]] || { prog=$a; break; }; done
+    fi
+    echo "$START_PID ${prog##*/}" >>"$PIDFILE"
 }
 
 stop_pid() { # PID PROGRAM
@@ -313,10 +319,11 @@ api_expect() { # EXPECTED-CODES API_PORT METHOD PATH [BODY]
     fi
 }
 
-# start_flatline NAME API_PORT: sets FLATLINE_PID once GET /version answers.
+# start_flatline NAME API_PORT [VAR=VALUE...]: sets FLATLINE_PID once GET /version answers; the
+# optional assignments go to the process's environment.
 start_flatline() {
     local name=$1 port=$2 i
-    start_bg "$name" "$FLATLINE" proxy --host 127.0.0.1 --port "$port"
+    start_bg "$name" env "${@:3}" "$FLATLINE" proxy --host 127.0.0.1 --port "$port"
     FLATLINE_PID=$START_PID
     for i in $(seq 1 200); do
         if [[ $(api "$port" GET /version) == 200 ]]; then return 0; fi
@@ -380,21 +387,45 @@ measure_pingpong() {
     done
 }
 
+# The toxic's accuracy, its error's distribution: each round trip minus the direct one (measured in
+# this section the same way) minus the requested latency. The client polls its socket (--spin yes)
+# so that no sample holds its own thread's wake-up after a 50 ms sleep, which is the VM's and not the
+# proxy's. Two Flatline processes alternate in rounds: the one of the run (timers armed early by the
+# learned wake-up lateness) and a baseline with FLATLINE_PRECISE_TIMERS=0 (plain timers).
 measure_accuracy() {
-    local ms count out
+    local ms count out round timers api port per
+    if out=$("$BENCH" latency-accuracy --connect "127.0.0.1:$ECHO_PORT" --count 2000 --warmup 200 --spin yes \
+        --max-seconds 60 2>>"$LOGS/client.log"); then
+        record accuracy direct '"requested_ms":0,"timers":"none"' "$out"
+    fi
+    local main=$FLATLINE_PID plain
+    start_flatline flatline-plain "$FL_PLAIN_API_PORT" FLATLINE_PRECISE_TIMERS=0
+    plain=$FLATLINE_PID
+    FLATLINE_PID=$main
+    flatline_proxy "$FL_PLAIN_API_PORT" bench_echo "$FL_PLAIN_PORT" "$ECHO_PORT" || return 1
     for ms in 5 50; do
         count=$ACC5_COUNT
         [[ $ms == 50 ]] && count=$ACC50_COUNT
+        per=$((count / 2))
         flatline_latency "$FL_API_PORT" bench_echo lat downstream "$ms"
-        if out=$("$BENCH" latency-accuracy --connect "127.0.0.1:$FL_ECHO_PORT" --count "$count" \
-            --warmup 20 --max-seconds 60 2>>"$LOGS/client.log"); then
-            record accuracy flatline "\"requested_ms\":$ms" "$out"
-            say "latency ${ms}ms: measured p50 $(sed -E 's/.*"p50_us":([0-9.]+).*/\1/' <<<"$out") us"
-        else
-            fail_record accuracy flatline "\"requested_ms\":$ms" "client failed: $(tail -n 1 "$LOGS/client.log")"
-        fi
+        flatline_latency "$FL_PLAIN_API_PORT" bench_echo lat downstream "$ms"
+        for round in 1 2; do
+            for timers in precise plain; do
+                api=$FL_API_PORT; port=$FL_ECHO_PORT
+                [[ $timers == plain ]] && { api=$FL_PLAIN_API_PORT; port=$FL_PLAIN_PORT; }
+                if out=$("$BENCH" latency-accuracy --connect "127.0.0.1:$port" --count "$per" --spin yes \
+                    --warmup 20 --max-seconds 60 2>>"$LOGS/client.log"); then
+                    record accuracy flatline "\"requested_ms\":$ms,\"timers\":\"$timers\",\"rep\":$round" "$out"
+                    say "latency ${ms}ms ($timers timers, round $round): measured p50 $(sed -E 's/.*"p50_us":([0-9.]+).*/\1/' <<<"$out") us"
+                else
+                    fail_record accuracy flatline "\"requested_ms\":$ms,\"timers\":\"$timers\"" "client failed: $(tail -n 1 "$LOGS/client.log")"
+                fi
+            done
+        done
         api_expect "200 204" "$FL_API_PORT" DELETE /proxies/bench_echo/toxics/lat
+        api_expect "200 204" "$FL_PLAIN_API_PORT" DELETE /proxies/bench_echo/toxics/lat
     done
+    stop_pid "$plain" "${FLATLINE##*/}"
 }
 
 # idle_run PATH PROXY_PID PORT: warm up, read RSS, hold IDLE_CONNS connections, read RSS again.

@@ -48,6 +48,15 @@ struct Options {
         return v
     }
 
+    func bool(_ name: String, default def: Bool) throws -> Bool {
+        guard let text = values[name] else { return def }
+        switch text.lowercased() {
+        case "1", "yes", "true": return true
+        case "0", "no", "false": return false
+        default: throw BenchError("--\(name) must be yes or no, got '\(text)'")
+        }
+    }
+
     func bytes(_ name: String, default def: Int) throws -> Int {
         guard let text = values[name] else { return def }
         guard let v = parseByteSize(text) else {

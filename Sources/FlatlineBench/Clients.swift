@@ -86,8 +86,11 @@ struct RoundTrips {
     var failure: String?
 }
 
-/// 1-byte ping-pong over one TCP_NODELAY connection. Each sample is one send + one receive.
-func measureRoundTrips(_ endpoint: Endpoint, count: Int, warmup: Int, timeout: Double, maxSeconds: Double) throws -> RoundTrips {
+/// 1-byte ping-pong over one TCP_NODELAY connection. Each sample is one send + one receive. With
+/// `spin` the receive polls without blocking (bounded by `timeout`), so a sample holds no wake-up of
+/// this client's own thread after a long wait: what a latency toxic's accuracy must not include.
+func measureRoundTrips(_ endpoint: Endpoint, count: Int, warmup: Int, timeout: Double, maxSeconds: Double,
+                       spin: Bool = false) throws -> RoundTrips {
     let fd = try connectTCP(endpoint, timeout: timeout)
     defer { close(fd) }
     setNoDelay(fd)
@@ -103,7 +106,7 @@ func measureRoundTrips(_ endpoint: Endpoint, count: Int, warmup: Int, timeout: D
         }
         do {
             try sendAll(fd, &ping, 1)
-            try recvExactly(fd, &pong, 1)
+            if spin { try recvOneSpinning(fd, &pong, timeout: timeout) } else { try recvExactly(fd, &pong, 1) }
         } catch {
             return RoundTrips(samplesNanos: samples, failure: "round trip \(i): \(error)")
         }
@@ -144,13 +147,15 @@ func runPingPong(_ opts: Options, raw: Bool) throws {
     let timeout = try opts.double("timeout", default: 10)
     let maxSeconds = try opts.double("max-seconds", default: 120)
     guard count > 0 else { throw BenchError("--count must be positive") }
-    let result = try measureRoundTrips(endpoint, count: count, warmup: warmup, timeout: timeout, maxSeconds: maxSeconds)
+    let spin = try opts.bool("spin", default: false)
+    let result = try measureRoundTrips(endpoint, count: count, warmup: warmup, timeout: timeout, maxSeconds: maxSeconds, spin: spin)
     let micros = result.samplesNanos.map { Double($0) / 1000 }
     var j = JSONObject()
     j.set("bench", raw ? "latency-accuracy" : "pingpong")
     j.set("target", endpoint.description)
     j.set("requested", count)
     j.set("warmup", warmup)
+    j.set("spin", spin)
     summarize(&j, micros.sorted())
     j.set("complete", result.failure == nil)
     j.set("status", result.failure ?? "complete")

@@ -180,6 +180,19 @@ func recvExactly(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ count: Int) thr
     }
 }
 
+/// Reads one byte by polling the socket without blocking until it comes, the peer closes, or
+/// `timeout` seconds pass.
+func recvOneSpinning(_ fd: Int32, _ base: UnsafeMutableRawPointer, timeout: Double) throws {
+    let deadline = monotonicNanos() + UInt64(timeout * 1e9)
+    while true {
+        let n = recv(fd, base, 1, Int32(MSG_DONTWAIT))
+        if n == 1 { return }
+        if n == 0 { throw BenchError("connection closed by peer") }
+        if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { throw BenchError("recv: \(errnoText())") }
+        if monotonicNanos() > deadline { throw BenchError("receive timed out") }
+    }
+}
+
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 @discardableResult
 func raiseFileLimit() -> UInt64 {

@@ -21,7 +21,8 @@ clients (each prints one JSON line):
                    [--drain-timeout 60] [--timeout 30]
   pingpong         --connect HOST:PORT --count N [--warmup W] [--timeout 10] [--max-seconds 120]
   latency-accuracy --connect HOST:PORT --count N [--warmup W] [--timeout 10] [--max-seconds 120]
-                   (pingpong plus every sample, samples_us, in send order)
+                   [--spin yes] (pingpong plus every sample, samples_us, in send order;
+                   --spin polls the socket instead of sleeping in recv)
   idle             --connect HOST:PORT --count N --hold SECONDS [--timeout 5]
                    [--max-seconds 180] [--ready-file PATH]
 
@@ -53,7 +54,7 @@ do {
     case "pingpong":
         try runPingPong(Options(rest, allowed: clientOptions.union(["count", "warmup"])), raw: false)
     case "latency-accuracy":
-        try runPingPong(Options(rest, allowed: clientOptions.union(["count", "warmup"])), raw: true)
+        try runPingPong(Options(rest, allowed: clientOptions.union(["count", "warmup", "spin"])), raw: true)
     case "idle":
         try runIdle(Options(rest, allowed: clientOptions.union(["count", "hold", "ready-file"])))
     case "help", "-h", "--help":

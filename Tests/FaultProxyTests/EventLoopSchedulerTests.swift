@@ -66,4 +66,34 @@ struct EventLoopSchedulerTests {
         #expect(fired >= start + .milliseconds(20))
         try await group.shutdownGracefully()
     }
+
+    /// Issue 12, latency accuracy: timers armed early by the learned wake-up lateness still never
+    /// run before their deadline, and a cancelled one never runs, whichever stage it was in.
+    @Test("on a real loop, precise timers run at or after their deadline, never before")
+    func preciseTimersNeverRunEarly() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let results: [Int64] = try loop.submit { () -> EventLoopFuture<[Int64]> in
+            let scheduler = EventLoopScheduler(loop: loop, precise: true)
+            let done = loop.makePromise(of: [Int64].self)
+            var early: [Int64] = []
+            var remaining = 60
+            func next() {
+                let deadline = scheduler.now + .milliseconds(2)
+                // A timer cancelled before it fires never runs, even when armed early.
+                let cancelled = scheduler.schedule(at: deadline) { early.append(-1) }
+                scheduler.cancel(cancelled)
+                scheduler.schedule(at: deadline) {
+                    let now = scheduler.now
+                    if now < deadline { early.append(deadline.nanoseconds - now.nanoseconds) }
+                    remaining -= 1
+                    if remaining == 0 { done.succeed(early) } else { next() }
+                }
+            }
+            next()
+            return done.futureResult
+        }.flatMap { $0 }.wait()
+        #expect(results.isEmpty, "timers ran early (ns before the deadline; -1 a cancelled one): \(results)")
+    }
 }
