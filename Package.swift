@@ -55,7 +55,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The adaptive-timeout engine: heartbeat traces (files, generators), the detector bench
         // (Chen-Toueg-Aguilera QoS), learning and recommendation. Pure Swift, no NIO.
-        .target(name: "Timeouts", dependencies: ["LabCore", "Heartbeat", "CZlib"], swiftSettings: strict),
+        .target(name: "Timeouts", dependencies: ["LabCore", "Heartbeat", "Scenario", "CZlib"], swiftSettings: strict),
         // Discrete-event simulation: the Heartbeat machines over simulated links driven by the
         // same LabCore link schedule as the live proxy, on a virtual clock. No NIO.
         .target(

@@ -58,7 +58,9 @@ extension Scenario {
 
     /// Parses and validates a scenario from YAML text; `source` names it in errors (a file name).
     public static func parse(yaml: String, source: String = "<scenario>") throws(ScenarioError) -> Scenario {
-        let document = try ScenarioNode.parse(yaml: yaml, file: source)
+        // A learned link's model.json is found beside the scenario file.
+        let base = URL(fileURLWithPath: source).deletingLastPathComponent()
+        let document = try ScenarioNode.parse(yaml: yaml, file: source).expandingLearnedLink(base: base)
         return try Scenario(document: document, validateSweeps: true)
     }
 

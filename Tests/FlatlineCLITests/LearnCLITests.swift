@@ -65,6 +65,19 @@ extension CLITests {
         let check = try Self.run(["check", "\(out)/scenario.yaml"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
 
+        // Or a scenario of one's own reads the model as its link: learn -> replay in one step.
+        try Data("""
+        name: replay
+        duration: 1h
+        server: { builtin: socketio, pingInterval: 1s, pingTimeout: 20s }
+        clients: { count: 4, builtin: socketio }
+        link: { learned: model.json }
+        toleratedStall: 30s
+        expect: { falseDisconnects: 0 }
+        """.utf8).write(to: URL(fileURLWithPath: "\(out)/replay.yaml"))
+        let replay = try Self.run(["run", "\(out)/replay.yaml", "--out", dir.appendingPathComponent("replayed").path], timeout: 120)
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+
         let bad = dir.appendingPathComponent("rtts.csv")
         try Data("rtt_ms\n40\n-3\n".utf8).write(to: bad)
         let badOut = dir.appendingPathComponent("bad-out").path
