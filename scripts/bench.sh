@@ -407,6 +407,16 @@ measure_accuracy() {
         count=$ACC5_COUNT
         [[ $ms == 50 ]] && count=$ACC50_COUNT
         per=$((count / 2))
+        # The machine's own floor: how late a plain sleep of the same length wakes, as many times.
+        if out=$(python3 -c '
+import json, sys, time
+ms, n = float(sys.argv[1]), int(sys.argv[2])
+late = []
+for _ in range(n):
+    t = time.monotonic(); time.sleep(ms / 1000); late.append((time.monotonic() - t) * 1e6)
+print(json.dumps({"bench": "sleep", "samples_us": [round(x, 1) for x in late]}))' "$ms" "$count" 2>>"$LOGS/client.log"); then
+            record accuracy sleep "\"requested_ms\":$ms,\"timers\":\"sleep\"" "$out"
+        fi
         flatline_latency "$FL_API_PORT" bench_echo lat downstream "$ms"
         flatline_latency "$FL_PLAIN_API_PORT" bench_echo lat downstream "$ms"
         for round in 1 2; do
