@@ -120,6 +120,10 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
         switch frame.opcode {
         case .text, .binary:
             guard case .open = state else { return }
+            if frame.opcode == .text, String(validating: frame.unmaskedData.readableBytesView, as: UTF8.self) == nil {
+                // RFC 6455 8.1: text that is not UTF-8 fails the connection with 1007.
+                return failConnection(code: WebSocketCloseCode.invalidPayload, what: "a text message that is not UTF-8", at: now)
+            }
             let detail = Self.describe(frame.opcode, bytes: frame.data.readableBytes)
             record(.messageReceived, detail: detail, at: now)
             if case .server = setup.role {
@@ -147,6 +151,15 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let now = context.eventLoop.instant
+        // The aggregator's complaints are the peer's protocol errors: answer them with a Close.
+        if let error = error as? NIOWebSocketFrameAggregator.Error, case .open = state {
+            switch error {
+            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
+                return failConnection(code: WebSocketCloseCode.messageTooBig, what: "a message past the size limit", at: now)
+            default:
+                return failConnection(code: WebSocketCloseCode.protocolError, what: "fragments out of order (\(error))", at: now)
+            }
+        }
         if case .closed = state {} else {
             finish(reason: CloseReason.transportError.rawValue, detail: "\(error)", at: now)
         }

@@ -46,4 +46,7 @@ public enum ScenarioBounds {
     /// The most message or heartbeat events one run may imply (about 1,000 connections for a
     /// day at 23 messages a second).
     public static let mostEventsPerRun = 2e9
+    /// The largest workload message, in bytes: 16 MiB (each is made whole in memory; Engine.IO's
+    /// own default refuses more than 1 MB).
+    public static let largestMessage = 16 << 20
 }

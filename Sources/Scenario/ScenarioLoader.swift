@@ -451,8 +451,13 @@ extension Scenario {
         func flow(_ key: String) throws(ScenarioError) -> MessageFlow? {
             guard let n = r[key] else { return nil }
             let f = try MappingReader(n, r.path(key), known: ["rate", "size"], what: "a mapping with rate and size")
-            return MessageFlow(rate: try ScenarioRead.eventRate(try f.required("rate"), f.path("rate")),
-                               size: try ScenarioRead.size(try f.required("size"), f.path("size")))
+            let sizeNode = try f.required("size")
+            let size = try ScenarioRead.size(sizeNode, f.path("size"))
+            // Each message is made whole in memory: bounded, so no file that passes check aborts a run.
+            guard size.bytes <= ScenarioBounds.largestMessage else {
+                throw ScenarioRead.error(sizeNode, f.path("size"), "a message is at most \(ScenarioBounds.largestMessage) bytes (16 MiB), got \(size.bytes)")
+            }
+            return MessageFlow(rate: try ScenarioRead.eventRate(try f.required("rate"), f.path("rate")), size: size)
         }
         return Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"))
     }

@@ -185,6 +185,20 @@ struct ServerHandshakeTests {
         #expect(notUTF8.bytes.ends(with: Self.serverClose(1007)), "\(notUTF8.bytes.suffix(8))")
     }
 
+    /// Found by `make fuzz` (protocol_fuzz): the plain WebSocket server echoed text that is not
+    /// UTF-8, and closed without a Close frame on a continuation with nothing to continue.
+    @Test("the WebSocket server closes text that is not UTF-8 with 1007, a stray continuation with 1002")
+    func webSocketMessageRules() async throws {
+        let notUTF8 = try await Self.exchange(.webSocket, request: Self.upgrade(Kind.webSocket.target),
+                                              frames: [Self.frame(opcode: 0x1, [0xE2, 0x82])], wait: 2)
+        #expect(notUTF8.bytes.ends(with: Self.serverClose(1007)), "\(notUTF8.bytes.suffix(8))")
+        #expect(!notUTF8.bytes.contains(subsequence: [0x81, 0x02, 0xE2, 0x82]), "the text was echoed")
+        let stray = try await Self.exchange(.webSocket, request: Self.upgrade(Kind.webSocket.target),
+                                            frames: [Self.frame(opcode: 0x0, Array("tail".utf8))], wait: 2)
+        #expect(stray.bytes.ends(with: Self.serverClose(1002)), "\(stray.bytes.suffix(8))")
+        #expect(stray.closedByServer)
+    }
+
     // MARK: Requests that never finish
 
     @Test("headers that never finish are closed after the request timeout", arguments: Kind.allCases)

@@ -25,6 +25,14 @@ import Testing
         """
     }
 
+    /// Found by `make fuzz` (scenario_fuzz): a run made each message whole, so `size: 1000GB`
+    /// passed check and then aborted the run allocating it.
+    @Test func aMessageIsAtMostSixteenMebibytes() {
+        let text = Self.description(Self.file(workload: "workload: { clientToServer: { rate: 1/s, size: 1000GB } }"))
+        #expect(text?.hasPrefix("b.yaml:5:48: workload.clientToServer.size: a message is at most 16777216 bytes") == true, "\(text ?? "accepted")")
+        #expect(Self.description(Self.file(workload: "workload: { clientToServer: { rate: 1/s, size: 16MiB } }")) == nil)
+    }
+
     @Test func aRateOfTwentySixNinesIsRefused() {
         let text = Self.description(Self.file(workload: "workload: { serverToClient: { rate: 99999999999999999999999999/s, size: 512B } }"))
         #expect(text == "b.yaml:5:37: workload.serverToClient.rate: must be at most 1000/s per connection, got 99999999999999999999999999/s")

@@ -41,6 +41,8 @@ public enum WebSocketCloseCode {
     public static let protocolError: UInt16 = 1002
     /// 1007: a close reason (or text) that is not UTF-8.
     public static let invalidPayload: UInt16 = 1007
+    /// 1009: a message larger than the endpoint takes.
+    public static let messageTooBig: UInt16 = 1009
 
     /// Whether an endpoint may put `code` in a Close frame: 1000-1003 and 1007-1014 (RFC 6455
     /// section 7.4.1 and the IANA registry), and 3000-4999 for libraries and applications. 1004-1006
