@@ -42,7 +42,7 @@ enum Route: Sendable, Hashable {
         guard path.hasPrefix("/") else { throw .notFound }
         var segments: [String] = []
         for raw in path.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let decoded = String(raw).removingPercentEncoding else { throw .badEncoding }
+            guard let decoded = Self.percentDecoded(raw) else { throw .badEncoding }
             segments.append(decoded)
         }
         switch segments.count {
@@ -73,12 +73,37 @@ enum Route: Sendable, Hashable {
 
 /// The rule for proxy and toxic names: a name is accepted only if it can be addressed again, so a
 /// proxy is never created (and left listening) that GET and DELETE cannot reach.
+extension Route {
+    /// A path segment with its %XX escapes decoded to bytes, read as UTF-8 exactly as written
+    /// (Foundation's decoding drops a leading U+FEFF, so /proxies/%EF%BB%BFbom addressed "bom");
+    /// nil for a bad escape or bytes that are not UTF-8.
+    static func percentDecoded(_ segment: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var utf8 = segment.utf8.makeIterator()
+        while let byte = utf8.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = utf8.next().flatMap(Self.hexValue), let low = utf8.next().flatMap(Self.hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
 enum ResourceName {
     /// The longest name, in UTF-8 bytes: its percent-encoded path stays far below any request-line limit.
     static let maximumBytes = 256
 
     /// Checks `name` for `field`: at most `maximumBytes`, no control characters, and it must come
-    /// back unchanged from the router's percent-decoding (a leading U+FEFF, for one, does not).
+    /// back unchanged from the router's percent-decoding (which keeps every byte, U+FEFF included).
     static func validate(_ name: String, field: String) throws(APIError) {
         guard name.utf8.count <= maximumBytes else {
             throw APIError.badRequest("too long: \(name.utf8.count) bytes, at most \(maximumBytes)", field: field)

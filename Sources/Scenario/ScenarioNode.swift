@@ -123,14 +123,50 @@ extension ScenarioNode {
         }
     }
 
+    /// Bounds the nesting of flow collections before libyaml sees the text. Brackets in comments
+    /// and in quoted scalars are text, not nesting: a comment starts at a `#` at a line's start or
+    /// after a space, and a quote starts a scalar where YAML starts one (after `:`, `-`, `[`, `{`,
+    /// `,` and spaces, or at a line's start). A quote is taken to end at its line's end at the
+    /// latest, so what follows is counted again: the check may count too much, never too little.
     private static func checkFlowDepth(_ yaml: String, file: String, lineOffset: Int, columnOffset: Int) throws(ScenarioError) {
         var depth = 0
         var line = 1
         var column = 0
+        var quote: Unicode.Scalar?
+        var inComment = false
+        var previous: Unicode.Scalar = "\n"      // the last scalar read
+        var lastSignificant: Unicode.Scalar = "\n"  // the last one that is not a space or tab
+        var escaped = false
         for scalar in yaml.unicodeScalars {
             column += 1
+            defer {
+                previous = scalar
+                if scalar != " " && scalar != "\t" { lastSignificant = scalar }
+            }
+            if scalar == "\n" {
+                line += 1
+                column = 0
+                inComment = false
+                quote = nil
+                escaped = false
+                continue
+            }
+            if inComment { continue }
+            if let open = quote {
+                if open == "\"" && escaped { escaped = false; continue }
+                if open == "\"" && scalar == "\\" { escaped = true; continue }
+                if scalar == open { quote = nil }
+                continue
+            }
+            if scalar == "#" && (previous == " " || previous == "\t" || previous == "\n") {
+                inComment = true
+                continue
+            }
+            if (scalar == "'" || scalar == "\"") && ":-[{,\n".unicodeScalars.contains(lastSignificant) {
+                quote = scalar
+                continue
+            }
             switch scalar {
-            case "\n": line += 1; column = 0
             case "[", "{":
                 depth += 1
                 if depth > ScenarioDocumentLimits.maxFlowDepth {

@@ -33,6 +33,18 @@ import Testing
         #expect(Self.description(Self.file(workload: "workload: { clientToServer: { rate: 1/s, size: 16MiB } }")) == nil)
     }
 
+    /// Found by `make fuzz` (scenario_fuzz): brackets in comments and quoted scalars counted as
+    /// nesting, so valid files were refused; real nesting past 64 levels still is.
+    @Test func bracketsInCommentsAndQuotesAreNotNesting() {
+        let many = String(repeating: "[", count: 65)
+        #expect(Self.description(Self.file() + "# \(many)\n") == nil)
+        #expect(Self.description(Self.file(workload: "workload: {} # \(many)")) == nil)
+        #expect(Self.description(Self.file().replacingOccurrences(of: "name: b", with: "name: b\nphases: [{ at: 1m, for: 1s, both: stall, note: '\(many)' }]")) == nil)
+        #expect(Self.description(Self.file().replacingOccurrences(of: "name: b", with: "name: b\nphases: [{ at: 1m, for: 1s, both: stall, note: \"a \\\" \(many)\" }]")) == nil)
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(Self.description(Self.file() + "x: \(deep)\n")?.contains("nesting deeper than 64 levels") == true)
+    }
+
     @Test func aRateOfTwentySixNinesIsRefused() {
         let text = Self.description(Self.file(workload: "workload: { serverToClient: { rate: 99999999999999999999999999/s, size: 512B } }"))
         #expect(text == "b.yaml:5:37: workload.serverToClient.rate: must be at most 1000/s per connection, got 99999999999999999999999999/s")
