@@ -190,7 +190,11 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
             guard frame.fin, let whole = fragments else { return }
             fragments = nil
             if fragmentOpcode == .text {
-                onText(String(buffer: whole))
+                // RFC 6455 8.1: text that is not UTF-8 fails the connection with 1007.
+                guard let text = String(validating: whole.readableBytesView, as: UTF8.self) else {
+                    return fail(context, WebSocketErrorCode(codeNumber: 1007))
+                }
+                onText(text)
             } else {
                 onBinary(Array(whole.readableBytesView))
             }

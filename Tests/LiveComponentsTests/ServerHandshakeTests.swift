@@ -187,6 +187,12 @@ struct ServerHandshakeTests {
 
     /// Found by `make fuzz` (protocol_fuzz): the plain WebSocket server echoed text that is not
     /// UTF-8, and closed without a Close frame on a continuation with nothing to continue.
+    @Test("text that is not UTF-8 closes with 1007", arguments: Kind.allCases)
+    func textThatIsNotUTF8Closes1007(kind: Kind) async throws {
+        let reply = try await Self.exchange(kind, request: Self.upgrade(kind.target), frames: [Self.frame(opcode: 0x1, Array("42".utf8) + [0xFF])], wait: 2)
+        #expect(reply.bytes.ends(with: Self.serverClose(1007)), "\(reply.bytes.suffix(8))")
+    }
+
     @Test("the WebSocket server closes text that is not UTF-8 with 1007, a stray continuation with 1002")
     func webSocketMessageRules() async throws {
         let notUTF8 = try await Self.exchange(.webSocket, request: Self.upgrade(Kind.webSocket.target),
