@@ -1,7 +1,7 @@
 # The two commands a new user types: `make demo` and `make test`. Each installs what it needs.
 SWIFT ?= swift
 
-.PHONY: deps build demo test test-swift test-interop bench clean
+.PHONY: deps build demo test test-swift test-interop bench fuzz clean
 
 deps:
 	@bash scripts/ensure-deps.sh
@@ -28,6 +28,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	@bash scripts/interop-tests.sh
+	@FUZZ_SECONDS=8 FUZZ_SEED=1 bash scripts/fuzz.sh
+
+# Fuzz the control API, scenario files and the built-in servers (docs/fuzzing.md): each fuzzer for
+# FUZZ_SECONDS (default 60), from FUZZ_SEED (default 1); reproducers land under results/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) bash scripts/fuzz.sh
 
 bench:
 	@bash scripts/ensure-deps.sh --bench
