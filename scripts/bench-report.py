@@ -266,7 +266,7 @@ def build(records, partial):
         b = accuracy.get(ms, {}).get("plain", {})
         e = a.get("error_ms")
         p99 = e["p99"] if e else None
-        ok = p99 is not None and -TARGET_ACCURACY_P99_MS < p99 < TARGET_ACCURACY_P99_MS if p99 is not None else None
+        ok = abs(p99) < TARGET_ACCURACY_P99_MS if p99 is not None else None
         flat = (f"p1 {e['p1']:+.3f}, p50 {e['p50']:+.3f}, p90 {e['p90']:+.3f}, p99 {e['p99']:+.3f}, max {e['max']:+.3f} "
                 f"({a['count']} samples)") if e else None
         base = b.get("error_ms")

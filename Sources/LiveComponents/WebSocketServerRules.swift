@@ -7,7 +7,7 @@ import NIOWebSocket
 
 /// An HTTP answer to a request the server will not serve: the status, any header it must carry
 /// and a short body saying why.
-struct HTTPRefusal: Sendable, Equatable {
+struct HTTPRefusal: Sendable {
     /// The status line's code.
     var status: HTTPResponseStatus
     /// The body's content type.
@@ -16,10 +16,6 @@ struct HTTPRefusal: Sendable, Equatable {
     var headers: [(String, String)] = []
     /// The body.
     var body: String
-
-    static func == (a: HTTPRefusal, b: HTTPRefusal) -> Bool {
-        a.status == b.status && a.contentType == b.contentType && a.body == b.body && a.headers.elementsEqual(b.headers, by: { $0 == $1 })
-    }
 }
 
 /// RFC 6455's rules for the opening handshake and the frames a server receives, shared by the

@@ -252,6 +252,50 @@ struct CLITests {
         #expect(!r.stderr.isEmpty)
     }
 
+    /// What an interrupted `flatline run` left: its results folder, whether it got under way,
+    /// how it exited, and its stderr.
+    struct InterruptedRun {
+        var out: URL
+        var started: Bool
+        var stopped: Bool
+        var status: Int32
+        var stderr: String
+    }
+
+    /// Runs the scenario `yaml` in `dir` (simulated, `runs` runs), waits until `underWay` says so
+    /// of the results folder (polled: the process tells nothing else), sends `signal`, and waits up
+    /// to 60 s for the process to end.
+    static func interruptedRun(_ yaml: String, in dir: URL, runs: Int, signal: Int32,
+                               underWay: (URL) -> Bool) throws -> InterruptedRun {
+        let path = dir.appendingPathComponent("scenario.yaml").path
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        let out = dir.appendingPathComponent("results")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["run", path, "--runs", String(runs), "--out", out.path]
+        process.standardOutput = Pipe()
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var started = false
+        for _ in 0..<1200 where !started {
+            usleep(50_000)
+            started = underWay(out)
+        }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        let stopped = !process.isRunning
+        let stderr = stopped ? String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) : ""
+        return InterruptedRun(out: out, started: started, stopped: stopped, status: stopped ? process.terminationStatus : -1, stderr: stderr)
+    }
+
+    /// The names in `folder`, or none when it does not exist (yet).
+    static func entries(_ folder: URL) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+    }
+
     /// Issue 12, finding 12: SIGINT (or SIGTERM) during a simulated series stops it after the run
     /// in progress, writes the runs done marked partial, leaves no staging folder and exits 130.
     @Test(arguments: [SIGINT, SIGTERM])
@@ -259,36 +303,20 @@ struct CLITests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-simint-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("series.yaml").path
-        try Data("""
+        // Under way once its staging folder holds a finished run.
+        let run = try Self.interruptedRun("""
         name: series
         duration: 2h
         server: { builtin: socketio }
         clients: { count: 50, builtin: socketio }
         link: { both: { latency: 20ms } }
-        """.utf8).write(to: URL(fileURLWithPath: path))
-        let out = dir.appendingPathComponent("results")
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["run", path, "--runs", "1000", "--out", out.path]
-        process.standardOutput = Pipe()
-        process.standardError = Pipe()
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        // Wait for the series to be under way (its staging folder holds a finished run).
-        let scenarioFolder = out.appendingPathComponent("series")
-        var started = false
-        for _ in 0..<600 where !started {
-            usleep(50_000)
-            let hidden = (try? FileManager.default.contentsOfDirectory(atPath: scenarioFolder.path)) ?? []
-            started = hidden.contains { $0.hasPrefix(".sim-events") }
+        """, in: dir, runs: 1000, signal: signal) { out in
+            Self.entries(out.appendingPathComponent("series")).contains { $0.hasPrefix(".sim-events") }
         }
-        #expect(started)
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        #expect(!process.isRunning)
-        #expect(process.terminationStatus == 130)
+        #expect(run.started)
+        #expect(run.stopped)
+        #expect(run.status == 130)
+        let scenarioFolder = run.out.appendingPathComponent("series")
         let entries = try FileManager.default.contentsOfDirectory(atPath: scenarioFolder.path)
         #expect(entries.count == 1 && !entries[0].hasPrefix("."), "\(entries)")
         let folder = scenarioFolder.appendingPathComponent(entries.first ?? "")
@@ -306,44 +334,24 @@ struct CLITests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-sweepint-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("sweep.yaml").path
-        try Data("""
+        // Under way once the first point is written and the second (60 clients, 400 runs) has begun.
+        let run = try Self.interruptedRun("""
         name: sweep
         duration: 10m
         server: { builtin: socketio }
         clients: { count: 1, builtin: socketio }
         link: { both: { latency: 20ms } }
         sweeps: { clients.count: [1, 60, 2] }
-        """.utf8).write(to: URL(fileURLWithPath: path))
-        let out = dir.appendingPathComponent("results")
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["run", path, "--runs", "400", "--out", out.path]
-        process.standardOutput = Pipe()
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        // Wait until the first point is written and the second (60 clients, 400 runs) is under way.
-        let first = out.appendingPathComponent("sweep+clients.count=1")
-        let second = out.appendingPathComponent("sweep+clients.count=60")
-        var started = false
-        for _ in 0..<1200 where !started {
-            usleep(50_000)
-            let written = ((try? FileManager.default.contentsOfDirectory(atPath: first.path)) ?? []).contains { !$0.hasPrefix(".") }
-            let underWay = ((try? FileManager.default.contentsOfDirectory(atPath: second.path)) ?? []).contains { $0.hasPrefix(".sim-events") }
-            started = written && underWay
+        """, in: dir, runs: 400, signal: SIGINT) { out in
+            Self.entries(out.appendingPathComponent("sweep+clients.count=1")).contains { !$0.hasPrefix(".") }
+                && Self.entries(out.appendingPathComponent("sweep+clients.count=60")).contains { $0.hasPrefix(".sim-events") }
         }
-        #expect(started, "the sweep's second point never got under way")
-        kill(process.processIdentifier, SIGINT)
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        #expect(!process.isRunning)
-        #expect(process.terminationStatus == 130)
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(stderr.contains("2 of 3 sweep points ran; not run: sweep+clients.count=2"), "\(stderr)")
-        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("sweep+clients.count=2").path))
-        for point in [first, second] {
+        #expect(run.started, "the sweep's second point never got under way")
+        #expect(run.stopped)
+        #expect(run.status == 130)
+        #expect(run.stderr.contains("2 of 3 sweep points ran; not run: sweep+clients.count=2"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run.out.appendingPathComponent("sweep+clients.count=2").path))
+        for point in ["sweep+clients.count=1", "sweep+clients.count=60"].map(run.out.appendingPathComponent) {
             let entries = try FileManager.default.contentsOfDirectory(atPath: point.path)
             #expect(entries.count == 1 && !entries[0].hasPrefix("."), "\(point.lastPathComponent): \(entries)")
             let folder = point.appendingPathComponent(entries.first ?? "")

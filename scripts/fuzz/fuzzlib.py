@@ -120,6 +120,16 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def stop_problem(self, what: str, grace: float = 10.0) -> str | None:
+        """Stops the child (`stop`) and says what was wrong with how it ended, or None when it
+        exited within `grace` of SIGTERM with status 0 or by SIGTERM itself."""
+        code, took = self.stop(grace)
+        if took == float("inf"):
+            return f"{what} did not exit within {grace:g} s of SIGTERM"
+        if code not in (0, -signal.SIGTERM):
+            return f"{what} ended with {describe_exit(code)} on SIGTERM"
+        return None
+
     def stop(self, grace: float = 10.0) -> tuple[int | None, float]:
         """SIGTERM, then SIGKILL after `grace` seconds; returns (exit code, seconds it took to exit after SIGTERM)."""
         started = time.monotonic()

@@ -734,13 +734,9 @@ class Fuzzer:
             pool.shutdown(wait=True)
             for key, child in self.servers.items():
                 alive = child.alive()
-                code, took = child.stop()
-                if not alive:
-                    continue
-                if took == float("inf"):
-                    self.fail(None, "shutdown", f"the {key} server did not exit within 10 s of SIGTERM")
-                elif code not in (0, -15):
-                    self.fail(None, "shutdown", f"the {key} server ended with {fuzzlib.describe_exit(code)} on SIGTERM")
+                problem = child.stop_problem(f"the {key} server")
+                if alive and problem:
+                    self.fail(None, "shutdown", problem)
             self.check_event_logs()
         return self.report.summary()
 
