@@ -154,8 +154,19 @@ public final class Proxy: @unchecked Sendable {
             }
             if let stale { try? await stale.close() }
         } catch {
-            throw .listenFailed(listen.description, reason: "\(error)")
+            throw .listenFailed(listen.description, reason: Self.listenFailure(error))
         }
+    }
+
+    /// A bind failure as Go's net package words it ("bind: address already in use"), not NIO's
+    /// internal call site and errno.
+    static func listenFailure(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            let text = String(cString: strerror(io.errnoCode)).lowercased()
+            return io.description.hasPrefix("bind") ? "bind: \(text)" : text
+        }
+        if let unknown = error as? SocketAddressError.UnknownHost { return "lookup \(unknown.host): no such host" }
+        return "\(error)"
     }
 
     /// Stops listening and closes every connection, as Toxiproxy does for `enabled: false`.
@@ -193,7 +204,7 @@ public final class Proxy: @unchecked Sendable {
         do { try toxic.condition.validate() } catch { throw .invalidToxic(error) }
         let toxic = stamped(toxic)
         try await mutateToxics { toxics throws(ProxyError) in
-            if toxics.contains(where: { $0.name == toxic.name }) { throw .toxicExists(toxic.name) }
+            if toxics.contains(where: { $0.name.hasSameBytes(as: toxic.name) }) { throw .toxicExists(toxic.name) }
             toxics.append(toxic)
         }
     }
@@ -202,7 +213,7 @@ public final class Proxy: @unchecked Sendable {
     public func updateToxic(_ toxic: Toxic) async throws(ProxyError) {
         do { try toxic.condition.validate() } catch { throw .invalidToxic(error) }
         try await mutateToxics { toxics throws(ProxyError) in
-            guard let i = toxics.firstIndex(where: { $0.name == toxic.name }) else { throw .toxicNotFound(toxic.name) }
+            guard let i = toxics.firstIndex(where: { $0.name.hasSameBytes(as: toxic.name) }) else { throw .toxicNotFound(toxic.name) }
             var updated = toxic
             updated.createdAt = toxics[i].createdAt
             toxics[i] = updated
@@ -212,7 +223,7 @@ public final class Proxy: @unchecked Sendable {
     /// Removes a toxic by name; returns once no connection applies it any more.
     public func removeToxic(named name: String) async throws(ProxyError) {
         try await mutateToxics { toxics throws(ProxyError) in
-            guard let i = toxics.firstIndex(where: { $0.name == name }) else { throw .toxicNotFound(name) }
+            guard let i = toxics.firstIndex(where: { $0.name.hasSameBytes(as: name) }) else { throw .toxicNotFound(name) }
             toxics.remove(at: i)
         }
     }
@@ -228,7 +239,7 @@ public final class Proxy: @unchecked Sendable {
     public func changeToxics(adding: [Toxic], removing: [String]) {
         let adding = adding.map(stamped)
         let (toxics, conns) = state.withLockedValue { s -> ([Toxic], [ProxyConnection]) in
-            s.toxics.removeAll { t in removing.contains(t.name) || adding.contains { $0.name == t.name } }
+            s.toxics.removeAll { t in removing.contains { $0.hasSameBytes(as: t.name) } || adding.contains { $0.name.hasSameBytes(as: t.name) } }
             s.toxics.append(contentsOf: adding)
             return (s.toxics, Array(s.connections.values))
         }
@@ -244,7 +255,7 @@ public final class Proxy: @unchecked Sendable {
 
     /// The toxic with this name.
     public func toxic(named name: String) throws(ProxyError) -> Toxic {
-        guard let t = state.withLockedValue({ $0.toxics.first { $0.name == name } }) else { throw .toxicNotFound(name) }
+        guard let t = state.withLockedValue({ $0.toxics.first { $0.name.hasSameBytes(as: name) } }) else { throw .toxicNotFound(name) }
         return t
     }
 

@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// All proxies of one Flatline process, by name: what Toxiproxy calls the proxy collection. The
+/// All proxies of one Flatline process, by name (its exact bytes): what Toxiproxy calls the proxy collection. The
 /// control API and tests drive it; it owns no event loops, it is given them.
 public final class ProxyRegistry: @unchecked Sendable {
     /// The seed every connection's random streams and toxicity draws derive from.
@@ -12,7 +12,7 @@ public final class ProxyRegistry: @unchecked Sendable {
     public let window: Int
     private let group: any EventLoopGroup
     private let observer: (any ChunkObserver)?
-    private let proxies = NIOLockedValueBox<[String: Proxy]>([:])
+    private let proxies = NIOLockedValueBox<[ExactName: Proxy]>([:])
     private let order = NIOLockedValueBox<UInt64>(0)
 
     /// Creates a registry on `group`; `window` bounds memory per link (default 4 MiB).
@@ -25,12 +25,12 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     /// The proxies, sorted by name.
     public var all: [Proxy] {
-        proxies.withLockedValue { Array($0.values) }.sorted { $0.name < $1.name }
+        proxies.withLockedValue { Array($0.values) }.sorted { ExactName($0.name) < ExactName($1.name) }
     }
 
     /// The proxy with this name.
     public func proxy(named name: String) throws(ProxyError) -> Proxy {
-        guard let p = proxies.withLockedValue({ $0[name] }) else { throw .proxyNotFound(name) }
+        guard let p = proxies.withLockedValue({ $0[ExactName(name)] }) else { throw .proxyNotFound(name) }
         return p
     }
 
@@ -45,8 +45,8 @@ public final class ProxyRegistry: @unchecked Sendable {
         let proxy = Proxy(name: name, listen: listen, upstream: upstream, group: group, seed: seed, window: window,
                           observer: observer, connectionIDs: base)
         let inserted = proxies.withLockedValue { p -> Bool in
-            if p[name] != nil { return false }
-            p[name] = proxy
+            if p[ExactName(name)] != nil { return false }
+            p[ExactName(name)] = proxy
             return true
         }
         guard inserted else { throw .proxyExists(name) }
@@ -54,7 +54,7 @@ public final class ProxyRegistry: @unchecked Sendable {
             do {
                 try await proxy.enable()
             } catch {
-                _ = proxies.withLockedValue { $0.removeValue(forKey: name) }
+                _ = proxies.withLockedValue { $0.removeValue(forKey: ExactName(name)) }
                 throw error
             }
         }
@@ -63,7 +63,7 @@ public final class ProxyRegistry: @unchecked Sendable {
 
     /// Disables and removes a proxy.
     public func delete(name: String) async throws(ProxyError) {
-        guard let p = proxies.withLockedValue({ $0.removeValue(forKey: name) }) else { throw .proxyNotFound(name) }
+        guard let p = proxies.withLockedValue({ $0.removeValue(forKey: ExactName(name)) }) else { throw .proxyNotFound(name) }
         await p.disable()
     }
 

@@ -16,7 +16,7 @@ public actor ControlAPI {
     }
 
     /// Proxy name -> toxic name -> the attributes as last given, so responses echo the client's units.
-    private var remembered: [String: [String: Remembered]] = [:]
+    private var remembered: [ExactName: [ExactName: Remembered]] = [:]
 
     /// Whether a request is being applied; the actor alone does not serialise across its awaits.
     private var busy = false
@@ -94,7 +94,7 @@ public actor ControlAPI {
             return .json(200, proxyJSON(try proxy(name)))
         case (.proxy(let name), "DELETE"):
             do throws(ProxyError) { try await registry.delete(name: name) } catch { throw APIError(error) }
-            remembered[name] = nil
+            remembered[ExactName(name)] = nil
             return .noContent()
         case (.proxy(let name), _):
             let proxy = try proxy(name)
@@ -110,7 +110,7 @@ public actor ControlAPI {
         case (.toxic(let name, let toxicName), "DELETE"):
             let proxy = try proxy(name)
             do throws(ProxyError) { try await proxy.removeToxic(named: toxicName) } catch { throw APIError(error) }
-            remembered[name]?[toxicName] = nil
+            remembered[ExactName(name)]?[ExactName(toxicName)] = nil
             return .noContent()
         case (.toxic(let name, let toxicName), _):
             return try await updateToxic(toxicName, of: try proxy(name), try body(request))
@@ -146,7 +146,7 @@ public actor ControlAPI {
         } catch {
             throw APIError(error)
         }
-        remembered[draft.name] = nil
+        remembered[ExactName(draft.name)] = nil
         return .json(201, proxyJSON(proxy))
     }
 
@@ -200,14 +200,14 @@ public actor ControlAPI {
     }
 
     private func remember(_ draft: ToxicDraft, proxy: String) {
-        remembered[proxy, default: [:]][draft.toxic.name] = Remembered(condition: draft.toxic.condition,
+        remembered[ExactName(proxy), default: [:]][ExactName(draft.toxic.name)] = Remembered(condition: draft.toxic.condition,
                                                                        attributes: draft.attributes)
     }
 
     /// The client's form of the toxic's attributes if it still describes the installed
     /// condition (another component may have changed it), else a form derived from the condition.
     private func attributes(of toxic: Toxic, proxy: String) -> JSONObject {
-        if let r = remembered[proxy]?[toxic.name], r.condition == toxic.condition { return r.attributes }
+        if let r = remembered[ExactName(proxy)]?[ExactName(toxic.name)], r.condition == toxic.condition { return r.attributes }
         return ToxicCodec.derivedAttributes(toxic.condition, type: toxic.type)
     }
 
@@ -294,13 +294,13 @@ public actor ControlAPI {
                     if draft.enabled { try await proxy.enable() } else { await proxy.disable() }
                 } else {
                     if (try? registry.proxy(named: draft.name)) != nil { try await registry.delete(name: draft.name) }
-                    remembered[draft.name] = nil
+                    remembered[ExactName(draft.name)] = nil
                     proxy = try await registry.create(name: draft.name, listen: draft.listen, upstream: draft.upstream,
                                                       enabled: draft.enabled)
                 }
                 if let toxics = draft.toxics {
                     await proxy.removeAllToxics()
-                    remembered[draft.name] = nil
+                    remembered[ExactName(draft.name)] = nil
                     for (t, toxic) in toxics.enumerated() {
                         do throws(ProxyError) {
                             try await proxy.addToxic(toxic.toxic)
@@ -386,7 +386,7 @@ struct ProxyDraft: Sendable {
             for (i, item) in items.enumerated() {
                 let draft: ToxicDraft
                 do throws(APIError) { draft = try ToxicCodec.parseNew(item) } catch { throw error.within("toxics[\(i)]") }
-                if drafts.contains(where: { $0.toxic.name == draft.toxic.name }) {
+                if drafts.contains(where: { $0.toxic.name.hasSameBytes(as: draft.toxic.name) }) {
                     throw APIError(status: 409, field: "toxics[\(i)].name", reason: "toxic already exists: '\(draft.toxic.name)'")
                 }
                 drafts.append(draft)
@@ -413,7 +413,7 @@ struct ProxyDraft: Sendable {
         for (i, item) in items.enumerated() {
             let draft: ProxyDraft
             do throws(APIError) { draft = try parse(item, withToxics: true) } catch { throw error.within("proxies[\(i)]") }
-            if drafts.contains(where: { $0.name == draft.name }) {
+            if drafts.contains(where: { $0.name.hasSameBytes(as: draft.name) }) {
                 throw APIError.badRequest("proxy '\(draft.name)' appears more than once", field: "proxies[\(i)].name")
             }
             drafts.append(draft)

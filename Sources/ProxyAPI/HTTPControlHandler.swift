@@ -23,6 +23,8 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let api: ControlAPI
     private let maxBodySize: Int
     private var state = State.idle
+    /// An error arrived while a response was being prepared: send it with `Connection: close`, then close.
+    private var closeAfterResponse = false
 
     init(api: ControlAPI, maxBodySize: Int) {
         self.api = api
@@ -40,7 +42,7 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
             if head.headers.first(name: "user-agent")?.hasPrefix("Mozilla/") == true {
                 // Toxiproxy refuses browsers so a web page cannot drive the API (CSRF, DNS rebinding).
                 state = .discarding
-                respond(context: context, version: head.version, keepAlive: false,
+                respond(context: context, head: head, keepAlive: false,
                         response: .error(APIError(status: 403, reason: "User agent not allowed")))
                 return
             }
@@ -72,7 +74,7 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead) {
         state = .discarding
         let error = APIError(status: 413, reason: "request body larger than \(maxBodySize) bytes")
-        respond(context: context, version: head.version, keepAlive: false, response: .error(error))
+        respond(context: context, head: head, keepAlive: false, response: .error(error))
     }
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
@@ -89,11 +91,16 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let error): response = .error(APIError(status: 500, reason: "\(error)"))
             }
             handler.state = .idle
-            handler.respond(context: context, version: head.version, keepAlive: head.isKeepAlive, response: response)
+            handler.respond(context: context, head: head,
+                            keepAlive: head.isKeepAlive && !handler.closeAfterResponse,
+                            response: response)
         }
     }
 
-    private func respond(context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, response: APIResponse) {
+    private func respond(context: ChannelHandlerContext, head request: HTTPRequestHead, keepAlive: Bool, response: APIResponse) {
+        let version = request.version
+        let respondingToConnect = request.method == .CONNECT
+        let keepAlive = keepAlive && !respondingToConnect
         var headers = HTTPHeaders()
         if let type = response.contentType { headers.add(name: "Content-Type", value: type) }
         headers.add(name: "Content-Length", value: String(response.body.count))
@@ -105,7 +112,9 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !response.body.isEmpty {
+        // NIO frames any answer to CONNECT without a body (and ends parsing there, as for a tunnel), so
+        // such an answer is its status and headers, delimited by the close that follows (keepAlive false).
+        if !response.body.isEmpty, !respondingToConnect {
             let body = context.channel.allocator.buffer(bytes: response.body)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
@@ -128,6 +137,12 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Bytes that are no HTTP after a whole request (the decoder's error state) must not cut off
+        // the answer the API is still preparing: close once it is written.
+        if case .responding = state {
+            closeAfterResponse = true
+            return
+        }
         context.close(promise: nil)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LabCore
 
 /// The control API's resources, matched from path segments; which methods each accepts is
 /// `allowedMethods`, so an unknown path is a 404 and a known path with the wrong method a 405.
@@ -112,8 +113,7 @@ enum ResourceName {
             throw APIError.badRequest("must not contain control characters", field: field)
         }
         let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        guard case .proxy(let decoded)? = try? Route.match("/proxies/" + encoded), decoded == name,
-              decoded.unicodeScalars.elementsEqual(name.unicodeScalars) else {
+        guard case .proxy(let decoded)? = try? Route.match("/proxies/" + encoded), decoded.hasSameBytes(as: name) else {
             throw APIError.badRequest("cannot be addressed in a request path once percent-decoded", field: field)
         }
     }

@@ -84,7 +84,7 @@ extension ScenarioNode {
         do {
             root = try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
-            throw convert(error, file: file, lineOffset: lineOffset, columnOffset: columnOffset)
+            throw convert(error, file: file, lineOffset: lineOffset, columnOffset: columnOffset, end: endMark(of: yaml))
         } catch {
             throw ScenarioError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")
         }
@@ -179,9 +179,21 @@ extension ScenarioNode {
         }
     }
 
-    private static func convert(_ error: YamlError, file: String, lineOffset: Int, columnOffset: Int) -> ScenarioError {
+    /// The line and column just past the text's last character, where the parser says "end of input".
+    private static func endMark(of yaml: String) -> (line: Int, column: Int) {
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        if yaml.hasSuffix("\n") { return (lines.count, 1) }
+        return (lines.count, (lines.last?.unicodeScalars.count ?? 0) + 1)
+    }
+
+    private static func convert(_ error: YamlError, file: String, lineOffset: Int, columnOffset: Int,
+                                end: (line: Int, column: Int)) -> ScenarioError {
         func place(_ mark: Mark) -> (Int, Int) {
-            (mark.line + lineOffset, mark.column + (mark.line == 1 ? columnOffset : 0))
+            // The parser reports the end of input past a text without a final newline (a `--set`
+            // value) as the next line's start: that is the text's own end.
+            let (line, column) = mark.line > end.line || (mark.line == end.line && mark.column > end.column)
+                ? end : (mark.line, mark.column)
+            return (line + lineOffset, column + (line == 1 ? columnOffset : 0))
         }
         switch error {
         case .scanner(let context, let problem, let mark, _),

@@ -171,6 +171,43 @@ import TestSupport
         }
     }
 
+    /// Bytes that are no HTTP, after a whole request and beyond the first read (NIO's decoder then
+    /// reports its error state while the API is still answering), used to cut the answer off.
+    @Test func aRequestFollowedByGarbageIsAnsweredBeforeTheClose() async throws {
+        try await Self.withServer { _, port in
+            for garbage in [1_000, 3_000, 20_000] {
+                let r = try await onThread { () -> TestHTTPResponse in
+                    let client = try TestHTTPClient(port: port)
+                    let head = "GET /version HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nContent-Length: 0\r\n\r\n"
+                    try client.socket.send(Array(head.utf8) + [UInt8](repeating: 0x78, count: garbage))
+                    return try client.readResponse(timeout: 5)
+                }
+                #expect(r.status == 200, "\(garbage) bytes after the request: \(r.status)")
+                #expect(r.json?["version"]?.string == flatlineVersion)
+            }
+            #expect(try await Self.request(port, "GET", "/version").status == 200)
+        }
+    }
+
+    /// NIO frames any answer to CONNECT without a body and parses nothing after it, so the answer
+    /// is its status line and headers with `Connection: close`, and the connection is closed.
+    @Test func connectIsAnsweredAndTheConnectionClosed() async throws {
+        try await Self.withServer { _, port in
+            let outcome = try await onThread { () -> (TestHTTPResponse, String) in
+                let client = try TestHTTPClient(port: port)
+                try client.socket.send("CONNECT /proxies HTTP/1.1\r\nHost: x\r\n\r\nGET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+                let r = try client.readResponse(timeout: 5)
+                return (r, "\(client.socket.read(timeout: 5))")
+            }
+            #expect(outcome.0.status == 405)
+            #expect(outcome.0.header("connection")?.lowercased() == "close")
+            #expect(outcome.0.header("allow") == "GET, POST")
+            #expect(outcome.0.body.isEmpty, "nothing after the answer, the GET behind it included: \(outcome.0.text)")
+            #expect(outcome.1 == "eof" || outcome.1 == "reset", "after the answer: \(outcome.1)")
+            #expect(try await Self.request(port, "GET", "/version").status == 200)
+        }
+    }
+
     @Test func browsersAreRefusedAsToxiproxyDoes() async throws {
         try await Self.withServer { _, port in
             let r = try await onThread {

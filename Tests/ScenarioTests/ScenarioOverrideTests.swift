@@ -54,6 +54,8 @@ import LabCore
         #expect(error(["phases[3].for=1s"]) == "--set:1:1: phases: index 3 is out of range: the list has 1 entry")
         #expect(error(["name.x=1"]) == "--set:1:1: name: cannot set 'x' inside 'over' (o.yaml:1:7); replace name as a whole")
         #expect(error(["phases[0].for=[1"]) == "--set:1:17: not valid YAML: did not find expected ',' or ']' (while parsing a flow sequence at 1:15)")
+        // The end of a one-line value is its own end, not "line 2" of a flag.
+        #expect(error(["phases[0].for=[1,"]) == "--set:1:18: not valid YAML: did not find expected node content (while parsing a flow node at 1:18)")
         // A valid override that makes another field invalid: the error points into the file.
         #expect(error(["duration=5m"])
             == "o.yaml:6:11: phases[0].at: starts at 5m, at or after the scenario's end (duration 5m)")

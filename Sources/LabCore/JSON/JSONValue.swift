@@ -60,7 +60,7 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     }
 
     public func hash(into hasher: inout Hasher) {
-        for m in members.sorted(by: { $0.key < $1.key }) {
+        for m in members.sorted(by: { ExactName($0.key) < ExactName($1.key) }) {
             hasher.combine(m.key)
             hasher.combine(m.value)
         }
@@ -69,10 +69,11 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     public var isEmpty: Bool { members.isEmpty }
 
     /// Gets or sets a member; setting nil removes it, setting an existing key replaces it in place.
+    /// Keys match by their bytes, as JSON compares them: "é" and "e" + U+0301 are two keys.
     public subscript(key: String) -> JSONValue? {
-        get { members.first { $0.key == key }?.value }
+        get { members.first { $0.key.hasSameBytes(as: key) }?.value }
         set {
-            if let i = members.firstIndex(where: { $0.key == key }) {
+            if let i = members.firstIndex(where: { $0.key.hasSameBytes(as: key) }) {
                 if let newValue { members[i].value = newValue } else { members.remove(at: i) }
             } else if let newValue {
                 members.append(Member(key: key, value: newValue))

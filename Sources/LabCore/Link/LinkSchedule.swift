@@ -136,7 +136,7 @@ public struct LinkSchedule: Sendable {
         var kept: [Runtime] = []
         kept.reserveCapacity(new.count)
         for active in new {
-            if let i = conditions.firstIndex(where: { $0.name == active.name }), conditions[i].condition == active.condition {
+            if let i = conditions.firstIndex(where: { $0.name.hasSameBytes(as: active.name) }), conditions[i].condition == active.condition {
                 kept.append(runtimes[i])
             } else {
                 kept.append(makeRuntime(for: active))
