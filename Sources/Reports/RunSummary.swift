@@ -32,9 +32,10 @@ public struct RunSummary: Codable, Sendable, Hashable {
     public var passed: Bool
     /// What the run did not model, and notes about it.
     public var limitations: [String]
-    /// A live run's actual length ("4200ms"); nil for simulated runs.
+    /// A live run's actual length ("4200ms"), or a single simulated run's that was stopped early;
+    /// nil for runs that ran to their end.
     public var ranFor: String?
-    /// The same in seconds; nil for simulated runs.
+    /// The same in seconds.
     public var ranForSeconds: Double?
     /// The external programs a live run started; nil when it started none.
     public var programs: [Program]?
@@ -157,10 +158,12 @@ public struct RunSummary: Codable, Sendable, Hashable {
     }
 
     /// The summary of `runs` runs of `scenario` (as run, overrides applied), with the verdicts and
-    /// the metrics' intervals over the runs; `live` for a live run.
+    /// the metrics' intervals over the runs; `live` for a live run. A simulated series cut short is
+    /// `partial`; when its one run stopped early, `planned` is its duration and `ranFor` how long it ran.
     public init(scenario: Scenario, source: String, seed: UInt64, mode: String, runs: Int, version: String,
-                verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String], live: LiveRun? = nil) {
-        var settings = Settings(duration: "\(live?.planned ?? scenario.duration)", clients: scenario.clients.count,
+                verdicts: [Verdict], aggregate: [MetricInterval], limitations: [String], live: LiveRun? = nil,
+                partial: Bool = false, planned: TimeSpan? = nil, ranFor: TimeSpan? = nil) {
+        var settings = Settings(duration: "\(live?.planned ?? planned ?? scenario.duration)", clients: scenario.clients.count,
                                 toleratedStall: "\(scenario.toleratedStall)")
         if case .socketIO(let server) = scenario.server {
             settings.pingInterval = "\(server.pingInterval)"
@@ -174,7 +177,7 @@ public struct RunSummary: Codable, Sendable, Hashable {
         self.mode = mode
         self.seed = seed
         self.runs = runs
-        self.partial = live?.partial ?? false
+        self.partial = live?.partial ?? partial
         self.versions = Versions(flatline: version)
         self.settings = settings
         self.metrics = aggregate.map(MetricSummary.init)
@@ -185,6 +188,9 @@ public struct RunSummary: Codable, Sendable, Hashable {
             self.ranFor = "\(live.ranFor)"
             self.ranForSeconds = live.ranFor.seconds
             self.programs = live.programs.isEmpty ? nil : live.programs
+        } else if let ranFor {
+            self.ranFor = "\(ranFor)"
+            self.ranForSeconds = ranFor.seconds
         }
     }
 

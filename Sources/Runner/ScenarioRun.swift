@@ -64,9 +64,12 @@ public struct ScenarioRunner: Sendable {
         var metrics: [RunMetrics] = []
         var shownEvents: [LabEvent] = []
         let planned = max(1, runs)
+        var cutAt: TimeSpan?
         for run in 0..<planned {
             if run > 0, stop?() == true { break }
-            let (result, measured) = try ScenarioSimulation.simulate(scenario, run: UInt64(run), seed: baseSeed, source: source, truth: truth)
+            let (result, measured) = try ScenarioSimulation.simulate(scenario, run: UInt64(run), seed: baseSeed, source: source,
+                                                                     truth: truth, stop: stop)
+            if case .stopped(let at)? = result.cut { cutAt = at }
             if run == 0 { try FileManager.default.createDirectory(at: staged, withIntermediateDirectories: true) }
             let file = staged.appendingPathComponent("run-\(run).jsonl")
             try Self.writeJSONLines(result.log, to: file)
@@ -74,13 +77,25 @@ public struct ScenarioRunner: Sendable {
             // The report draws connections, disconnects and RTTs: message events stay in the log.
             if run == 0 { shownEvents = result.log.filter { $0.kind != .messageSent && $0.kind != .messageReceived } }
             metrics.append(measured)
+            if cutAt != nil { break }
         }
         var limitations = ScenarioSimulation.limitations(of: scenario)
-        let interruption = metrics.count < planned ? "interrupted after \(metrics.count) of \(planned) runs: partial results" : nil
-        if let interruption { limitations.append(interruption + ", verdicts cover the runs done") }
-        var result = try finish(scenario, source: source, seed: baseSeed, mode: "sim", logs: [], eventFiles: files, metrics: metrics,
-                                shownEvents: shownEvents, limitations: limitations, simulatedInterruption: interruption)
+        let interruption: String?
+        if let cutAt {
+            // The run in progress stopped where it was: it counts, judged over the virtual time it ran.
+            interruption = "interrupted at \(cutAt) of \(scenario.duration) in run \(metrics.count) of \(planned): partial results"
+        } else {
+            interruption = metrics.count < planned ? "interrupted after \(metrics.count) of \(planned) runs: partial results" : nil
+        }
+        if let interruption { limitations.append(interruption + ", verdicts cover the runs done" + (cutAt == nil ? "" : " and the time that ran")) }
+        // A single run cut short is judged and drawn over the time it ran, as a live run is.
+        let judged = cutAt.map { at in metrics.count == 1 ? scenario.truncated(to: max(at, .milliseconds(1))) : scenario } ?? scenario
+        let ranFor = judged.duration < scenario.duration ? judged.duration : nil
+        var result = try finish(judged, source: source, seed: baseSeed, mode: "sim", logs: [], eventFiles: files, metrics: metrics,
+                                shownEvents: shownEvents, limitations: limitations,
+                                simulated: interruption.map { SimulatedInterruption(note: $0, planned: scenario.duration, ranFor: ranFor) })
         result.partial = interruption != nil
+        result.ranFor = ranFor
         return result
     }
 
@@ -153,7 +168,7 @@ public struct ScenarioRunner: Sendable {
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],
                         eventFiles: [URL] = [], metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String],
-                        live: LiveDetails? = nil, simulatedInterruption: String? = nil) throws -> ScenarioRunResult {
+                        live: LiveDetails? = nil, simulated: SimulatedInterruption? = nil) throws -> ScenarioRunResult {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
         for (i, verdict) in (perRun.first ?? []).enumerated() {
@@ -164,14 +179,14 @@ public struct ScenarioRunner: Sendable {
         let runID = writer.newRunID(scenario: scenario.name, seed: seed, mode: mode)
         let summary = RunSummary(scenario: scenario, source: source, seed: seed, mode: mode, runs: metrics.count,
                                  version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations,
-                                 live: live?.summary)
+                                 live: live?.summary, partial: simulated != nil, planned: simulated?.planned, ranFor: simulated?.ranFor)
         // report.html shows the first run's timeline, RTTs and disconnects beside every run's figures.
         let report = HTMLReport(scenario: scenario, source: source, mode: mode, seed: seed, runs: metrics.count,
                                 verdicts: verdicts, events: shownEvents, metrics: metrics[0],
                                 aggregate: aggregate, limitations: limitations, version: version,
-                                partial: live?.partial ?? (simulatedInterruption != nil)).render()
+                                partial: live?.partial ?? (simulated != nil)).render()
         let interruption = live.flatMap { $0.partial ? "interrupted after \($0.ranFor) of \($0.planned): partial results" : nil }
-            ?? simulatedInterruption
+            ?? simulated?.note
         let folder = try writer.write(scenario: scenario.name, runID: runID, eventLogs: logs, eventFiles: eventFiles,
                                       summary: try JSONValueEncoder().encode(summary),
                                       outcomes: verdicts, duration: scenario.duration, report: report,
@@ -179,6 +194,14 @@ public struct ScenarioRunner: Sendable {
         return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,
                                  limitations: limitations, folder: folder)
     }
+}
+
+/// A simulated series cut short by an interrupt: the note said everywhere, the planned duration,
+/// and, when its one run stopped early, how long that run ran.
+struct SimulatedInterruption {
+    var note: String
+    var planned: TimeSpan
+    var ranFor: TimeSpan?
 }
 
 /// What a live run adds to its results: how long it ran, whether it was interrupted, the programs

@@ -33,12 +33,31 @@ public enum ScenarioSimulation {
     /// Simulates run `run` of `scenario` and measures it against its ground truth: `truth` (the
     /// scenario's, which the caller builds once) unless the scenario has random faults, whose
     /// episodes, and so whose truth, differ per run.
-    public static func simulate(_ scenario: Scenario, run: UInt64, seed: UInt64, source: String,
-                                truth: GroundTruth) throws(RunnerError) -> (result: SimulationResult, metrics: RunMetrics) {
-        let result = Simulation(try configuration(for: scenario, run: run, seed: seed, source: source)).run()
-        let runTruth = scenario.faults.isEmpty ? truth : GroundTruth(scenario: scenario, seed: seed, run: run)
+    ///
+    /// The run holds at most `ScenarioBounds.mostEventsPerRun` events: past them it is stopped and
+    /// the error says how far it got and how many connections it opened (a scenario whose
+    /// reconnections churn). When `stop` says so the run ends where it is, and its metrics cover
+    /// the virtual time that ran (`result.cut` says when).
+    public static func simulate(_ scenario: Scenario, run: UInt64, seed: UInt64, source: String, truth: GroundTruth,
+                                stop: (@Sendable () -> Bool)? = nil, eventBudget: Int = Int(ScenarioBounds.mostEventsPerRun))
+        throws(RunnerError) -> (result: SimulationResult, metrics: RunMetrics) {
+        let limits = SimulationLimits(eventBudget: eventBudget, stop: stop)
+        let result = Simulation(try configuration(for: scenario, run: run, seed: seed, source: source)).run(limits: limits)
+        var ran = scenario
+        switch result.cut {
+        case .overBudget(let at, let events, let opened)?:
+            throw RunnerError(scenario: source, message: "run \(run + 1) was stopped at \(at) of \(scenario.duration): it had logged \(events) "
+                              + "events, more than the \(eventBudget) a run may hold, after opening \(opened) connections for "
+                              + "\(scenario.clients.count) clients; raise clients.reconnection.delay if they churn, or lower "
+                              + "clients.count or duration")
+        case .stopped(let at)?:
+            ran = scenario.truncated(to: max(at, .milliseconds(1)))
+        case nil:
+            break
+        }
+        let runTruth = scenario.faults.isEmpty && result.cut == nil ? truth : GroundTruth(scenario: ran, seed: seed, run: run)
         // From the compact log directly: no array of millions of events.
-        return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: scenario.duration))
+        return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: ran.duration))
     }
 
     /// The simulator configuration for run `run` of `scenario` (seed and run index decide every draw).

@@ -116,19 +116,67 @@ extension Scenario {
         let connections = Double(clients.count)
         let seconds = duration.seconds
         let rates = (workload.serverToClient?.rate.perSecond ?? 0) + (workload.clientToServer?.rate.perSecond ?? 0)
-        let messages = connections * seconds * rates
-        let limit = ScenarioBounds.mostEventsPerRun
-        if messages > limit, let node = root["workload"] {
-            throw ScenarioRead.error(node, "workload", "the run implies \(Self.count(messages)) messages (\(clients.count) clients × "
-                                     + "\(duration) × \(rates)/s), more than \(Self.count(limit)); lower the rates, the clients' count or the duration")
-        }
+        // Each message is logged twice (sent and received); each heartbeat about three times.
+        let messages = connections * seconds * rates * 2
+        var heartbeats = 0.0, pingInterval = TimeSpan.seconds(25)
         if case .socketIO(let settings) = server {
-            let heartbeats = connections * seconds / settings.pingInterval.seconds * 3
-            if heartbeats > limit, let node = root["server"] {
-                throw ScenarioRead.error(node, "server.pingInterval", "the run implies \(Self.count(heartbeats)) heartbeat events (\(clients.count) clients × "
-                                         + "\(duration) / \(settings.pingInterval) × 3), more than \(Self.count(limit)); raise pingInterval or lower the clients' count or the duration")
+            pingInterval = settings.pingInterval
+            heartbeats = connections * seconds / settings.pingInterval.seconds * 3
+        }
+        let limit = ScenarioBounds.mostEventsPerRun
+        if messages + heartbeats > limit {
+            let shares = "\(Self.count(messages)) message events (\(clients.count) clients × \(duration) × \(rates)/s × 2) and "
+                + "\(Self.count(heartbeats)) heartbeat events (\(clients.count) clients × \(duration) / \(pingInterval) × 3)"
+            if messages >= heartbeats, let node = root["workload"] {
+                throw ScenarioRead.error(node, "workload", "the run implies \(shares), more than \(Self.count(limit)) events; "
+                                         + "lower the rates, the clients' count or the duration")
+            }
+            let node = root["server"]!
+            throw ScenarioRead.error(node, "server.pingInterval", "the run implies \(shares), more than \(Self.count(limit)) events; "
+                                     + "raise pingInterval or lower the clients' count or the duration")
+        }
+        try checkChurn(root)
+    }
+
+    /// Events one reconnection cycle logs at least (open, connect, close and disconnect on both
+    /// sides, the attempt), measured on the simulator.
+    static let eventsPerReconnection = 8.0
+
+    /// A condition that cuts every connection a fixed time after it opens or goes quiet (an idle
+    /// timeout, a reset, a data limit) makes the built-in clients reconnect for as long as it is in
+    /// force: at most one cycle per (the cut's delay + the shortest reconnection delay). The cycles
+    /// that implies must stay within the bound; the error names the reconnection delay.
+    private func checkChurn(_ root: MappingReader) throws(ScenarioError) {
+        guard case .socketIO(let client) = clients.component, client.reconnection.enabled else { return }
+        let reconnection = client.reconnection
+        let shortestDelay = reconnection.delay.seconds * (1 - reconnection.randomization)
+        func cut(_ link: LinkConditions) -> Double? {
+            (link.upstream + link.downstream).compactMap { condition -> Double? in
+                switch condition {
+                case .idleTimeout(let c): c.after.seconds
+                case .reset(let c): c.after.seconds
+                case .limitData: 0
+                default: nil
+                }
+            }.min()
+        }
+        var spans: [(cut: Double, seconds: Double)] = []
+        if let c = cut(link) { spans.append((c, duration.seconds)) }
+        for occurrence in timeline() {
+            if let c = cut(phases[occurrence.phase].conditions) {
+                spans.append((c, (occurrence.range.upperBound - occurrence.range.lowerBound).seconds))
             }
         }
+        // A cycle also takes a connect; a millisecond is a floor well under any real one.
+        let cycles = spans.reduce(0.0) { total, span in total + span.seconds / max(span.cut + shortestDelay, 0.001) }
+        let events = Double(clients.count) * cycles * Self.eventsPerReconnection
+        guard events > ScenarioBounds.mostEventsPerRun else { return }
+        let node = root["clients"]!
+        throw ScenarioRead.error(node, "clients.reconnection.delay",
+                                 "the run implies \(Self.count(events)) events of reconnection churn: a condition cuts every connection "
+                                 + "(idleTimeout, reset or limitData) and \(clients.count) clients reconnect after as little as "
+                                 + "\(TimeSpan.seconds(shortestDelay)), more than \(Self.count(ScenarioBounds.mostEventsPerRun)) events; "
+                                 + "raise clients.reconnection.delay, lower clients.count, or shorten the cut's span")
     }
 
     private static func count(_ value: Double) -> String {

@@ -159,8 +159,11 @@ final class SimulationEngine {
     }
 
     /// Runs the whole simulation: connections open at their start instants, the timeline's changes
-    /// apply to every open transport, and the clock advances to the end of the run.
-    func run() {
+    /// apply to every open transport, and the clock advances to the end of the run, unless `limits`
+    /// cut it short (a stop request, or more events than its budget): then the log ends at the
+    /// instant of the cut, which is returned.
+    @discardableResult
+    func run(limits: SimulationLimits = SimulationLimits()) -> SimulationCut? {
         let end = Instant.zero + configuration.duration
         if batchesTicks {
             scheduler.willRun = { [unowned self] owner in connections[Int(owner)].catchUp() }
@@ -192,10 +195,33 @@ final class SimulationEngine {
         for pause in serverPauses {
             scheduler.schedule(at: pause.upperBound) { [unowned self] in resumeServer() }
         }
-        scheduler.advance(to: end)
+        var cut: SimulationCut?
+        if limits.isEmpty {
+            scheduler.advance(to: end)
+        } else {
+            // Stepped, to look at the limits every few thousand callbacks: a stop request ends the
+            // run within milliseconds, and a run that churns is stopped before it fills memory.
+            var steps = 0
+            while let next = scheduler.nextDeadline, next <= end {
+                scheduler.step()
+                steps &+= 1
+                guard steps & 4095 == 0 else { continue }
+                let at = scheduler.now - Instant.zero
+                if let budget = limits.eventBudget, log.count > budget {
+                    cut = .overBudget(at: at, events: log.count, connectionsOpened: connections.count + counters.reconnectAttempts)
+                    break
+                }
+                if let stop = limits.stop, stop() {
+                    cut = .stopped(at: at)
+                    break
+                }
+            }
+            if cut == nil { scheduler.advance(to: end) }
+        }
         if batchesTicks {
             for connection in connections { connection.catchUp() }
         }
+        return cut
     }
 
     /// One connection's random episode started or ended now: log it on that connection and give its

@@ -53,8 +53,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         if invalid { throw ExitCode(2) }
         let runner = ScenarioRunner(resultsRoot: URL(fileURLWithPath: results.out), version: flatlineVersion)
-        // SIGINT or SIGTERM: a live run stops and writes partial results; a simulated series stops
-        // after the run in progress and writes the runs done, marked partial.
+        // SIGINT or SIGTERM: a live run stops and writes partial results; a simulated run stops
+        // where it is (within a few thousand of its callbacks) and its series writes the runs done,
+        // the one in progress judged over the virtual time it ran, marked partial.
         let interrupt = await LiveInterrupt.install()
         var allPassed = true
         var written: [String: URL] = [:]

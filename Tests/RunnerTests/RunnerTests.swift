@@ -59,6 +59,27 @@ import Testing
         #expect(c.application == .none)
     }
 
+    /// Issue 12: churn that check cannot foresee (every connect times out, and the clients retry at
+    /// once) is stopped by the run's event budget, with an error that says how far it got.
+    @Test func aRunThatChurnsPastItsEventBudgetIsStoppedWithAClearError() throws {
+        let scenario = try Scenario.parse(yaml: """
+        name: churn
+        duration: 10m
+        server: { builtin: socketio }
+        clients: { count: 50, builtin: socketio, connectTimeout: 1ms, reconnection: { delay: 1ms, delayMax: 1ms, randomization: 0 } }
+        link: { both: { latency: 50ms } }
+        """, source: "churn.yaml")
+        do {
+            _ = try ScenarioSimulation.simulate(scenario, run: 0, seed: 1, source: "churn.yaml", truth: GroundTruth(scenario: scenario),
+                                                eventBudget: 20_000)
+            Issue.record("the run was not stopped")
+        } catch {
+            #expect(error.description.hasPrefix("churn.yaml: run 1 was stopped at "), "\(error)")
+            #expect(error.description.contains("more than the 20000 a run may hold"), "\(error)")
+            #expect(error.description.contains("for 50 clients; raise clients.reconnection.delay"), "\(error)")
+        }
+    }
+
     @Test func externalComponentsAreRefusedInSimulationWithAClearMessage() throws {
         let scenario = try Scenario.parse(yaml: """
         name: ext

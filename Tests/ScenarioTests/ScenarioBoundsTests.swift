@@ -64,13 +64,40 @@ import Testing
         // 100,000 clients for a week at 10 messages a second: 6e11 messages.
         let text = Self.description(Self.file(duration: "168h", clients: 100_000,
                                               workload: "workload: { serverToClient: { rate: 10/s, size: 64B } }")) ?? ""
-        #expect(text.hasPrefix("b.yaml:5:11: workload: the run implies 604800000000 messages"), "\(text)")
+        #expect(text.hasPrefix("b.yaml:5:11: workload: the run implies 1209600000000 message events"), "\(text)")
         // A 1 ms ping interval over 10,000 clients for a day.
         let pings = Self.description(Self.file(duration: "24h", clients: 10_000, pingInterval: "1ms")) ?? ""
         #expect(pings.hasPrefix("b.yaml:3:9: server.pingInterval: the run implies"), "\(pings)")
-        // The pack's largest figure passes: 1,000 clients, 24 h, 2 events a second.
-        #expect(Self.description(Self.file(duration: "24h", clients: 1_000,
+        // 1,000 clients for an hour at 2 events a second passes (14.4 million message events); for a day
+        // it would hold 350 million events, some 20 GB, and is refused.
+        #expect(Self.description(Self.file(duration: "1h", clients: 1_000,
                                            workload: "workload: { serverToClient: { rate: 2/s, size: 512B } }")) == nil)
+        let day = Self.description(Self.file(duration: "24h", clients: 1_000,
+                                             workload: "workload: { serverToClient: { rate: 2/s, size: 512B } }")) ?? ""
+        #expect(day.hasPrefix("b.yaml:5:11: workload: the run implies 345600000 message events"), "\(day)")
+        // A day of 1,000 clients' heartbeats alone passes.
+        #expect(Self.description(Self.file(duration: "24h", clients: 1_000)) == nil)
+    }
+
+    /// Issue 12: a condition that cuts every connection, with clients that reconnect at once, used
+    /// to pass check and then fill memory with reconnection cycles (1M clients, idleTimeout 1us: 5 GB).
+    @Test func reconnectionChurnIsBounded() {
+        let churn = """
+        name: churn
+        duration: 1m
+        server: { builtin: socketio }
+        clients: { count: 100, builtin: socketio, reconnection: { delay: 1ms, delayMax: 1ms, randomization: 0 } }
+        link: { both: { idleTimeout: { after: 1us, action: close } } }
+        """
+        let text = Self.description(churn) ?? ""
+        #expect(text.hasPrefix("b.yaml:4:10: clients.reconnection.delay: the run implies"), "\(text)")
+        #expect(text.contains("reconnect after as little as 1ms"), "\(text)")
+        // The same cut within a 10 s phase, or with socket.io's default delays, is fine.
+        #expect(Self.description(churn.replacing("delay: 1ms, delayMax: 1ms, randomization: 0", with: "delay: 1s")) == nil)
+        let phase = churn.replacing("link: { both: { idleTimeout: { after: 1us, action: close } } }",
+                                    with: "phases: [{ at: 10s, for: 10s, both: { idleTimeout: { after: 1us, action: close } } }]")
+        #expect(Self.description(phase.replacing("count: 100", with: "count: 10")) == nil)
+        #expect(Self.description(phase.replacing("count: 100", with: "count: 1000"))?.contains("clients.reconnection.delay") == true)
     }
 
     @Test func anyFieldsDurationIsBounded() {

@@ -37,6 +37,28 @@ struct SimulationDeterminismTests {
         #expect(lines.prefix(50).allSatisfy { (try? LabEvent(jsonLine: String($0))) != nil })
     }
 
+    @Test("limits that do not bite leave the log byte for byte; a budget or a stop cuts it where it is")
+    func limitsCutTheRunShort() {
+        let whole = Simulation(Self.jittery(seed: 42)).run()
+        let loose = Simulation(Self.jittery(seed: 42)).run(limits: SimulationLimits(eventBudget: 10_000_000, stop: { false }))
+        #expect(whole.cut == nil && loose.cut == nil)
+        #expect(loose.jsonLines == whole.jsonLines, "stepping under limits changes nothing")
+
+        let budget = 1_000
+        let tight = Simulation(Self.jittery(seed: 42)).run(limits: SimulationLimits(eventBudget: budget))
+        guard case .overBudget(let at, let events, let opened)? = tight.cut else {
+            Issue.record("not cut by its budget: \(String(describing: tight.cut))"); return
+        }
+        #expect(events == tight.log.count && events > budget)
+        #expect(at < .seconds(600) && opened >= 5)
+        #expect(whole.jsonLines.hasPrefix(tight.jsonLines), "the cut log is the whole log's beginning")
+
+        let stopped = Simulation(Self.jittery(seed: 42)).run(limits: SimulationLimits(stop: { true }))
+        guard case .stopped(let when)? = stopped.cut else { Issue.record("not stopped: \(String(describing: stopped.cut))"); return }
+        #expect(when < .seconds(600))
+        #expect(stopped.log.count < whole.log.count && whole.jsonLines.hasPrefix(stopped.jsonLines))
+    }
+
     @Test("the workload's messages are sent, delivered and logged on both sides")
     func workloadFlows() {
         let result = Simulation(SimulationConfiguration(
