@@ -96,4 +96,30 @@ struct EventLoopSchedulerTests {
         }.flatMap { $0 }.wait()
         #expect(results.isEmpty, "timers ran early (ns before the deadline; -1 a cancelled one): \(results)")
     }
+
+    /// A timer cancelled just before its deadline never runs, whether it was still armed or had
+    /// woken early and was finishing its last stretch; the loop serves other work meanwhile.
+    @Test("on a real loop, a timer cancelled in its last stretch never runs")
+    func cancelledInTheLastStretchNeverRuns() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let ran: Int = try loop.submit { () -> EventLoopFuture<Int> in
+            let scheduler = EventLoopScheduler(loop: loop, precise: true)
+            let done = loop.makePromise(of: Int.self)
+            var ran = 0, remaining = 50
+            func next() {
+                let deadline = scheduler.now + .milliseconds(3)
+                let victim = scheduler.schedule(at: deadline) { ran += 1 }
+                scheduler.schedule(at: deadline - .microseconds(30)) { scheduler.cancel(victim) }
+                scheduler.schedule(at: deadline + .milliseconds(1)) {
+                    remaining -= 1
+                    if remaining == 0 { done.succeed(ran) } else { next() }
+                }
+            }
+            next()
+            return done.futureResult
+        }.flatMap { $0 }.wait()
+        #expect(ran == 0, "\(ran) cancelled timers ran")
+    }
 }
