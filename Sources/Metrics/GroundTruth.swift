@@ -253,10 +253,16 @@ extension GroundTruth {
         self.init(periods: Self.periods(of: scenario), toleratedStall: scenario.toleratedStall, duration: scenario.duration)
     }
 
-    /// The truth of run `run` of seed `seed`: the scenario's timeline and, per connection ("c1",
-    /// "c2", …), the episodes it drew from the scenario's random fault processes.
+    /// The truth of run `run` of seed `seed`: the scenario's timeline, the server's restarts (dead
+    /// for everyone while it is down) and, per connection ("c1", "c2", …), the episodes it drew from
+    /// the scenario's random fault processes.
     public init(scenario: Scenario, seed: UInt64, run: UInt64) {
         var periods = Self.periods(of: scenario)
+        // While the server is down (a restart) every connection is dead; one already open is reset
+        // at once, so its disconnect is a detection, not a mistake.
+        for range in scenario.serverRestarts(seed: seed, run: run) {
+            periods.append(LinkPeriod(start: range.lowerBound, end: range.upperBound, kind: .dead))
+        }
         if !scenario.faults.isEmpty {
             for connection in 0..<scenario.clients.count {
                 for episode in scenario.faultEpisodes(connection: connection, seed: seed, run: run) {

@@ -105,6 +105,7 @@ public enum ScenarioSimulation {
             let phase = Int64(rng.nextUnit() * Double(server.pingTimeout.nanoseconds))
             configuration.server.serviceSweepOrigin = .zero + .nanoseconds(phase)
         }
+        configuration.serverRestarts = scenario.serverRestarts(seed: seed ?? scenario.seed, run: run)
         if !scenario.faults.isEmpty {
             let base = seed ?? scenario.seed
             configuration.episodes = (0..<scenario.clients.count).map { connection in

@@ -382,9 +382,11 @@ extension Scenario {
 
     static let phaseFields = ["at", "for", "until", "every", "note", "server", "clients"] + ScenarioConditions.directions
 
-    /// `faults: { stalls: { rate, duration, direction }, deadPeers: { rate, recoverAfter } }`.
+    /// `faults: { stalls: { rate, duration, direction }, deadPeers: { rate, recoverAfter },
+    /// serverRestarts: { rate, downFor } }`.
     static func faults(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> FaultProcesses {
-        let r = try MappingReader(node, path, known: ["stalls", "deadPeers"], what: "a mapping with stalls or deadPeers")
+        let r = try MappingReader(node, path, known: ["stalls", "deadPeers", "serverRestarts"],
+                                  what: "a mapping with stalls, deadPeers or serverRestarts")
         func law(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Distribution {
             let d = try MappingReader(anyKeys: node, path, what: "one distribution of durations, e.g. { lognormal: { median: 3s, p99: 20s } }")
             guard d.order.count == 1, let name = d.order.first else {
@@ -419,6 +421,11 @@ extension Scenario {
             let s = try MappingReader(n, r.path("deadPeers"), known: ["rate", "recoverAfter"], what: "a mapping with rate and optionally recoverAfter")
             result.deadPeers = FaultProcesses.DeadPeers(rate: try rate(try s.required("rate"), s.path("rate")),
                                                         recoverAfter: try s.optional("recoverAfter", law))
+        }
+        if let n = r["serverRestarts"] {
+            let s = try MappingReader(n, r.path("serverRestarts"), known: ["rate", "downFor"], what: "a mapping with rate and downFor")
+            result.serverRestarts = FaultProcesses.ServerRestarts(rate: try rate(try s.required("rate"), s.path("rate")),
+                                                                  downFor: try law(try s.required("downFor"), s.path("downFor")))
         }
         return result
     }

@@ -214,6 +214,27 @@ final class SimulatedTransport {
         }
     }
 
+    // MARK: Server restarts
+
+    /// The server process died (a restart): its session vanishes without a word or a note, its
+    /// timers with it, and its kernel resets the connection, which the client learns at once.
+    func serverCrashed() {
+        guard serverState != .closed else { return }
+        perform([.cancelAllTimers])
+        serverState = .closed
+        resetUnderClient()
+    }
+
+    /// A reset both ends already know of on the server's side: the client learns it now, and the
+    /// link carries nothing more.
+    private func resetUnderClient() {
+        if clientOpen { connection.transportClosedUnder(self) }
+        pump.close()
+        if let token = actionToken { engine.scheduler.cancel(token) }
+        actionToken = nil
+        connection.transportMayBeFinished(self)
+    }
+
     // MARK: Server pauses
 
     /// Runs a read of the server's now, or at the end of the server's pause.
@@ -245,6 +266,10 @@ final class SimulatedTransport {
 
     private func serverReceived(_ packet: WirePacket) {
         switch (packet, serverState) {
+        case (.upgradeRequest, .awaitingRequest) where engine.serverIsDown:
+            // No process listens while the server restarts: the connection is refused.
+            serverState = .closed
+            resetUnderClient()
         case (.upgradeRequest, .awaitingRequest):
             accept()
         case (.engineIO(let p), .open):

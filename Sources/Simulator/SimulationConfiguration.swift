@@ -144,6 +144,9 @@ public struct SimulationConfiguration: Sendable {
     /// what arrived, in order, then runs the timers that came due, in order (as NIO's and
     /// asyncio's loops do after a blocking call).
     public var serverPauses: [Range<TimeSpan>] = []
+    /// When the server is down, restarting (sorted, disjoint ranges from the run's start): at each
+    /// range's start every open connection is reset, and until its end every connect is refused.
+    public var serverRestarts: [Range<TimeSpan>] = []
     /// Per connection (by index), the episodes of the scenario's random fault processes it drew:
     /// phases that apply to that connection alone.
     public var episodes: [[SimulationPhase]] = []

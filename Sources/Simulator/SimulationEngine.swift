@@ -191,6 +191,12 @@ final class SimulationEngine {
                 }
             }
         }
+        for restart in configuration.serverRestarts where Instant.zero + restart.lowerBound <= end {
+            scheduler.schedule(at: Instant.zero + restart.lowerBound) { [unowned self] in serverGoesDown() }
+            if Instant.zero + restart.upperBound <= end {
+                scheduler.schedule(at: Instant.zero + restart.upperBound) { [unowned self] in serverComesBack() }
+            }
+        }
         // The phases' notes mark the pauses in the log (applyTimeline); their ends release the work.
         for pause in serverPauses {
             scheduler.schedule(at: pause.upperBound) { [unowned self] in resumeServer() }
@@ -235,6 +241,27 @@ final class SimulationEngine {
         for transport in connection.transports {
             transport.setConditions(upstream: up, downstream: down)
         }
+    }
+
+    /// Whether the server is down now (a restart in progress).
+    private(set) var serverIsDown = false
+
+    /// A restart begins: the server process dies, every open connection is reset.
+    private func serverGoesDown() {
+        if batchesTicks {
+            for connection in connections { connection.catchUp() }
+        }
+        serverIsDown = true
+        record(.fault, side: .proxy, connection: -1, detail: string("server restart: down"))
+        for connection in connections {
+            for transport in connection.transports { transport.serverCrashed() }
+        }
+    }
+
+    /// The restarted server listens again.
+    private func serverComesBack() {
+        serverIsDown = false
+        record(.fault, side: .proxy, connection: -1, detail: string("server restart: up"))
     }
 
     /// The timeline changed now: log it and give every open transport its new conditions.

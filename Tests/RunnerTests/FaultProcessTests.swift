@@ -88,6 +88,49 @@ import Testing
         }
     }
 
+    /// Server restarts (issue 9, part 1): drawn once for the whole server from the seed and run;
+    /// at each, every connected client is reset at once and connects are refused until the server
+    /// is back; the truth counts the resets as detections, and nobody reconnects while it is down.
+    @Test func serverRestartsResetEveryoneAndRefuseConnectsUntilBack() throws {
+        let s = try scenario("  serverRestarts: { rate: 6/h, downFor: { constant: 20s } }", duration: "1h", clients: 5)
+        let restarts = s.serverRestarts(seed: 5, run: 0)
+        #expect(restarts == s.serverRestarts(seed: 5, run: 0))
+        #expect(restarts != s.serverRestarts(seed: 5, run: 1))
+        #expect(restarts.count >= 2, "\(restarts)")
+        for (a, b) in zip(restarts, restarts.dropFirst()) { #expect(a.upperBound <= b.lowerBound) }
+        #expect(restarts.allSatisfy { $0.upperBound - $0.lowerBound == .seconds(20) || $0.upperBound == s.duration })
+        #expect(s.faultEpisodes(connection: 0, seed: 5, run: 0).isEmpty, "no per-connection episodes")
+
+        var configuration = try ScenarioSimulation.configuration(for: s, run: 0, seed: 5, source: "random.yaml")
+        configuration.recording = .withoutMessages
+        #expect(configuration.serverRestarts == restarts)
+        let log = Simulation(configuration).run().log
+        let events = log.events
+        let notes = events.filter { $0.kind == .fault }.compactMap(\.detail)
+        #expect(notes.filter { $0 == "server restart: down" }.count == restarts.count)
+        for restart in restarts where restart.upperBound < s.duration {
+            // Each of the five clients is disconnected at the instant the server dies...
+            let cut = events.filter { $0.kind == .disconnect && $0.side == .client && $0.time == restart.lowerBound }
+            #expect(Set(cut.map(\.connection)).count == 5, "at \(restart.lowerBound): \(cut.map(\.connection))")
+            // ...and none is connected again before it is back; all are within 10 s after.
+            let connects = events.filter { $0.kind == .connect && $0.side == .server && restart.lowerBound < $0.time }
+            #expect(!connects.contains { $0.time < restart.upperBound }, "a connect while the server was down")
+            let back = connects.filter { $0.time < restart.upperBound + .seconds(10) && $0.detail == "socket.io /" }
+            #expect(Set(back.map(\.connection)).count == 5, "after \(restart.upperBound): \(back.map(\.connection))")
+        }
+        let metrics = RunMetrics.compute(events: log, truth: GroundTruth(scenario: s, seed: 5, run: 0), duration: s.duration)
+        #expect(metrics.overall.falseDisconnects == 0)
+        #expect(metrics.overall.detections >= 5 * (restarts.count - 1), "\(metrics.overall.detections)")
+        #expect(Simulation(configuration).run().jsonLines == log.jsonLines, "deterministic by seed")
+
+        func message(_ faults: String) -> String {
+            do { _ = try scenario(faults); return "" } catch { return "\(error)" }
+        }
+        #expect(message("  serverRestarts: { rate: 2/h }").contains("faults.serverRestarts: missing field 'downFor'")
+                || message("  serverRestarts: { rate: 2/h }").contains("downFor"))
+        #expect(message("  serverRestarts: { rate: 0/h, downFor: { constant: 2s } }").contains("faults.serverRestarts.rate"))
+    }
+
     @Test func liveRunsSayRandomFaultsAreSimulatedOnly() async throws {
         let s = try scenario("  stalls: { rate: 4/h, duration: { constant: 3s } }", duration: "1m", clients: 1)
         let runner = ScenarioRunner(resultsRoot: FileManager.default.temporaryDirectory.appendingPathComponent("flatline-fp-\(getpid())"),
