@@ -12,9 +12,10 @@ import Timeouts
 /// engine's last steps. Learns from the sources, proposes the stack's heartbeat settings for the
 /// objective, and proves them by replaying the given scenarios in simulation with the settings
 /// applied, Monte Carlo over seeds, for enough connection-hours to support the objective, and
-/// each scenario again with a dead network to its end. Writes recommendation.json and
-/// summary.md under --out. Exit 0 feasible and validated, 1 not, 2 bad input.
-struct RecommendCommand: ParsableCommand {
+/// each scenario again with a dead network to its end; with --live, also once on loopback with
+/// the real components, time-scaled. Writes recommendation.json and summary.md under --out (the
+/// live runs' results folders under --out/live). Exit 0 feasible and validated, 1 not, 2 bad input.
+struct RecommendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recommend",
         abstract: "Propose heartbeat settings for an objective, and prove them by replay.",
@@ -58,6 +59,12 @@ struct RecommendCommand: ParsableCommand {
     @Option(name: .customLong("max-runs"), help: "At most this many simulated runs per scenario for the false-disconnect replay.")
     var maxRuns: Int = 2000
 
+    @Flag(name: .customLong("live"), help: "Also replay each scenario once live on loopback (its network dead for the second half), to check the real components do what the simulation predicted.")
+    var live = false
+
+    @Option(name: .customLong("time-scale"), help: "Live replays: multiply every duration by this, e.g. 0.1 runs 20 minutes in 2.")
+    var timeScale = 1.0
+
     @Option(name: .long, help: "Seed of the learning and of the replays.")
     var seed: UInt64 = 1
 
@@ -81,12 +88,14 @@ struct RecommendCommand: ParsableCommand {
         if tolerateStall.value < .zero { return "--tolerate-stall \(tolerateStall.text): must be >= 0" }
         if let idleTimeout, idleTimeout.value <= .zero { return "--idle-timeout \(idleTimeout.text): must be > 0" }
         if let minPingInterval, minPingInterval.value <= .zero { return "--min-ping-interval \(minPingInterval.text): must be > 0" }
+        if !(timeScale > 0 && timeScale <= 100) { return "--time-scale must be in (0, 100], got \(timeScale)" }
+        if !live, timeScale != 1 { return "--time-scale applies to the live replays: add --live" }
         if !(1...100).contains(outageRuns) { return "--outage-runs must be 1-100, got \(outageRuns)" }
         if !(1...100_000).contains(maxRuns) { return "--max-runs must be 1-100000, got \(maxRuns)" }
         return nil
     }
 
-    func run() throws {
+    func run() async throws {
         if let problem = inputProblem() {
             FileHandle.standardError.write(Data("error: \(problem)\n".utf8))
             throw ExitCode(2)
@@ -138,6 +147,17 @@ struct RecommendCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
                 throw ExitCode(2)
             }
+            if live {
+                do {
+                    let (result, notes) = try await Self.replayLive(scenarios, lines: lines, timeScale: timeScale, seed: seed,
+                                                                    results: URL(fileURLWithPath: out).appendingPathComponent("live"))
+                    validation.live = result
+                    validation.notes += notes
+                } catch {
+                    FileHandle.standardError.write(Data("error: live replay: \(error)\n".utf8))
+                    throw ExitCode(2)
+                }
+            }
         } else {
             validation.notes.append("nothing to replay: the objective is infeasible")
         }
@@ -183,6 +203,48 @@ struct RecommendCommand: ParsableCommand {
         </body></html>
 
         """
+    }
+
+    /// Replays each scenario once live on loopback with `lines` applied and every duration scaled
+    /// by `timeScale`, its network dead from the middle to the end (random faults left out: they run
+    /// in simulation only), and measures what the real components did, in scenario time. The results
+    /// folders go under `results`. Returns the result and notes on what it could not apply.
+    static func replayLive(_ scenarios: [(Scenario, String)], lines: [String], timeScale: Double, seed: UInt64,
+                           results: URL) async throws -> (ValidationResult.LiveValidation, [String]) {
+        var live = ValidationResult.LiveValidation(timeScale: timeScale)
+        var notes: [String] = []
+        let runner = ScenarioRunner(resultsRoot: results, version: flatlineVersion)
+        for (base, file) in scenarios {
+            var scenario = try base.applying(overrides: lines)
+            if !scenario.faults.isEmpty {
+                scenario.faults = FaultProcesses()
+                notes.append("\(file): its random faults are left out of the live replay (they run in simulation only)")
+            }
+            if case .external = scenario.server {
+                notes.append("\(file): the external server keeps its own heartbeat settings live; give it the recommended ones in its command")
+            }
+            let start = TimeSpan.nanoseconds(scenario.duration.nanoseconds / 2)
+            scenario.phases.append(Phase(at: start, end: .scenarioEnd, conditions: .both([.blackhole(BlackholeCondition())]),
+                                         note: "dead network (recommend --live)"))
+            let result = try await runner.live(scenario, source: file, timeScale: timeScale, seed: seed)
+            guard let metrics = result.metrics.first else { continue }
+            live.runs += 1
+            if let folder = result.folder { live.folders.append(folder.path) }
+            live.connectionHours += metrics.overall.connectedTime.seconds / timeScale / 3600
+            live.falseDisconnects += metrics.overall.falseDisconnects
+            // The run's times are scaled: the death began at start × timeScale.
+            let died = TimeSpan.seconds(start.seconds * timeScale)
+            live.missedDetections += metrics.missedDetections.filter { $0.period.end > died }.count
+            var first: [String: TimeSpan] = [:]
+            for d in metrics.disconnects where d.counted && d.time >= died {
+                let key = "\(d.connection) \(d.side.rawValue)"
+                if first[key] == nil { first[key] = d.time - died }
+            }
+            if let worst = first.values.max() {
+                live.worstDetection = max(live.worstDetection ?? 0, worst.seconds / timeScale)
+            }
+        }
+        return (live, notes)
     }
 
     /// Replays each scenario with `lines` applied: seeded simulated runs until `needed`

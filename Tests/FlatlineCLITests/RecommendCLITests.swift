@@ -75,4 +75,48 @@ extension CLITests {
         #expect(malformed.status == 2 && malformed.stderr.contains("\(bad.path):3: rtt_ms \"slow\""), "\(malformed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: badOut))
     }
+
+    /// `recommend --live --time-scale`: after the simulated replays, each scenario runs once live on
+    /// loopback with the settings applied and its network dead for the second half; the live
+    /// detection (in scenario time) and false disconnects land in recommendation.json beside the
+    /// simulated ones, with the run's results folder under --out/live.
+    @Test func recommendValidatesLiveWhenAsked() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-reclive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scenario = dir.appendingPathComponent("wifi.yaml")
+        try Data("""
+        name: wifi
+        seed: 2
+        duration: 2m
+        server: { builtin: socketio, pingInterval: 5s, pingTimeout: 3s }
+        clients: { count: 3, builtin: socketio }
+        link: { both: { latency: { lognormal: { median: 20ms, p99: 80ms } } } }
+        toleratedStall: 5s
+        phases:
+          - { at: 20s, for: 4s, every: 40s, both: stall, note: wifi pause }
+        """.utf8).write(to: scenario)
+        let results = dir.appendingPathComponent("results").path
+        _ = try Self.run(["run", scenario.path, "--out", results], timeout: 120)
+        let out = dir.appendingPathComponent("rec").path
+        let args = ["recommend", "--from", results, "--stack", "flatline", "--max-false", "1/20h", "--detect-within", "20s",
+                    "--tolerate-stall", "5s", "--validate", scenario.path, "--out", out]
+        let rec = try Self.run(args + ["--live", "--time-scale", "0.1"], timeout: 300)
+        #expect(rec.status == 0, "\(rec.stdout)\(rec.stderr)")
+        #expect(rec.stdout.contains("live at time scale 0.1: 1 run"), "\(rec.stdout)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/recommendation.json"))) as? [String: Any])
+        let validated = try #require(json["validated"] as? [String: Any])
+        let live = try #require(validated["live"] as? [String: Any], "\(validated)")
+        #expect(live["runs"] as? Int == 1 && live["false_disconnects"] as? Int == 0 && live["missed_detections"] as? Int == 0, "\(live)")
+        #expect(live["time_scale"] as? Double == 0.1 && live["passed"] as? Bool == true, "\(live)")
+        // In scenario time: within the objective and no faster than a ping timeout could detect.
+        let worst = try #require(live["worst_detection_s"] as? Double)
+        #expect(worst > 3 && worst <= 20, "\(worst)")
+        let folders = try #require(live["results"] as? [String])
+        #expect(folders.count == 1 && folders[0].hasPrefix("\(out)/live/wifi/"), "\(folders)")
+        #expect(FileManager.default.fileExists(atPath: "\(folders.first ?? "")/summary.json"))
+
+        let unused = try Self.run(args + ["--time-scale", "0.1"])
+        #expect(unused.status == 2 && unused.stderr.contains("--time-scale applies to the live replays: add --live"), "\(unused.stderr)")
+    }
 }

@@ -22,6 +22,39 @@ public struct ValidationResult: Sendable, Hashable {
     public var scenarios: [String]
     /// Why it did not pass, or what it could not judge.
     public var notes: [String]
+    /// The live replays, when asked for (`--live`); nil otherwise.
+    public var live: LiveValidation?
+
+    /// What the live replays achieved: each scenario run once on loopback with the settings applied,
+    /// time-scaled, its network dead from the second half to the end. Times are the scenario's own
+    /// (the scaled ones divided by the scale). Too short to support a rate by itself, it checks that
+    /// the real components do what the simulation predicted: no false disconnect, every death
+    /// detected in time.
+    public struct LiveValidation: Sendable, Hashable {
+        /// The time scale the runs used.
+        public var timeScale: Double
+        /// Live runs.
+        public var runs: Int = 0
+        /// Connection-hours, in scenario time.
+        public var connectionHours: Double = 0
+        /// False disconnects counted.
+        public var falseDisconnects: Int = 0
+        /// The worst detection of the dead network, scenario seconds; nil when none was measured.
+        public var worstDetection: Double?
+        /// Deaths never detected.
+        public var missedDetections: Int = 0
+        /// The runs' results folders.
+        public var folders: [String] = []
+
+        /// An empty result at `timeScale`.
+        public init(timeScale: Double) { self.timeScale = timeScale }
+
+        /// No false disconnect, and every death detected within the objective's bound.
+        public func passed(_ objective: TimeoutObjective) -> Bool {
+            guard runs > 0, falseDisconnects == 0, missedDetections == 0, let worstDetection else { return false }
+            return worstDetection <= objective.detectWithin
+        }
+    }
 
     /// Creates a result.
     public init(runs: Int = 0, connectionHours: Double = 0, falseDisconnects: Int = 0, neededConnectionHours: Double = 0,
@@ -55,6 +88,7 @@ public struct ValidationResult: Sendable, Hashable {
         // The one-sided 95 % Poisson upper bound of the replay's false-disconnect rate meets the objective.
         guard Self.upperRate(falseDisconnects, hours: connectionHours) <= objective.maxFalsePerHour * (1 + 1e-9) else { return false }
         guard outageRuns > 0, let worstDetection, missedDetections == 0 else { return false }
+        if let live, !live.passed(objective) { return false }
         return worstDetection <= objective.detectWithin
     }
 }
@@ -108,6 +142,12 @@ extension Recommendation {
             "worst_detection_s": n(validated.worstDetection), "missed_detections": .integer(Int64(validated.missedDetections)),
             "scenarios": .array(validated.scenarios.map { .string($0) }),
             "notes": .array(validated.notes.map { .string($0) }),
+            "live": validated.live.map { live in
+                .object(["time_scale": n(live.timeScale), "runs": .integer(Int64(live.runs)),
+                         "connection_hours": n(live.connectionHours), "false_disconnects": .integer(Int64(live.falseDisconnects)),
+                         "worst_detection_s": n(live.worstDetection), "missed_detections": .integer(Int64(live.missedDetections)),
+                         "results": .array(live.folders.map { .string($0) }), "passed": .bool(live.passed(objective))])
+            } ?? .null,
             "passed": .bool(feasible && validated.passed(objective)),
         ])
         return .object(root)
@@ -155,6 +195,12 @@ extension Recommendation {
             out += "\(validated.runs) simulated runs of \(validated.scenarios.joined(separator: ", ")), \(String(format: "%.0f", validated.connectionHours)) connection-hours (\(String(format: "%.0f", validated.neededConnectionHours)) needed): \(validated.falseDisconnects) false disconnect\(validated.falseDisconnects == 1 ? "" : "s")"
             if let worst = validated.worstDetection {
                 out += "; \(validated.outageRuns) dead-network replays, worst detection \(s((worst * 10).rounded() / 10)), \(validated.missedDetections) missed"
+            }
+            if let live = validated.live {
+                out += "; live at time scale \(String(format: "%g", live.timeScale)): \(live.runs) run\(live.runs == 1 ? "" : "s"), "
+                    + "\(String(format: "%.2f", live.connectionHours)) connection-hours, \(live.falseDisconnects) false disconnect\(live.falseDisconnects == 1 ? "" : "s")"
+                if let worst = live.worstDetection { out += ", worst detection \(s((worst * 10).rounded() / 10))" }
+                out += ", \(live.missedDetections) missed (\(live.passed(objective) ? "as predicted" : "NOT as predicted"))"
             }
             out += ". \(feasible && validated.passed(objective) ? "PASSED" : "NOT PASSED")"
             if !validated.notes.isEmpty { out += " (\(validated.notes.joined(separator: "; ")))" }
