@@ -35,6 +35,10 @@ public struct EngineIOServerConfiguration: Sendable {
     public var requestTimeout: TimeSpan = .seconds(10)
 
     /// The defaults.
+    /// python-engineio's service task (server.stack python-socketio): an overdue pong is noticed
+    /// only at its sweeps, every pingTimeout from this long after the server started; nil: at once.
+    public var serviceSweepPhase: TimeSpan?
+
     public init() {}
 }
 

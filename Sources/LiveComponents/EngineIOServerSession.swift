@@ -37,7 +37,8 @@ final class EngineIOServerSession: @unchecked Sendable {
         let configuration = server.configuration
         self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: .init(
             heartbeat: .init(pingInterval: configuration.pingInterval, pingTimeout: configuration.pingTimeout,
-                             maxPayload: Int64(configuration.maxPayload)),
+                             maxPayload: Int64(configuration.maxPayload),
+                             serviceSweepOrigin: configuration.serviceSweepPhase.map { server.startedAt + $0 }),
             emitInterval: configuration.emitInterval, emitSize: configuration.emitSize,
             pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent))
     }

@@ -69,14 +69,13 @@ struct LiveTopology {
             }
             return (port, Instant.monotonicNow(), process)
         case .socketIO(let settings):
-            if let stack = settings.stack {
-                throw RunnerError(scenario: source, message: "server.stack \(stack): the built-in server keeps \(stack)'s detection semantics in simulation only so far; run with --mode sim, or run the real \(stack) server as an external component")
-            }
             let origin = Instant.monotonicNow()
             var serverConfig = EngineIOServerConfiguration()
             serverConfig.pingInterval = settings.pingInterval
             serverConfig.pingTimeout = settings.pingTimeout
             serverConfig.seed = seed
+            // server.stack python-socketio: the same service-task phase as the simulation's run 0.
+            serverConfig.serviceSweepPhase = settings.serviceSweepPhase(seed: seed, run: 0)
             serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
             serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
             if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {

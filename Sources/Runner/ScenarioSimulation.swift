@@ -98,12 +98,8 @@ public enum ScenarioSimulation {
             application: application,
             baseline: scenario.link, phases: phases, workload: workload)
         configuration.serverPauses = scenario.serverPauses
-        if server.stack == "python-socketio" {
-            // python-engineio's service task started with the server, at a phase of its sweep
-            // period drawn from the run's seed.
-            var rng = SeededGenerator(seed: seed ?? scenario.seed).derived(0x7377_6565_70, run)
-            let phase = Int64(rng.nextUnit() * Double(server.pingTimeout.nanoseconds))
-            configuration.server.serviceSweepOrigin = .zero + .nanoseconds(phase)
+        if let phase = server.serviceSweepPhase(seed: seed ?? scenario.seed, run: run) {
+            configuration.server.serviceSweepOrigin = .zero + phase
         }
         configuration.serverRestarts = scenario.serverRestarts(seed: seed ?? scenario.seed, run: run)
         if !scenario.faults.isEmpty {
@@ -125,5 +121,16 @@ extension ReconnectionSettings {
     public var options: ReconnectionOptions {
         ReconnectionOptions(reconnection: enabled, reconnectionAttempts: attempts, reconnectionDelay: delay,
                             reconnectionDelayMax: delayMax, randomizationFactor: randomization)
+    }
+}
+
+extension SocketIOServerSettings {
+    /// When the server's stack is python-socketio: the phase of python-engineio's service task,
+    /// which notices an overdue pong only at its sweeps, every pingTimeout from a start drawn from
+    /// the run's seed; nil for the other stacks. Simulated and live runs draw the same one.
+    public func serviceSweepPhase(seed: UInt64, run: UInt64) -> TimeSpan? {
+        guard stack == "python-socketio" else { return nil }
+        var rng = SeededGenerator(seed: seed).derived(0x7377_6565_70, run)
+        return .nanoseconds(Int64(rng.nextUnit() * Double(pingTimeout.nanoseconds)))
     }
 }

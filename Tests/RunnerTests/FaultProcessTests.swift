@@ -180,4 +180,44 @@ import Testing
             try Scenario.parse(yaml: "name: x\nduration: 1m\nserver: { builtin: socketio, stack: tornado }\nclients: { builtin: socketio }\n", source: "x.yaml")
         }
     }
+
+    /// The same semantics live (issue 9): the built-in live server runs the same heartbeat machine
+    /// with the same sweep phase as the simulation's run 0, so its detection of a dead network falls
+    /// on a sweep, in (pingTimeout, 2·pingTimeout] after the unanswered ping. Time-scaled by 0.2.
+    @Test func liveServersKeepTheStacksSweepToo() async throws {
+        let s = try Scenario.parse(yaml: """
+        name: lazy-live
+        seed: 9
+        duration: 20s
+        server: { builtin: socketio, pingInterval: 2s, pingTimeout: 4s, stack: python-socketio }
+        clients: { count: 3, builtin: socketio, reconnection: { enabled: false } }
+        link: { both: { latency: 10ms } }
+        phases:
+          - { at: 5s, until: end, both: blackhole, note: dead }
+        """, source: "lazy.yaml")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-stacklive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scale = 0.2
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(s, source: "lazy.yaml", timeScale: scale, seed: nil)
+        guard case .socketIO(let settings) = s.scaled(by: scale).server, let phase = settings.serviceSweepPhase(seed: 9, run: 0) else {
+            Issue.record("no sweep phase"); return
+        }
+        let timeout = settings.pingTimeout.seconds
+        let folder = try #require(result.folder)
+        let lines = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8).split(separator: "\n")
+        let events = try lines.map { try LabEvent(jsonLine: String($0)) }
+        var checked = 0
+        for c in ["c1", "c2", "c3"] {
+            let mine = events.filter { $0.connection == c && $0.side == .server }
+            guard let close = mine.first(where: { $0.kind == .disconnect }),
+                  let ping = mine.last(where: { $0.kind == .ping && $0.time <= close.time }) else { continue }
+            let after = (close.time - ping.time).seconds
+            #expect(after > timeout - 0.02 && after <= 2 * timeout + 0.1, "\(c): closed \(after) s after its ping")
+            // On a sweep: phase + k·pingTimeout, within the loop's lateness.
+            let k = ((close.time.seconds - phase.seconds) / timeout).rounded()
+            #expect(abs(close.time.seconds - (phase.seconds + k * timeout)) < 0.1, "\(c): closed at \(close.time), sweeps at \(phase) + k·\(timeout)s")
+            checked += 1
+        }
+        #expect(checked == 3, "every server session detected the dead network")
+    }
 }

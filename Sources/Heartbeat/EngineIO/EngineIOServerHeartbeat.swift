@@ -61,7 +61,8 @@ public struct EngineIOServerHeartbeat: Sendable {
         /// Creates a configuration; the defaults are engine.io's (25 s, 20 s, 1 MB, strict direction).
         public init(pingInterval: TimeSpan = .milliseconds(25_000), pingTimeout: TimeSpan = .milliseconds(20_000),
                     maxPayload: Int64 = 1_000_000, rejectsClientPing: Bool = true,
-                    anyPacketProvesLiveness: Bool = false) {
+                    anyPacketProvesLiveness: Bool = false, serviceSweepOrigin: Instant? = nil) {
+            self.serviceSweepOrigin = serviceSweepOrigin
             self.pingInterval = pingInterval
             self.pingTimeout = pingTimeout
             self.maxPayload = maxPayload
