@@ -101,7 +101,7 @@ public enum LiveScenarioRun {
                                  parts: LiveRunParts) async throws -> LiveRunOutcome {
         let topology = try await LiveTopology.start(scenario, source: source, seed: seed, logs: logs, parts: parts)
         let start = topology.origin
-        LivePhaseScheduler.schedule(scenario, on: topology, parts: parts)
+        LivePhaseScheduler.schedule(scenario, on: topology, parts: parts, seed: seed)
 
         // The run's clock is a service in the group of everything the run started: it ends at the
         // scenario's end, or early when the calling task is cancelled (Ctrl-C); then the group

@@ -21,8 +21,11 @@ struct LiveTopology {
     let events: MemoryEventSink
     /// The events the proxy's tap writes for an external server.
     let tapEvents: MemoryEventSink
-    /// The proxy between the clients and the server.
-    let proxy: Proxy
+    /// The proxy between the clients and the server: the first of `proxies`.
+    var proxy: Proxy { proxies[0] }
+    /// The proxies: one for every client when the scenario has per-connection random faults (so
+    /// each client's own episodes apply to its connections alone), otherwise one for all.
+    let proxies: [Proxy]
     /// The external server's process, when the server is a program.
     let serverProcess: ExternalProcess?
 
@@ -40,12 +43,18 @@ struct LiveTopology {
         if case .external = scenario.server { tap = EngineIOTap(events: tapEvents, startedAt: origin) }
         let registry = ProxyRegistry(group: parts.group, seed: seed, observer: tap)
         parts.setRegistry(registry)
-        let proxy = try await registry.create(name: scenario.name, listen: HostPort(host: "127.0.0.1", port: 0),
-                                              upstream: HostPort(host: "127.0.0.1", port: upstreamPort))
-        for toxic in LiveScenarioRun.toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
-        try startClients(scenario, proxyPort: proxy.listenAddress.port, source: source, seed: seed, logs: logs,
+        let perClient = scenario.faults.stalls != nil || scenario.faults.deadPeers != nil
+        var proxies: [Proxy] = []
+        for index in 0..<(perClient ? max(1, scenario.clients.count) : 1) {
+            let proxy = try await registry.create(name: perClient ? "\(scenario.name)-c\(index + 1)" : scenario.name,
+                                                  listen: HostPort(host: "127.0.0.1", port: 0),
+                                                  upstream: HostPort(host: "127.0.0.1", port: upstreamPort))
+            for toxic in LiveScenarioRun.toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
+            proxies.append(proxy)
+        }
+        try startClients(scenario, proxyPorts: proxies.map(\.listenAddress.port), source: source, seed: seed, logs: logs,
                          folder: folder, origin: origin, events: events, parts: parts)
-        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, proxy: proxy, serverProcess: serverProcess)
+        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, proxies: proxies, serverProcess: serverProcess)
     }
 
     /// The server on a loopback port: its port, the run's origin (after an external server is
@@ -92,8 +101,10 @@ struct LiveTopology {
 
     /// The clients, all through the proxy: built-in ones configured from the scenario, or one
     /// external program per client.
-    private static func startClients(_ scenario: Scenario, proxyPort: Int, source: String, seed: UInt64, logs: URL,
+    private static func startClients(_ scenario: Scenario, proxyPorts: [Int], source: String, seed: UInt64, logs: URL,
                                      folder: URL, origin: Instant, events: MemoryEventSink, parts: LiveRunParts) throws {
+        // Client i (0-based) goes through its own proxy when there is one per client.
+        func proxyPort(_ i: Int) -> Int { proxyPorts[min(i, proxyPorts.count - 1)] }
         switch scenario.clients.component {
         case .socketIO(let clientSettings):
             for i in 0..<scenario.clients.count {
@@ -114,12 +125,12 @@ struct LiveTopology {
                 if !throttle.isEmpty {
                     c.timerDeadline = { due in origin + throttle.deadline(due - origin) }
                 }
-                parts.addClient(SocketIOClient.start(group: parts.group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxyPort),
+                parts.addClient(SocketIOClient.start(group: parts.group, endpoint: EngineIOEndpoint(host: "127.0.0.1", port: proxyPort(i)),
                                                      configuration: c, events: events, startedAt: origin))
             }
         case .external(let component):
             for index in 1...max(1, scenario.clients.count) {
-                let values = ["host": "127.0.0.1", "port": "\(proxyPort)", "index": "\(index)"]
+                let values = ["host": "127.0.0.1", "port": "\(proxyPort(index - 1))", "index": "\(index)"]
                 _ = try LiveScenarioRun.startProgram(component, name: "client-\(index)", field: "clients", values: values,
                                                      folder: folder, logs: logs, scenario: source, parts: parts)
             }
@@ -133,9 +144,9 @@ struct LiveTopology {
 /// server's process group. Everything fires from event-loop timers registered with the run's parts.
 enum LivePhaseScheduler {
     /// Arms every phase change and pause of `scenario` against `topology.origin`.
-    static func schedule(_ scenario: Scenario, on topology: LiveTopology, parts: LiveRunParts) {
+    static func schedule(_ scenario: Scenario, on topology: LiveTopology, parts: LiveRunParts, seed: UInt64) {
         let start = topology.origin
-        let proxy = topology.proxy
+        let proxies = topology.proxies
         let events = topology.events
         var changes: [(at: TimeSpan, add: Bool, toxics: [Toxic], note: String?)] = []
         for (k, occurrence) in scenario.timeline().enumerated() {
@@ -153,14 +164,15 @@ enum LivePhaseScheduler {
         for change in changes {
             parts.addTimer(loop.scheduleTask(deadline: deadline(start + change.at)) {
                 if change.add {
-                    proxy.changeToxics(adding: change.toxics, removing: [])
+                    for proxy in proxies { proxy.changeToxics(adding: change.toxics, removing: []) }
                     events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
                                            detail: change.note ?? "phase"))
                 } else {
-                    proxy.changeToxics(adding: [], removing: change.toxics.map(\.name))
+                    for proxy in proxies { proxy.changeToxics(adding: [], removing: change.toxics.map(\.name)) }
                 }
             })
         }
+        scheduleFaults(scenario, on: topology, parts: parts, seed: seed, loop: loop)
 
         // Server pauses: the built-in server's event loop is blocked (it reads and runs nothing,
         // then, as NIO does, reads before it runs the timers that came due); an external server's
@@ -177,8 +189,73 @@ enum LivePhaseScheduler {
         }
     }
 
+    /// The scenario's random faults on the wall clock, run 0 of `seed` as the simulation draws them:
+    /// each client's own episodes on its own proxy (logged on its connection, as the simulator
+    /// words them), and server restarts emulated at the proxies: every connection through them is
+    /// reset and new ones are refused while the server is down (the server process keeps running).
+    private static func scheduleFaults(_ scenario: Scenario, on topology: LiveTopology, parts: LiveRunParts, seed: UInt64,
+                                       loop: any EventLoop) {
+        let start = topology.origin
+        let events = topology.events
+        if topology.proxies.count > 1 {
+            for (index, proxy) in topology.proxies.enumerated() {
+                for (k, episode) in scenario.faultEpisodes(connection: index, seed: seed, run: 0).enumerated() {
+                    let toxics = LiveScenarioRun.toxics(episode.conditions, prefix: "episode\(k)")
+                    let label = "random " + (episode.kind == .stall ? "stall" : "blackhole")
+                    let connection = "c\(index + 1)"
+                    parts.addTimer(loop.scheduleTask(deadline: deadline(start + episode.start)) {
+                        proxy.changeToxics(adding: toxics, removing: [])
+                        events.record(LabEvent(time: Instant.monotonicNow() - start, connection: connection, side: .proxy,
+                                               kind: .fault, detail: "\(label) starts"))
+                    })
+                    if episode.end < scenario.duration {
+                        parts.addTimer(loop.scheduleTask(deadline: deadline(start + episode.end)) {
+                            proxy.changeToxics(adding: [], removing: toxics.map(\.name))
+                            events.record(LabEvent(time: Instant.monotonicNow() - start, connection: connection, side: .proxy,
+                                                   kind: .fault, detail: "\(label) ends"))
+                        })
+                    }
+                }
+            }
+        }
+        // Each restart's down and up run in order, whatever the machine's load.
+        let serial = SerialTasks()
+        for restart in scenario.serverRestarts(seed: seed, run: 0) {
+            let proxies = topology.proxies
+            parts.addTimer(loop.scheduleTask(deadline: deadline(start + restart.lowerBound)) {
+                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                       detail: "server restart: down"))
+                serial.then { for proxy in proxies { await proxy.disable() } }
+            })
+            if restart.upperBound < scenario.duration {
+                parts.addTimer(loop.scheduleTask(deadline: deadline(start + restart.upperBound)) {
+                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                           detail: "server restart: up"))
+                    serial.then { for proxy in proxies { try? await proxy.enable() } }
+                })
+            }
+        }
+    }
+
     /// The event-loop deadline of an instant on the monotonic clock.
     private static func deadline(_ instant: Instant) -> NIODeadline {
         .uptimeNanoseconds(UInt64(max(0, instant.nanoseconds)))
+    }
+}
+
+/// Asynchronous work run one piece after another, in the order it was given.
+final class SerialTasks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: Task<Void, Never>?
+
+    /// Runs `work` after everything given before it has finished.
+    func then(_ work: @escaping @Sendable () async -> Void) {
+        lock.withLock {
+            let previous = last
+            last = Task {
+                await previous?.value
+                await work()
+            }
+        }
     }
 }

@@ -105,9 +105,6 @@ public struct ScenarioRunner: Sendable {
     /// stops early and the folder is written all the same, marked partial, its verdicts computed
     /// over the time that ran.
     public func live(_ scenario: Scenario, source: String, timeScale: Double, seed: UInt64?) async throws -> ScenarioRunResult {
-        if !scenario.faults.isEmpty {
-            throw RunnerError(scenario: source, message: "faults: random fault processes run in simulation only so far; run this scenario with --mode sim")
-        }
         let baseSeed = seed ?? scenario.seed
         let scaled = scenario.scaled(by: timeScale)
         let logs = try writer.folder(for: scenario.name)
@@ -120,7 +117,9 @@ public struct ScenarioRunner: Sendable {
         let outcome = try await LiveScenarioRun.run(scaled, source: source, seed: baseSeed, logDirectory: logs)
         // An interrupted run is judged over what ran: the timeline cut where it stopped.
         let ran = outcome.interrupted ? scaled.truncated(to: max(outcome.ranFor, .milliseconds(1))) : scaled
-        let metrics = RunMetrics.compute(events: outcome.events, truth: GroundTruth(scenario: ran), duration: ran.duration)
+        // Random faults: the episodes and restarts of run 0, as the live topology applied them.
+        let truth = ran.faults.isEmpty ? GroundTruth(scenario: ran) : GroundTruth(scenario: ran, seed: baseSeed, run: 0)
+        let metrics = RunMetrics.compute(events: outcome.events, truth: truth, duration: ran.duration)
         let log = outcome.events.map { $0.jsonLine + "\n" }.joined()
         var notes: [String] = []
         if outcome.interrupted {

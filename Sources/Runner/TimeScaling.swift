@@ -55,6 +55,23 @@ extension Scenario {
             }
         }
         out.expectations.detectionWithin = expectations.detectionWithin.map(s)
+        // Random faults: as often per scaled second, each as long in scaled time.
+        func rate(_ r: EventRate) -> EventRate { EventRate(perSecond: r.perSecond / factor) }
+        if var stalls = faults.stalls {
+            stalls.rate = rate(stalls.rate)
+            stalls.duration = stalls.duration.scaled(by: factor)
+            out.faults.stalls = stalls
+        }
+        if var dead = faults.deadPeers {
+            dead.rate = rate(dead.rate)
+            dead.recoverAfter = dead.recoverAfter?.scaled(by: factor)
+            out.faults.deadPeers = dead
+        }
+        if var restarts = faults.serverRestarts {
+            restarts.rate = rate(restarts.rate)
+            restarts.downFor = restarts.downFor.scaled(by: factor)
+            out.faults.serverRestarts = restarts
+        }
         return out
     }
 

@@ -206,8 +206,8 @@ struct RecommendCommand: AsyncParsableCommand {
     }
 
     /// Replays each scenario once live on loopback with `lines` applied and every duration scaled
-    /// by `timeScale`, its network dead from the middle to the end (random faults left out: they run
-    /// in simulation only), and measures what the real components did, in scenario time. The results
+    /// by `timeScale`, its network dead from the middle to the end (random faults left out, so the
+    /// detection is timed from the death; the simulated replays judge them), and measures what the real components did, in scenario time. The results
     /// folders go under `results`. Returns the result and notes on what it could not apply.
     static func replayLive(_ scenarios: [(Scenario, String)], lines: [String], timeScale: Double, seed: UInt64,
                            results: URL) async throws -> (ValidationResult.LiveValidation, [String]) {
@@ -218,7 +218,7 @@ struct RecommendCommand: AsyncParsableCommand {
             var scenario = try base.applying(overrides: lines)
             if !scenario.faults.isEmpty {
                 scenario.faults = FaultProcesses()
-                notes.append("\(file): its random faults are left out of the live replay (they run in simulation only)")
+                notes.append("\(file): its random faults are left out of the live replay, so that its detection is timed from the death (the simulated replays judge them)")
             }
             if case .external = scenario.server {
                 notes.append("\(file): the external server keeps its own heartbeat settings live; give it the recommended ones in its command")

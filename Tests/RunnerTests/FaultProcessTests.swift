@@ -131,11 +131,64 @@ import Testing
         #expect(message("  serverRestarts: { rate: 0/h, downFor: { constant: 2s } }").contains("faults.serverRestarts.rate"))
     }
 
-    @Test func liveRunsSayRandomFaultsAreSimulatedOnly() async throws {
-        let s = try scenario("  stalls: { rate: 4/h, duration: { constant: 3s } }", duration: "1m", clients: 1)
-        let runner = ScenarioRunner(resultsRoot: FileManager.default.temporaryDirectory.appendingPathComponent("flatline-fp-\(getpid())"),
-                                    version: "test")
-        await #expect(throws: RunnerError.self) { try await runner.live(s, source: "random.yaml", timeScale: 1, seed: nil) }
+    /// Random faults live (issue 9): each client goes through its own proxy, which applies that
+    /// client's own drawn episodes (run 0, as the simulation draws them, time-scaled), logged on its
+    /// connection; the truth judges them as in simulation: dead peers are detections, and no
+    /// disconnect falls outside the connection's own episodes.
+    @Test func liveRunsApplyEachClientsOwnEpisodes() async throws {
+        let s = try scenario("  deadPeers: { rate: 4/m, recoverAfter: { constant: 10s } }", duration: "40s", clients: 3)
+        let scale = 0.25
+        let scaled = s.scaled(by: scale)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-fplive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(s, source: "random.yaml", timeScale: scale, seed: nil)
+        let folder = try #require(result.folder)
+        let events = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try LabEvent(jsonLine: String($0)) }
+        var drawn = 0
+        for index in 0..<3 {
+            let connection = "c\(index + 1)"
+            let episodes = scaled.faultEpisodes(connection: index, seed: 5, run: 0)
+            // The scaled draw is the unscaled one times the scale.
+            let unscaled = s.faultEpisodes(connection: index, seed: 5, run: 0)
+            #expect(episodes.count == unscaled.count)
+            for (a, b) in zip(episodes, unscaled) { #expect(abs(a.start.seconds - b.start.seconds * scale) < 0.001) }
+            drawn += episodes.count
+            let starts = events.filter { $0.connection == connection && $0.kind == .fault && $0.detail == "random blackhole starts" }
+            #expect(starts.count == episodes.count, "\(connection): \(starts.count) logged, \(episodes.count) drawn")
+            for d in events where d.connection == connection && d.kind == .disconnect && d.side == .server {
+                #expect(episodes.contains { $0.start <= d.time && d.time <= $0.end + .milliseconds(500) }, "\(connection) at \(d.time)")
+            }
+        }
+        #expect(drawn > 0, "the seed drew no episode: the test judges nothing")
+        let metrics = try #require(result.metrics.first)
+        #expect(metrics.overall.detections > 0 && metrics.overall.falseDisconnects == 0, "\(metrics.overall)")
+    }
+
+    /// Server restarts live: emulated at the proxy, every client is cut when the server goes down
+    /// and none is connected again before it is back; the cuts are detections, not mistakes.
+    @Test func liveRunsRestartTheServerAtTheDrawnInstants() async throws {
+        let s = try scenario("  serverRestarts: { rate: 4/m, downFor: { constant: 6s } }", duration: "40s", clients: 3)
+        let scale = 0.25
+        let restarts = s.scaled(by: scale).serverRestarts(seed: 5, run: 0)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-rslive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(s, source: "random.yaml", timeScale: scale, seed: nil)
+        let folder = try #require(result.folder)
+        let events = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try LabEvent(jsonLine: String($0)) }
+        #expect(!restarts.isEmpty, "the seed drew no restart: the test judges nothing")
+        #expect(events.filter { $0.kind == .fault && $0.detail == "server restart: down" }.count == restarts.count)
+        for restart in restarts where restart.upperBound < s.scaled(by: scale).duration {
+            let cut = events.filter { $0.kind == .disconnect && $0.side == .client
+                && $0.time >= restart.lowerBound && $0.time < restart.lowerBound + .milliseconds(300) }
+            #expect(Set(cut.map(\.connection)) == ["c1", "c2", "c3"], "at \(restart.lowerBound): \(cut.map(\.connection))")
+            let early = events.filter { $0.kind == .connect && $0.side == .client && $0.detail == "socket.io /"
+                && $0.time > restart.lowerBound + .milliseconds(300) && $0.time < restart.upperBound }
+            #expect(early.isEmpty, "connected while the server was down: \(early.map(\.connection))")
+        }
+        let metrics = try #require(result.metrics.first)
+        #expect(metrics.overall.falseDisconnects == 0 && metrics.overall.detections >= 3, "\(metrics.overall)")
     }
 }
 

@@ -263,3 +263,22 @@ enum ParetoNormalTable {
         return paretoWeight * (uncappedIntegral + paretoCap * cappedTail)
     }()
 }
+
+extension Distribution {
+    /// The law of `factor` × X for X drawn from this one (factor > 0): every quantile multiplied by
+    /// `factor`, as a time-scaled run needs its durations' laws.
+    public func scaled(by factor: Double) -> Distribution {
+        guard factor > 0, factor != 1 else { return self }
+        switch self {
+        case .constant(let x): return .constant(x * factor)
+        case .uniform(let lower, let upper): return .uniform(lower: lower * factor, upper: upper * factor)
+        case .normal(let mean, let sd): return .normal(mean: mean * factor, standardDeviation: sd * factor)
+        case .lognormal(let mu, let sigma): return .lognormal(mu: mu + log(factor), sigma: sigma)
+        case .pareto(let scale, let shape): return .pareto(scale: scale * factor, shape: shape)
+        case .paretoNormal(let mean, let sd): return .paretoNormal(mean: mean * factor, standardDeviation: sd * factor)
+        case .empirical(let samples):
+            // Finite samples times a finite positive factor stay valid.
+            return (try? EmpiricalSamples(samples.sorted.map { $0 * factor })).map(Distribution.empirical) ?? self
+        }
+    }
+}
