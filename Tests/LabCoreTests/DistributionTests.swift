@@ -29,6 +29,22 @@ struct NormalFunctionTests {
         #expect(RandomTestSupport.relativelyClose(standardNormalQuantile(p), expected, 1e-13))
     }
 
+    @Test("scaled(by:) multiplies every quantile by the factor, for every family")
+    func scaledMultipliesQuantiles() throws {
+        let laws: [Distribution] = [
+            .constant(2), .uniform(lower: 1, upper: 3), .normal(mean: 5, standardDeviation: 1), .lognormal(mu: 0.3, sigma: 0.8),
+            .pareto(scale: 2, shape: 1.5), .paretoNormal(mean: 4, standardDeviation: 2), .empirical(try EmpiricalSamples([1, 2, 4, 8])),
+        ]
+        for law in laws {
+            let scaled = law.scaled(by: 0.25)
+            for p in [0.01, 0.25, 0.5, 0.9, 0.99] {
+                let want = law.quantile(p) * 0.25
+                #expect(abs(scaled.quantile(p) - want) <= 1e-9 * max(1, abs(want)), "\(law) at \(p): \(scaled.quantile(p)) vs \(want)")
+            }
+            #expect(law.scaled(by: 1) == law)
+        }
+    }
+
     @Test("quantile edge cases")
     func quantileEdges() {
         #expect(standardNormalQuantile(0.5) == 0)
