@@ -16,9 +16,11 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
     case chen
     /// Bertier, Marin and Sens's adaptable detector; knob: φ, the variation's weight in the margin.
     case bertier
+    /// Flatline's adaptive detector; knob: the price of a mistake, in heartbeat periods.
+    case adaptive
 
-    /// The family the others are measured against (Flatline's adaptive detector once it is in).
-    public static let challenger = DetectorFamily.chen
+    /// The family the others are measured against: Flatline's adaptive detector.
+    public static let challenger = DetectorFamily.adaptive
 
     /// The knob values swept, from the most eager to the most patient setting.
     public var knobs: [Double] {
@@ -28,6 +30,7 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
         case .phi: Self.geometric(from: 0.05, to: 200, count: 48)
         case .chen: [0] + Self.geometric(from: 0.005, to: 200, count: 47)
         case .bertier: [0] + Self.geometric(from: 0.05, to: 500, count: 47)
+        case .adaptive: Self.geometric(from: 0.5, to: 1e7, count: 48)
         }
     }
 
@@ -39,6 +42,7 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
         case .phi: "threshold"
         case .chen: "alpha/period"
         case .bertier: "phi"
+        case .adaptive: "price/period"
         }
     }
 
@@ -67,6 +71,8 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
         case .bertier:
             // The paper's β = 1 and γ = 0.1 and Chen's window of 1000; φ swept.
             return try? BertierDetector(windowSize: 1000, varianceWeight: knob, initialInterval: periods(1))
+        case .adaptive:
+            return try? AdaptiveDetector(windowSize: 1000, mistakePrice: periods(knob).seconds, initialTimeout: periods(3))
         }
     }
 
