@@ -106,7 +106,14 @@ public struct ScenarioRunner: Sendable {
     /// over the time that ran.
     public func live(_ scenario: Scenario, source: String, timeScale: Double, seed: UInt64?) async throws -> ScenarioRunResult {
         let baseSeed = seed ?? scenario.seed
-        let scaled = scenario.scaled(by: timeScale)
+        var scaled = scenario.scaled(by: timeScale)
+        // External programs' templates of the run's scale ({timeScale}, {scaled:25s}, ...).
+        if case .external(let server) = scaled.server {
+            scaled.server = .external(server.expandingRunPlaceholders(timeScale: timeScale, scenario: scaled))
+        }
+        if case .external(let clients) = scaled.clients.component {
+            scaled.clients.component = .external(clients.expandingRunPlaceholders(timeScale: timeScale, scenario: scaled))
+        }
         let logs = try writer.folder(for: scenario.name)
             .appendingPathComponent(".live-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         defer {

@@ -1,3 +1,4 @@
+import Foundation
 import LabCore
 
 /// A scenario: the components under test, the network between them (a baseline link and a timeline
@@ -230,9 +231,17 @@ public struct ExternalComponent: Sendable, Hashable {
     public var readiness: ReadinessProbe?
 
     /// The placeholders a command or environment value may use.
-    public static let serverPlaceholders = ["host", "port"]
+    public static let serverPlaceholders = ["host", "port"] + runPlaceholders
     /// The placeholders a client's command or environment value may use.
-    public static let clientPlaceholders = ["host", "port", "index"]
+    public static let clientPlaceholders = ["host", "port", "index"] + runPlaceholders
+    /// Placeholders of the run's time scale, so it is written once: `{timeScale}`, and the
+    /// scenario's `{duration}` and `{toleratedStall}` scaled, in seconds. Besides these,
+    /// `{scaled:25s}` (any duration, scaled, in seconds) and `{scaledMs:25s}` (in whole
+    /// milliseconds), and for external clients of the built-in server `{server.pingInterval}` and
+    /// `{server.pingTimeout}` (scaled, in seconds).
+    public static let runPlaceholders = ["timeScale", "duration", "toleratedStall"]
+    /// The built-in server's settings an external client's template may use.
+    public static let serverSettingPlaceholders = ["server.pingInterval", "server.pingTimeout"]
 
     /// Creates an external component.
     public init(command: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
@@ -252,6 +261,66 @@ public struct ExternalComponent: Sendable, Hashable {
     /// The environment with every `{name}` replaced by `values[name]`.
     public func expandedEnvironment(_ values: [String: String]) -> [String: String] {
         environment.mapValues { Self.expand($0, values) }
+    }
+
+    /// The `{name}` placeholders in `text`, in order: names of letters, digits, `_`, `.` and `:`
+    /// (`{scaled:25s}`); braces around anything else are left alone.
+    public static func placeholders(in text: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(of: "}") else { break }
+            let name = String(after[..<close])
+            if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == ":" }) {
+                names.append(name)
+                rest = after[after.index(after: close)...]
+            } else {
+                rest = after
+            }
+        }
+        return names
+    }
+
+    /// `scaled:25s` as ("scaled", "25s") and `scaledMs:25s` as ("scaledMs", "25s"); nil otherwise.
+    public static func scaledPlaceholder(_ name: String) -> (unit: String, duration: String)? {
+        for prefix in ["scaled:", "scaledMs:"] where name.hasPrefix(prefix) {
+            return (String(prefix.dropLast()), String(name.dropFirst(prefix.count)))
+        }
+        return nil
+    }
+
+    /// A number of seconds as a template writes it: "25", "2.5", "0.05" (never an exponent).
+    public static func secondsText(_ seconds: Double) -> String {
+        if seconds == seconds.rounded(), abs(seconds) < 1e15 { return String(Int64(seconds)) }
+        var text = String(format: "%.9f", seconds)
+        while text.hasSuffix("0") { text.removeLast() }
+        return text
+    }
+
+    /// The component with the run's time-scale placeholders filled in (`runPlaceholders`, the
+    /// built-in server's settings, `{scaled:…}` and `{scaledMs:…}`), for a run at `timeScale`
+    /// whose scenario, already scaled, is `scenario`; `{host}`, `{port}` and `{index}` stay for
+    /// the topology.
+    public func expandingRunPlaceholders(timeScale: Double, scenario: Scenario) -> ExternalComponent {
+        var values = ["timeScale": Self.secondsText(timeScale),
+                      "duration": Self.secondsText(scenario.duration.seconds),
+                      "toleratedStall": Self.secondsText(scenario.toleratedStall.seconds)]
+        if case .socketIO(let server) = scenario.server {
+            values["server.pingInterval"] = Self.secondsText(server.pingInterval.seconds)
+            values["server.pingTimeout"] = Self.secondsText(server.pingTimeout.seconds)
+        }
+        for text in command + Array(environment.values) {
+            for name in Self.placeholders(in: text) {
+                guard let (unit, argument) = Self.scaledPlaceholder(name), let span = try? TimeSpan(parsing: argument) else { continue }
+                let seconds = span.seconds * timeScale
+                values[name] = unit == "scaled" ? Self.secondsText(seconds) : String(Int64((seconds * 1000).rounded()))
+            }
+        }
+        var out = self
+        out.command = expandedCommand(values)
+        out.environment = expandedEnvironment(values)
+        return out
     }
 
     static func expand(_ text: String, _ values: [String: String]) -> String {

@@ -77,7 +77,10 @@ extension Scenario {
             throw ScenarioRead.error(root["duration"]!, "duration", "a scenario runs at most \(ScenarioBounds.longestScenario), got \(duration)")
         }
         server = try Scenario.server(try root.required("server", hint: ": a built-in (builtin: socketio) or external (command: [...]) server"), "server")
-        clients = try Scenario.clients(try root.required("clients", hint: ": at least { builtin: socketio } or { command: [...] }"), "clients")
+        var builtinServer = false
+        if case .socketIO = server { builtinServer = true }
+        clients = try Scenario.clients(try root.required("clients", hint: ": at least { builtin: socketio } or { command: [...] }"), "clients",
+                                       builtinServer: builtinServer)
         if let node = root["link"] {
             let r = try MappingReader(node, "link", known: ScenarioConditions.directions, what: "a mapping with both, upstream or downstream")
             link = try ScenarioConditions.link(r)
@@ -220,7 +223,7 @@ extension Scenario {
         return .external(component)
     }
 
-    static func clients(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ClientGroup {
+    static func clients(_ node: ScenarioNode, _ path: String, builtinServer: Bool = true) throws(ScenarioError) -> ClientGroup {
         let probe = try MappingReader(anyKeys: node, path, what: "a mapping with count and builtin or command")
         try checkKind(probe, node, path, role: "client")
         if probe.has("builtin") {
@@ -234,7 +237,8 @@ extension Scenario {
             return ClientGroup(count: count, component: .socketIO(settings))
         }
         let r = try MappingReader(node, path, known: ["count"] + externalFields)
-        return ClientGroup(count: try count(r), component: .external(try external(r, placeholders: ExternalComponent.clientPlaceholders)))
+        return ClientGroup(count: try count(r), component: .external(try external(r, placeholders: ExternalComponent.clientPlaceholders
+            + (builtinServer ? ExternalComponent.serverSettingPlaceholders : []))))
     }
 
     private static func count(_ r: MappingReader) throws(ScenarioError) -> Int {
@@ -288,15 +292,18 @@ extension Scenario {
     }
 
     private static func checkPlaceholders(_ text: String, _ node: ScenarioNode, _ path: String, allowed: [String]) throws(ScenarioError) {
-        var rest = Substring(text)
-        while let open = rest.firstIndex(of: "{") {
-            let after = rest[rest.index(after: open)...]
-            guard let close = after.firstIndex(of: "}") else { break }
-            let name = String(after[..<close])
-            if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !allowed.contains(name) {
-                throw ScenarioRead.error(node, path, "unknown placeholder '{\(name)}'; expected \(allowed.map { "{\($0)}" }.joined(separator: ", "))")
+        for name in ExternalComponent.placeholders(in: text) where !allowed.contains(name) {
+            if let (_, argument) = ExternalComponent.scaledPlaceholder(name) {
+                guard let span = try? TimeSpan(parsing: argument), span >= .zero else {
+                    throw ScenarioRead.error(node, path, "'{\(name)}': '\(argument)' is not a duration, e.g. {scaled:25s}")
+                }
+                continue
             }
-            rest = after[after.index(after: close)...]
+            let expected = (allowed + ["scaled:DURATION", "scaledMs:DURATION"]).map { "{\($0)}" }.joined(separator: ", ")
+            if ExternalComponent.serverSettingPlaceholders.contains(name) {
+                throw ScenarioRead.error(node, path, "'{\(name)}' names a built-in server's setting, and this scenario's server is external")
+            }
+            throw ScenarioRead.error(node, path, "unknown placeholder '{\(name)}'; expected \(expected)")
         }
     }
 

@@ -37,6 +37,42 @@ import Glibc
         kill(pid, 0) == -1 && errno == ESRCH
     }
 
+    /// Issue 10, time scaling external programs: the scale is written once. `{timeScale}`, the
+    /// scenario's durations, any `{scaled:…}` / `{scaledMs:…}` duration and the built-in server's
+    /// settings reach the program's command and environment, scaled for the run.
+    @Test func scaleTemplatesReachTheProgramsScaled() async throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (scenario, path) = try Self.scenario("""
+        name: ext-scaled
+        duration: 20s
+        toleratedStall: 5s
+        server: { builtin: socketio, pingInterval: 25s, pingTimeout: 20s }
+        clients:
+          count: 1
+          command: [/bin/sh, -c, 'echo "$1 $2 $3 $4 $5 $FLT" > scaled; exec sleep 30', sh, "{timeScale}", "{scaled:25s}", "{scaledMs:1m}", "{server.pingInterval}", "{duration}"]
+          env: { FLT: "{toleratedStall}/{server.pingTimeout}" }
+        """, in: dir)
+        _ = try await ScenarioRunner(resultsRoot: dir.appendingPathComponent("results"), version: "test")
+            .live(scenario, source: path, timeScale: 0.05, seed: nil)
+        #expect(Self.read(dir.appendingPathComponent("scaled")) == "0.05 1.25 3000 1.25 1 0.25/1")
+    }
+
+    @Test func scaleTemplatesAreCheckedWithTheirPlace() throws {
+        func message(_ command: String, server: String = "{ builtin: socketio }") -> String {
+            do {
+                _ = try Scenario.parse(yaml: "name: t\nduration: 1m\nserver: \(server)\nclients: { command: \(command) }\n", source: "t.yaml")
+                return ""
+            } catch { return "\(error)" }
+        }
+        #expect(message(#"[prog, "{scaled:25s}", "{scaledMs:2m}", "{timeScale}", "{server.pingTimeout}"]"#) == "")
+        #expect(message(#"[prog, "{scaled:soon}"]"#).hasPrefix("t.yaml:4:"), "\(message(#"[prog, "{scaled:soon}"]"#))")
+        #expect(message(#"[prog, "{scaled:soon}"]"#).contains("'soon' is not a duration"))
+        #expect(message(#"[prog, "{nope}"]"#).contains("unknown placeholder '{nope}'; expected {host}, {port}, {index}, {timeScale}"))
+        let external = message(#"[prog, "{server.pingInterval}"]"#, server: #"{ command: [srv, "{port}"] }"#)
+        #expect(external.contains("names a built-in server's setting, and this scenario's server is external"), "\(external)")
+    }
+
     @Test func clientTemplatesEnvironmentAndFolderReachTheStartedPrograms() async throws {
         let dir = try Self.workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
