@@ -328,6 +328,32 @@ struct CLITests {
         #expect(runs >= 1 && runs < 1000, "\(runs) runs written")
     }
 
+    /// Issue 10: `check` says when an external program could not start (not on PATH, not there,
+    /// not executable, a working directory that does not exist), at its place in the file.
+    @Test func checkFindsProgramsThatCannotStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-progcheck-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("print('hi')\n".utf8).write(to: dir.appendingPathComponent("server.py"))  // not executable
+        func check(_ server: String) throws -> (Int32, String) {
+            let file = dir.appendingPathComponent("s.yaml")
+            try Data("name: s\nduration: 1m\nserver: \(server)\nclients: { builtin: socketio }\n".utf8).write(to: file)
+            let r = try Self.run(["check", file.path])
+            return (r.status, r.stderr)
+        }
+        let file = dir.appendingPathComponent("s.yaml").path
+        let missing = try check(#"{ command: [no-such-program-flatline, "{port}"] }"#)
+        #expect(missing.0 == 2 && missing.1.contains("\(file):3:21: server.command[0]: 'no-such-program-flatline' is not an executable program on PATH"), "\(missing.1)")
+        let plain = try check(#"{ command: [./server.py, "{port}"] }"#)
+        #expect(plain.0 == 2 && plain.1.contains("server.command[0]: './server.py' is not executable"), "\(plain.1)")
+        let gone = try check(#"{ command: [./gone.py, "{port}"] }"#)
+        #expect(gone.0 == 2 && gone.1.contains("'./gone.py' does not exist"), "\(gone.1)")
+        let noDir = try check(#"{ command: [python3, server.py, "{port}"], cwd: nowhere }"#)
+        #expect(noDir.0 == 2 && noDir.1.contains("server.cwd: the working directory") && noDir.1.contains("does not exist"), "\(noDir.1)")
+        let fine = try check(#"{ command: [/bin/sh, -c, "exec sleep 1", "{port}"] }"#)
+        #expect(fine.0 == 0, "\(fine.1)")
+    }
+
     /// Issue 12: SIGTERM in the middle of one long simulated run stops it where it is (it used to
     /// run to its end): the run is written, judged over the virtual time that ran, marked partial.
     @Test func anInterruptStopsASimulatedRunInProgress() throws {
