@@ -1,3 +1,4 @@
+import Foundation
 import FaultProxy
 import LabCore
 import NIOConcurrencyHelpers
@@ -90,7 +91,7 @@ public final class EngineIOTap: ChunkObserver {
                 guard let type = frame.payload.first else { continue }
                 switch (type, direction) {
                 case (UInt8(ascii: "0"), .downstream):
-                    out.append(event(id, .connect, side: .server, at: at))
+                    out.append(event(id, .connect, side: .server, at: at, detail: Self.openDetail(frame.payload.dropFirst())))
                 case (UInt8(ascii: "2"), .downstream):
                     s.lastPing = at
                     out.append(event(id, .ping, side: .server, at: at))
@@ -118,5 +119,23 @@ public final class EngineIOTap: ChunkObserver {
             }
         }
         return out
+    }
+
+    /// The open packet's advertised heartbeat, as the connect event's detail:
+    /// "engine.io open pingInterval=25000ms pingTimeout=20000ms"; nil when it names neither.
+    static func openDetail(_ json: ArraySlice<UInt8>) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { return nil }
+        var parts: [String] = []
+        for key in ["pingInterval", "pingTimeout"] {
+            if let value = object[key] as? NSNumber { parts.append("\(key)=\(value.int64Value)ms") }
+        }
+        return parts.isEmpty ? nil : "engine.io open " + parts.joined(separator: " ")
+    }
+
+    /// The advertised ping interval of a connect event the tap wrote, in milliseconds.
+    public static func advertisedPingInterval(_ detail: String?) -> Int64? {
+        guard let detail, detail.hasPrefix("engine.io open "),
+              let part = detail.split(separator: " ").first(where: { $0.hasPrefix("pingInterval=") }) else { return nil }
+        return Int64(part.dropFirst("pingInterval=".count).dropLast(2))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProtocolTap
 import LabCore
 import Metrics
 import Reports
@@ -137,6 +138,7 @@ public struct ScenarioRunner: Sendable {
             if case .external = scenario.server { notes.append("time scale: the external server's own settings are not rescaled") }
             if case .external = scenario.clients.component { notes.append("time scale: the external clients' own settings are not rescaled") }
         }
+        if let cadence = Self.cadenceNote(outcome.events) { notes.append(cadence) }
         let serverLogged = outcome.programs.contains { $0.name == "server" && $0.eventsMerged > 0 }
         if case .external = scenario.server, !serverLogged {
             notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
@@ -199,6 +201,30 @@ public struct ScenarioRunner: Sendable {
                                       logs: live?.logs, interruption: interruption)
         return ScenarioRunResult(scenario: scenario, metrics: metrics, verdicts: verdicts, aggregate: aggregate,
                                  limitations: limitations, folder: folder)
+    }
+}
+
+extension ScenarioRunner {
+    /// When the pings the proxy's tap saw do not keep the cadence the server advertised in its
+    /// open packet (python-engineio advertises `int(ping_interval)` seconds, so a scaled 1.25 s
+    /// interval is announced as 1 s), a note saying both: clients time out by the advertised one.
+    static func cadenceNote(_ events: [LabEvent]) -> String? {
+        var advertised: [String: Int64] = [:]
+        var pings: [String: [TimeSpan]] = [:]
+        for event in events where event.side == .server {
+            if event.kind == .connect, let ms = EngineIOTap.advertisedPingInterval(event.detail) { advertised[event.connection] = ms }
+            if event.kind == .ping { pings[event.connection, default: []].append(event.time) }
+        }
+        var gaps: [Double] = []
+        for (connection, times) in pings where advertised[connection] != nil {
+            for (a, b) in zip(times, times.dropFirst()) { gaps.append((b - a).seconds * 1000) }
+        }
+        guard gaps.count >= 3, let announced = advertised.values.sorted().first else { return nil }
+        gaps.sort()
+        let real = gaps[gaps.count / 2]
+        guard abs(real - Double(announced)) > max(0.1 * Double(announced), 50) else { return nil }
+        return "the server advertised pingInterval \(announced)ms but pinged every \(Int(real.rounded()))ms (median of \(gaps.count) gaps): "
+            + "its clients time out by the advertised one; a setting the stack cannot honour (python-engineio advertises whole seconds)"
     }
 }
 

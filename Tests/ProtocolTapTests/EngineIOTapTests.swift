@@ -79,6 +79,23 @@ func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
         #expect(e.allSatisfy { $0.connection == "p1" })
     }
 
+    /// The open packet's advertised heartbeat is the connect event's detail, so a run can compare
+    /// it with the cadence the pings keep.
+    @Test func theOpenPacketsHeartbeatIsKept() {
+        let sink = Collected()
+        let tap = EngineIOTap(events: sink, startedAt: .zero)
+        tap.connectionOpened(id: 1, proxy: "p", at: .zero)
+        let request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n"
+        tap.chunk(id: 1, direction: .upstream, bytes: buffer(Array(request.utf8)), at: .zero)
+        let open = #"0{"sid":"a","upgrades":[],"pingInterval":1000,"pingTimeout":3000,"maxPayload":1000000}"#
+        let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        tap.chunk(id: 1, direction: .downstream, bytes: buffer(Array(response.utf8) + frame(open, masked: false)), at: .zero)
+        let connect = sink.events.first { $0.kind == .connect }
+        #expect(connect?.detail == "engine.io open pingInterval=1000ms pingTimeout=3000ms")
+        #expect(EngineIOTap.advertisedPingInterval(connect?.detail) == 1000)
+        #expect(EngineIOTap.advertisedPingInterval("socket.io /") == nil && EngineIOTap.advertisedPingInterval(nil) == nil)
+    }
+
     @Test func ignoresConnectionsThatAreNotEngineIOWebSockets() {
         let sink = Collected()
         let tap = EngineIOTap(events: sink, startedAt: .zero)

@@ -61,8 +61,8 @@ def gone(pid):
     return False
 
 
-def run(scenario, out, timeout=60):
-    proc = subprocess.run([BIN, "run", str(scenario), "--mode", "live", "--out", str(out)],
+def run(scenario, out, timeout=60, extra=()):
+    proc = subprocess.run([BIN, "run", str(scenario), "--mode", "live", "--out", str(out), *extra],
                           capture_output=True, text=True, timeout=timeout)
     folders = list(out.glob("*/*"))
     return proc, folders
@@ -250,4 +250,29 @@ expect: {{ falseDisconnects: 0, detectionWithin: 5s }}
     assert "This run was interrupted" in (folders[0] / "report.html").read_text()
     assert (folders[0] / "logs" / "server.stdout").exists()
     assert all(gone(pid) for pid in kids), kids
+    assert processes_mentioning(marker) == []
+
+
+def test_a_scaled_interval_python_engineio_cannot_advertise_is_noted(tmp_path):
+    """Issue 10, time scaling external programs: the scale is written once ({scaled:25s}), and at
+    0.05 python-engineio pings every 1.25 s while it advertises int(1.25) = 1 s in its open packet
+    (engineio/async_server.py, python-engineio 4.15.1); the proxy's tap sees both and the run says so."""
+    marker = str(tmp_path)
+    scenario = write(tmp_path, "scaled-server", f"""
+name: scaled-server
+seed: 3
+duration: 200s
+server:
+  command: [{PY}, {HERE / 'sio_server.py'}, "{{port}}", "{{scaled:25s}}", "{{scaled:60s}}", --tag, "{marker}"]
+  env: {{ PYTHONUNBUFFERED: "1" }}
+  readiness: {{ tcp: true, timeout: 15s }}
+clients: {{ count: 1, builtin: socketio }}
+link: {{ both: {{ latency: 5ms }} }}
+""")
+    proc, folders = run(scenario, tmp_path / "results", extra=["--time-scale", "0.05"])
+    assert len(folders) == 1, proc.stdout + proc.stderr
+    summary = json.loads((folders[0] / "summary.json").read_text())
+    notes = [n for n in summary["limitations"] if "advertised pingInterval" in n]
+    assert len(notes) == 1, summary["limitations"]
+    assert notes[0].startswith("the server advertised pingInterval 1000ms but pinged every 12"), notes[0]
     assert processes_mentioning(marker) == []
