@@ -21,6 +21,8 @@ public final class EngineIOTap: ChunkObserver {
         var pendingUpstream: [UInt8] = []
         var closedRecorded = false
         var isEngineIO = false
+        /// The open packet's advertised heartbeat, kept for the namespace connect's event.
+        var advertised: String?
     }
 
     private let events: any EventSink
@@ -91,7 +93,24 @@ public final class EngineIOTap: ChunkObserver {
                 guard let type = frame.payload.first else { continue }
                 switch (type, direction) {
                 case (UInt8(ascii: "0"), .downstream):
-                    out.append(event(id, .connect, side: .server, at: at, detail: Self.openDetail(frame.payload.dropFirst())))
+                    // The transport is open; the connection counts as connected only once the
+                    // server acknowledges the Socket.IO namespace CONNECT (below).
+                    s.advertised = Self.openDetail(frame.payload.dropFirst())
+                case (UInt8(ascii: "4"), .downstream) where frame.payload.count >= 2:
+                    let body = frame.payload.dropFirst(2)
+                    switch frame.payload[frame.payload.startIndex + 1] {
+                    case UInt8(ascii: "0"):
+                        out.append(event(id, .connect, side: .server, at: at,
+                                         detail: "socket.io /" + (s.advertised.map { " (\($0))" } ?? "")))
+                    case UInt8(ascii: "4"):
+                        out.append(event(id, .connectError, side: .server, at: at, reason: "refused by server",
+                                         detail: Self.connectErrorMessage(body)))
+                    case UInt8(ascii: "1"):
+                        s.closedRecorded = true
+                        out.append(event(id, .disconnect, side: .server, at: at, reason: "io server disconnect"))
+                    default:
+                        continue
+                    }
                 case (UInt8(ascii: "2"), .downstream):
                     s.lastPing = at
                     out.append(event(id, .ping, side: .server, at: at))
@@ -134,8 +153,16 @@ public final class EngineIOTap: ChunkObserver {
 
     /// The advertised ping interval of a connect event the tap wrote, in milliseconds.
     public static func advertisedPingInterval(_ detail: String?) -> Int64? {
-        guard let detail, detail.hasPrefix("engine.io open "),
+        guard let detail, detail.contains("engine.io open "),
               let part = detail.split(separator: " ").first(where: { $0.hasPrefix("pingInterval=") }) else { return nil }
-        return Int64(part.dropFirst("pingInterval=".count).dropLast(2))
+        return Int64(part.dropFirst("pingInterval=".count).prefix { $0.isNumber })
+    }
+
+    /// A CONNECT_ERROR's message (`44{"message":"not allowed"}`, or a namespace before a comma).
+    static func connectErrorMessage(_ body: ArraySlice<UInt8>) -> String? {
+        var json = body
+        if let comma = json.firstIndex(of: UInt8(ascii: ",")), json.first == UInt8(ascii: "/") { json = json[(comma + 1)...] }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { return nil }
+        return object["message"] as? String
     }
 }

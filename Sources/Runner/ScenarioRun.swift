@@ -156,7 +156,8 @@ public struct ScenarioRunner: Sendable {
         let live = LiveDetails(planned: scaled.duration, ranFor: ran.duration, partial: outcome.interrupted, programs: outcome.programs,
                                logs: outcome.programs.isEmpty ? nil : logs)
         var result = try finish(ran, source: source, seed: baseSeed, mode: "live", logs: [log], metrics: [metrics],
-                                shownEvents: outcome.events, limitations: notes, live: live)
+                                shownEvents: outcome.events, limitations: notes, live: live,
+                                connectErrors: Self.connectErrorSummary(outcome.events))
         result.partial = outcome.interrupted
         result.ranFor = ran.duration
         result.programs = outcome.programs
@@ -176,12 +177,21 @@ public struct ScenarioRunner: Sendable {
 
     private func finish(_ scenario: Scenario, source: String, seed: UInt64, mode: String, logs: [String],
                         eventFiles: [URL] = [], metrics: [RunMetrics], shownEvents: [LabEvent], limitations: [String],
-                        live: LiveDetails? = nil, simulated: SimulatedInterruption? = nil) throws -> ScenarioRunResult {
+                        live: LiveDetails? = nil, simulated: SimulatedInterruption? = nil,
+                        connectErrors: String? = nil) throws -> ScenarioRunResult {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
         for (i, verdict) in (perRun.first ?? []).enumerated() {
             let failing = perRun.first { !$0[i].passed }?[i]
             verdicts.append(failing ?? verdict)
+        }
+        // A run in which no client ever completed a connect judged nothing: it fails, saying so,
+        // whatever the expectations (a server that refuses everyone has no false disconnects).
+        // (An interrupted run may simply have stopped before anyone connected: it is marked partial.)
+        let interrupted = live?.partial == true || simulated != nil
+        if !metrics.isEmpty, !interrupted, metrics.allSatisfy({ $0.overall.connectedTime == .zero }) {
+            verdicts.append(Verdict(name: "connected", bound: "a client connects",
+                                    measured: "no client ever completed a connect" + (connectErrors.map { ": \($0)" } ?? ""), passed: false))
         }
         let aggregate = RunMetrics.aggregate(metrics)
         let runID = writer.newRunID(scenario: scenario.name, seed: seed, mode: mode)
@@ -205,6 +215,15 @@ public struct ScenarioRunner: Sendable {
 }
 
 extension ScenarioRunner {
+    /// The connect errors of a log by reason, most frequent first: "12 refused by server: not
+    /// allowed, 3 connect timeout"; nil when there is none.
+    static func connectErrorSummary(_ events: [LabEvent]) -> String? {
+        var counts: [String: Int] = [:]
+        for event in events where event.kind == .connectError { counts[event.reason ?? "connect error", default: 0] += 1 }
+        guard !counts.isEmpty else { return nil }
+        return counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+    }
+
     /// When the pings the proxy's tap saw do not keep the cadence the server advertised in its
     /// open packet (python-engineio advertises `int(ping_interval)` seconds, so a scaled 1.25 s
     /// interval is announced as 1 s), a note saying both: clients time out by the advertised one.

@@ -66,7 +66,8 @@ func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
         let request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n"
         tap.chunk(id: 1, direction: .upstream, bytes: buffer(Array(request.utf8)), at: ms(1))
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
-        tap.chunk(id: 1, direction: .downstream, bytes: buffer(Array(response.utf8) + frame(#"0{"sid":"a"}"#, masked: false)), at: ms(2))
+        tap.chunk(id: 1, direction: .downstream, bytes: buffer(Array(response.utf8) + frame(#"0{"sid":"a"}"#, masked: false)
+                                                               + frame(#"40{"sid":"b"}"#, masked: false)), at: ms(2))
         tap.chunk(id: 1, direction: .downstream, bytes: buffer(frame("2", masked: false)), at: ms(100))
         tap.chunk(id: 1, direction: .upstream, bytes: buffer(frame("3", masked: true)), at: ms(142))
         tap.chunk(id: 1, direction: .downstream, bytes: buffer(frame("2", masked: false)), at: ms(200))
@@ -90,10 +91,33 @@ func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
         let open = #"0{"sid":"a","upgrades":[],"pingInterval":1000,"pingTimeout":3000,"maxPayload":1000000}"#
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
         tap.chunk(id: 1, direction: .downstream, bytes: buffer(Array(response.utf8) + frame(open, masked: false)), at: .zero)
+        #expect(sink.events.isEmpty, "the transport's open is not yet a connection: \(sink.events)")
+        tap.chunk(id: 1, direction: .downstream, bytes: buffer(frame(#"40{"sid":"b"}"#, masked: false)), at: .zero)
         let connect = sink.events.first { $0.kind == .connect }
-        #expect(connect?.detail == "engine.io open pingInterval=1000ms pingTimeout=3000ms")
+        #expect(connect?.detail == "socket.io / (engine.io open pingInterval=1000ms pingTimeout=3000ms)")
         #expect(EngineIOTap.advertisedPingInterval(connect?.detail) == 1000)
         #expect(EngineIOTap.advertisedPingInterval("socket.io /") == nil && EngineIOTap.advertisedPingInterval(nil) == nil)
+    }
+
+    /// Issue 10: a connection counts as connected only when the server acknowledges the namespace
+    /// CONNECT; a CONNECT_ERROR is its own outcome, with the server's message, and a server's
+    /// namespace DISCONNECT is its own reason.
+    @Test func namespaceConnectRefusalAndDisconnectAreTheirOwnEvents() {
+        let sink = Collected()
+        let tap = EngineIOTap(events: sink, startedAt: .zero)
+        let request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n"
+        let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        for id in [UInt64(1), 2] {
+            tap.connectionOpened(id: id, proxy: "p", at: .zero)
+            tap.chunk(id: id, direction: .upstream, bytes: buffer(Array(request.utf8)), at: .zero)
+            tap.chunk(id: id, direction: .downstream, bytes: buffer(Array(response.utf8) + frame(#"0{"sid":"a","pingInterval":25000}"#, masked: false)), at: .zero)
+        }
+        tap.chunk(id: 1, direction: .downstream, bytes: buffer(frame(#"44{"message":"not allowed"}"#, masked: false)), at: .zero)
+        tap.chunk(id: 2, direction: .downstream, bytes: buffer(frame(#"40{"sid":"b"}"#, masked: false) + frame("41", masked: false)), at: .zero)
+        let e = sink.events
+        #expect(e.map(\.kind) == [.connectError, .connect, .disconnect], "\(e)")
+        #expect(e.first?.reason == "refused by server" && e.first?.detail == "not allowed" && e.first?.connection == "p1")
+        #expect(e.last?.reason == "io server disconnect" && e.last?.connection == "p2")
     }
 
     @Test func ignoresConnectionsThatAreNotEngineIOWebSockets() {

@@ -236,18 +236,19 @@ import Testing
 
     /// The same semantics live (issue 9): the built-in live server runs the same heartbeat machine
     /// with the same sweep phase as the simulation's run 0, so its detection of a dead network falls
-    /// on a sweep, in (pingTimeout, 2·pingTimeout] after the unanswered ping. Time-scaled by 0.25,
-    /// with 8 s of scaled margin after the latest possible detection, for a loaded machine.
+    /// on a sweep, in (pingTimeout, 2·pingTimeout] after the unanswered ping. Time-scaled by 0.25:
+    /// 5 s for the clients to connect before the network dies and 8 s after the latest possible
+    /// detection, for a loaded machine.
     @Test func liveServersKeepTheStacksSweepToo() async throws {
         let s = try Scenario.parse(yaml: """
         name: lazy-live
         seed: 9
-        duration: 40s
+        duration: 60s
         server: { builtin: socketio, pingInterval: 2s, pingTimeout: 4s, stack: python-socketio }
         clients: { count: 3, builtin: socketio, reconnection: { enabled: false } }
         link: { both: { latency: 10ms } }
         phases:
-          - { at: 5s, until: end, both: blackhole, note: dead }
+          - { at: 20s, until: end, both: blackhole, note: dead }
         """, source: "lazy.yaml")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-stacklive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: dir) }

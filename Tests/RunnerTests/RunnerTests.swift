@@ -59,6 +59,26 @@ import Testing
         #expect(c.application == .none)
     }
 
+    /// Issue 10: a run in which no client ever completed a connect judged nothing, so it fails and
+    /// says so, even with expectations that a server refusing everyone would meet.
+    @Test func aRunWhereNobodyConnectsFailsSayingSo() throws {
+        let scenario = try Scenario.parse(yaml: """
+        name: nobody
+        duration: 2m
+        server: { builtin: socketio }
+        clients: { count: 3, builtin: socketio }
+        phases: [{ at: 0s, until: end, both: blackhole, note: dead from the start }]
+        expect: { falseDisconnects: 0 }
+        """, source: "nobody.yaml")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-nobody-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try ScenarioRunner(resultsRoot: dir, version: "test").simulate(scenario, source: "nobody.yaml", runs: 1, seed: nil)
+        #expect(!result.passed)
+        let connected = try #require(result.verdicts.first { $0.name == "connected" })
+        #expect(!connected.passed && connected.measured.hasPrefix("no client ever completed a connect"), "\(connected)")
+        #expect(result.verdicts.first { $0.name == "falseDisconnects" }?.passed == true, "the expectation alone would have passed")
+    }
+
     /// Issue 12: churn that check cannot foresee (every connect times out, and the clients retry at
     /// once) is stopped by the run's event budget, with an error that says how far it got.
     @Test func aRunThatChurnsPastItsEventBudgetIsStoppedWithAClearError() throws {
