@@ -17,6 +17,10 @@ public struct SocketIOClientConfiguration: Sendable {
     public var emitInterval: TimeSpan?
     /// Connection id used in the event log.
     public var name = "c1"
+    /// The namespace CONNECT's payload (socket.io-client's `auth`); nil sends none. Against
+    /// Flatline's own server, `["flatline": name]` lets the server log the connection under the
+    /// client's name.
+    public var auth: JSONObject?
     /// A dashboard's health check on top of the session (nil: none), as the simulated client runs it.
     public var healthCheck: HealthCheck.Options?
     /// A dashboard's custom ping over Socket.IO events (nil: none), as the simulated client runs it.
@@ -72,7 +76,7 @@ public final class SocketIOClient: @unchecked Sendable {
         self.stack = SocketIOClientStack(
             configuration: .init(
                 heartbeat: .engineIOClient,
-                namespace: .init(auth: ["flatline": .string(configuration.name)], connectTimeout: configuration.connectTimeout),
+                namespace: .init(auth: configuration.auth, connectTimeout: configuration.connectTimeout),
                 reconnection: configuration.reconnection,
                 customPing: configuration.customPing, healthCheck: configuration.healthCheck,
                 emitInterval: configuration.emitInterval),

@@ -110,6 +110,18 @@ struct LiveTopology {
             for i in 0..<scenario.clients.count {
                 var c = SocketIOClientConfiguration()
                 c.name = "c\(i + 1)"
+                // The CONNECT payload: as the scenario says; unsaid, Flatline's own name for its own
+                // server (which logs the connection under it) and none for an external one, whose
+                // connect handler may take no auth (python-socketio's `connect(sid, environ)`).
+                switch clientSettings.auth {
+                case .object(let object)?:
+                    c.auth = object
+                    if case .socketIO = scenario.server, object["flatline"] == nil { c.auth?["flatline"] = .string(c.name) }
+                case .none?:
+                    c.auth = nil
+                case nil:
+                    if case .socketIO = scenario.server { c.auth = ["flatline": .string(c.name)] }
+                }
                 c.connectTimeout = clientSettings.connectTimeout
                 c.reconnection = clientSettings.reconnection.options
                 c.seed = seed &+ UInt64(i)

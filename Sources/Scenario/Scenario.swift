@@ -127,6 +127,18 @@ public struct SocketIOClientSettings: Sendable, Hashable {
     public var reconnection: ReconnectionSettings
     /// Application-level liveness checks on top of Engine.IO's heartbeat.
     public var application: ApplicationLayerSettings
+    /// socket.io-client's `auth`, the payload of the namespace CONNECT: nil when the scenario does
+    /// not say (none against an external server, whose connect handler may take no auth; Flatline's
+    /// own name for the built-in server), `.none` for none, or an object sent as given.
+    public var auth: ClientAuth?
+
+    /// What a client sends with its namespace CONNECT.
+    public enum ClientAuth: Sendable, Hashable {
+        /// No payload at all, as socket.io-client without `auth`.
+        case none
+        /// This object.
+        case object(JSONObject)
+    }
 
     /// Settings with socket.io-client's defaults unless given.
     public init(connectTimeout: TimeSpan = .seconds(20), reconnection: ReconnectionSettings = ReconnectionSettings(),

@@ -192,7 +192,7 @@ extension Scenario {
     /// The server stacks whose detection semantics the built-in server can keep.
     public static let serverStacks = ["socketio-js", "python-socketio"]
     private static let externalFields = ["command", "env", "cwd"]
-    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application"]
+    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth"]
 
     static func server(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ServerComponent {
         let probe = try MappingReader(anyKeys: node, path, what: "a mapping with builtin or command")
@@ -234,11 +234,38 @@ extension Scenario {
             if let n = r["connectTimeout"] { settings.connectTimeout = try ScenarioRead.duration(n, r.path("connectTimeout"), positive: true) }
             if let n = r["reconnection"] { settings.reconnection = try reconnection(n, r.path("reconnection")) }
             if let n = r["application"] { settings.application = try application(n, r.path("application")) }
+            if let n = r["auth"] { settings.auth = try auth(n, r.path("auth")) }
             return ClientGroup(count: count, component: .socketIO(settings))
         }
         let r = try MappingReader(node, path, known: ["count"] + externalFields)
         return ClientGroup(count: try count(r), component: .external(try external(r, placeholders: ExternalComponent.clientPlaceholders
             + (builtinServer ? ExternalComponent.serverSettingPlaceholders : []))))
+    }
+
+    /// `auth: none`, or a mapping of texts, numbers and booleans sent as the CONNECT payload.
+    private static func auth(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> SocketIOClientSettings.ClientAuth {
+        if case .scalar(let text, _) = node.content, !node.isNull {
+            guard text == "none" else { throw ScenarioRead.error(node, path, "expected none or a mapping (e.g. { token: abc }), got '\(text)'") }
+            return .none
+        }
+        let r = try MappingReader(anyKeys: node, path, what: "none or a mapping of texts, numbers and booleans")
+        var object = JSONObject()
+        for key in r.order {
+            let value = r[key]!
+            let text = try ScenarioRead.scalar(value, r.path(key), expected: "a text, number or boolean")
+            if case .scalar(_, plain: false) = value.content {
+                object[key] = .string(text)
+            } else if let b = Bool(text) {
+                object[key] = .bool(b)
+            } else if let i = Int64(text) {
+                object[key] = .integer(i)
+            } else if let d = Double(text), d.isFinite {
+                object[key] = .number(d)
+            } else {
+                object[key] = .string(text)
+            }
+        }
+        return .object(object)
     }
 
     private static func count(_ r: MappingReader) throws(ScenarioError) -> Int {

@@ -196,8 +196,9 @@ import TestSupport
             let outcome = try await onThread { () -> (TestHTTPResponse, String) in
                 let client = try TestHTTPClient(port: port)
                 try client.socket.send("CONNECT /proxies HTTP/1.1\r\nHost: x\r\n\r\nGET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-                let r = try client.readResponse(timeout: 5)
-                return (r, "\(client.socket.read(timeout: 5))")
+                // Generous bounds: the whole suite runs in parallel on two cores.
+                let r = try client.readResponse(timeout: 20)
+                return (r, "\(client.socket.read(timeout: 20))")
             }
             #expect(outcome.0.status == 405)
             #expect(outcome.0.header("connection")?.lowercased() == "close")

@@ -66,7 +66,7 @@ struct SimulationHeartbeatTests {
         #expect(disconnects.prefix(2).map(\.reason) == ["ping timeout", "ping timeout"])
         // The client reconnects once the stall lifts and stays connected.
         let connects = Sim.events(result.events, .connect, side: .client)
-        #expect(connects.count == 3, "first connect, then 'reconnected after 1 attempts' and 'socket.io /'")
+        #expect(connects.map(\.detail) == ["socket.io /", "reconnected after 1 attempts"], "one connect each, at the namespace's")
         #expect(connects.allSatisfy { $0.time < Sim.ms(150_500) })
         #expect(disconnects.count == 2)
     }
@@ -98,8 +98,8 @@ struct SimulationHeartbeatTests {
 
         // The eighth attempt (317.4 s) goes through the healed link: open at 317.5 s, namespace at 317.6 s.
         let connects = Sim.events(events, .connect, side: .client)
-        #expect(connects.suffix(2).map(\.time) == [Sim.ms(317_500), Sim.ms(317_600)])
-        #expect(connects.suffix(2).map(\.detail) == ["reconnected after 8 attempts", "socket.io /"])
+        #expect(connects.last?.time == Sim.ms(317_600) && !connects.contains { $0.time == Sim.ms(317_500) })
+        #expect(connects.last?.detail == "reconnected after 8 attempts")
         // And heartbeats resume: the first ping of the new session 25 s after its open (317.45 s).
         #expect(Sim.times(events, .ping, side: .server).contains(Sim.ms(342_450)))
         #expect(Sim.events(events, .disconnect, side: .server).count == 1, "attempts never reached the server")

@@ -276,3 +276,41 @@ link: {{ both: {{ latency: 5ms }} }}
     assert len(notes) == 1, summary["limitations"]
     assert notes[0].startswith("the server advertised pingInterval 1000ms but pinged every 12"), notes[0]
     assert processes_mentioning(marker) == []
+
+
+def test_builtin_clients_send_no_auth_to_an_external_server_by_default(tmp_path):
+    """Issue 10, connecting the way real clients do: against an external server the built-in clients
+    send no CONNECT payload unless the scenario gives `auth`, so python-socketio's legacy
+    `connect(sid, environ)` handler accepts them (with a payload it raises TypeError and nobody
+    connects). With `auth: { token: t }` it is sent as given, and that handler fails: the run then
+    fails with the 'connected' verdict, as it does against a server that refuses everyone."""
+    def scenario(name, mode, auth=""):
+        return write(tmp_path, name, f"""
+name: {name}
+duration: 4s
+server:
+  command: [{PY}, {HERE / 'sio_legacy_server.py'}, "{{port}}", {mode}]
+  env: {{ PYTHONUNBUFFERED: "1" }}
+  readiness: {{ tcp: true, timeout: 15s }}
+clients: {{ count: 2, builtin: socketio, connectTimeout: 1s{auth}, reconnection: {{ delay: 300ms, delayMax: 300ms, randomization: 0 }} }}
+""")
+    proc, folders = run(scenario("legacy", "legacy"), tmp_path / "r1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((folders[0] / "summary.json").read_text())
+    assert "connected" not in [v["name"] for v in summary["verdicts"]], summary["verdicts"]
+    server_log = (folders[0] / "logs" / "server.stdout").read_text()
+    assert server_log.count("connect ") >= 2, server_log
+
+    proc, folders = run(scenario("with-auth", "legacy", ", auth: { token: t }"), tmp_path / "r2")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = json.loads((folders[0] / "summary.json").read_text())
+    verdict = [v for v in summary["verdicts"] if v["name"] == "connected"]
+    assert verdict and not verdict[0]["passed"], summary["verdicts"]
+    assert "TypeError" in (folders[0] / "logs" / "server.stderr").read_text()
+
+    proc, folders = run(scenario("refused", "refuse"), tmp_path / "r3")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = json.loads((folders[0] / "summary.json").read_text())
+    verdict = [v for v in summary["verdicts"] if v["name"] == "connected"]
+    assert verdict and verdict[0]["measured"].startswith("no client ever completed a connect: "), summary["verdicts"]
+    assert "refused by server" in verdict[0]["measured"], verdict

@@ -7,7 +7,8 @@ public enum ClientStackNote: Sendable, Hashable {
     case reconnectAttempt(Int)
     /// The namespace connected ("connect").
     case connected
-    /// A reconnect attempt succeeded after this many attempts ("reconnect").
+    /// A reconnect succeeded after this many attempts: the namespace connected again (socket.io-client
+    /// reports "reconnect" at the transport's open; the connection counts from here).
     case reconnected(attempts: Int)
     /// The reconnection attempts are used up ("reconnect_failed").
     case reconnectFailed
@@ -146,6 +147,9 @@ public struct SocketIOClientStack: Sendable {
     /// Whether the current attempt's namespace connected (the session's own state says closed as
     /// soon as it decides to close, before the close is carried out).
     private var namespaceConnected = false
+    /// A reconnect attempt whose transport opened (socket.io-client's Manager "reconnect"): the
+    /// attempts it took, reported when the namespace connects, which is when the client is connected.
+    private var reconnectedAfter: Int?
     private var stopped = false
     private var echoCount: Int64 = 0
 
@@ -348,7 +352,10 @@ public struct SocketIOClientStack: Sendable {
             }
         case .connected:
             namespaceConnected = true
-            out.append(.note(.connected))
+            // A connection counts from the namespace connect, not the transport's open: a server
+            // that never acknowledges CONNECT has connected nobody.
+            out.append(.note(reconnectedAfter.map { .reconnected(attempts: $0) } ?? .connected))
+            reconnectedAfter = nil
             if let interval = configuration.emitInterval { out.append(.arm(.emit, at: now + interval)) }
             // The dashboard's socket.on("connect"): start the custom ping and the health check.
             if customPing != nil { customPing(customPing!.connected(at: now), now, &out) }
@@ -421,7 +428,7 @@ public struct SocketIOClientStack: Sendable {
         for action in actions {
             switch action {
             case .send(.openTransport(let attempt)): open(attempt: attempt, now, &out)
-            case .send(.reconnected(let attempts)): out.append(.note(.reconnected(attempts: attempts)))
+            case .send(.reconnected(let attempts)): reconnectedAfter = attempts
             case .send(.reconnectFailed): out.append(.note(.reconnectFailed))
             case .arm(let timer, let at): out.append(.arm(.reconnect(timer), at: at))
             case .cancel(let timer): out.append(.cancel(.reconnect(timer)))

@@ -1,0 +1,117 @@
+import Foundation
+import LabCore
+import Metrics
+import Runner
+import Scenario
+import Testing
+
+/// Live runs whose assertions are about timing (random faults at their drawn instants, the
+/// python-socketio sweep): serialized, and run by `make test` after the rest of the suite, on their
+/// own, since two cores shared with the simulation-heavy tests starve a live run's event loops (a
+/// 10 s run's topology once took longer than the run to come up).
+@Suite(.serialized) struct LiveTimingTests {
+
+    /// Random faults live (issue 9): each client goes through its own proxy, which applies that
+    /// client's own drawn episodes (run 0, as the simulation draws them, time-scaled), logged on its
+    /// connection; the truth judges them as in simulation: dead peers are detections, and no
+    /// disconnect falls outside the connection's own episodes.
+    @Test func liveRunsApplyEachClientsOwnEpisodes() async throws {
+        // Deaths of 30 s (7.5 s scaled): detection (about 7 s, 1.75 s scaled) has room on a loaded machine.
+        let s = try FaultProcessTests.scenario("  deadPeers: { rate: 4/m, recoverAfter: { constant: 30s } }", duration: "60s", clients: 3)
+        let scale = 0.25
+        let scaled = s.scaled(by: scale)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-fplive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(s, source: "random.yaml", timeScale: scale, seed: nil)
+        let folder = try #require(result.folder)
+        let events = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try LabEvent(jsonLine: String($0)) }
+        var drawn = 0
+        for index in 0..<3 {
+            let connection = "c\(index + 1)"
+            let episodes = scaled.faultEpisodes(connection: index, seed: 5, run: 0)
+            // The scaled draw is the unscaled one times the scale.
+            let unscaled = s.faultEpisodes(connection: index, seed: 5, run: 0)
+            #expect(episodes.count == unscaled.count)
+            for (a, b) in zip(episodes, unscaled) { #expect(abs(a.start.seconds - b.start.seconds * scale) < 0.001) }
+            drawn += episodes.count
+            let starts = events.filter { $0.connection == connection && $0.kind == .fault && $0.detail == "random blackhole starts" }
+            #expect(starts.count == episodes.count, "\(connection): \(starts.count) logged, \(episodes.count) drawn")
+            for d in events where d.connection == connection && d.kind == .disconnect && d.side == .server {
+                #expect(episodes.contains { $0.start <= d.time && d.time <= $0.end + .seconds(2) }, "\(connection) at \(d.time)")
+            }
+        }
+        #expect(drawn > 0, "the seed drew no episode: the test judges nothing")
+        let metrics = try #require(result.metrics.first)
+        #expect(metrics.overall.detections > 0 && metrics.overall.falseDisconnects == 0, "\(metrics.overall)")
+    }
+
+    /// Server restarts live: emulated at the proxy, every client is cut when the server goes down
+    /// and none is connected again before it is back; the cuts are detections, not mistakes.
+    @Test func liveRunsRestartTheServerAtTheDrawnInstants() async throws {
+        let s = try FaultProcessTests.scenario("  serverRestarts: { rate: 4/m, downFor: { constant: 8s } }", duration: "40s", clients: 3)
+        let scale = 0.25
+        let restarts = s.scaled(by: scale).serverRestarts(seed: 5, run: 0)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-rslive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(s, source: "random.yaml", timeScale: scale, seed: nil)
+        let folder = try #require(result.folder)
+        let events = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try LabEvent(jsonLine: String($0)) }
+        #expect(!restarts.isEmpty, "the seed drew no restart: the test judges nothing")
+        #expect(events.filter { $0.kind == .fault && $0.detail == "server restart: down" }.count == restarts.count,
+                "restarts \(restarts); ran for \(String(describing: result.ranFor)), partial \(result.partial), \(events.count) events from \(events.first?.time ?? .zero) to \(events.last?.time ?? .zero); \(result.limitations)")
+        for restart in restarts where restart.upperBound < s.scaled(by: scale).duration {
+            let cut = events.filter { $0.kind == .disconnect && $0.side == .client
+                && $0.time >= restart.lowerBound && $0.time < restart.lowerBound + .seconds(1) }
+            #expect(Set(cut.map(\.connection)) == ["c1", "c2", "c3"], "at \(restart.lowerBound): \(cut.map(\.connection))")
+            let early = events.filter { $0.kind == .connect && $0.side == .client && $0.detail == "socket.io /"
+                && $0.time > restart.lowerBound + .seconds(1) && $0.time < restart.upperBound }
+            #expect(early.isEmpty, "connected while the server was down: \(early.map(\.connection))")
+        }
+        let metrics = try #require(result.metrics.first)
+        #expect(metrics.overall.falseDisconnects == 0 && metrics.overall.detections >= 3, "\(metrics.overall)")
+    }
+
+    /// The same semantics live (issue 9): the built-in live server runs the same heartbeat machine
+    /// with the same sweep phase as the simulation's run 0, so its detection of a dead network falls
+    /// on a sweep, in (pingTimeout, 2·pingTimeout] after the unanswered ping. Time-scaled by 0.25:
+    /// 5 s for the clients to connect before the network dies and 8 s after the latest possible
+    /// detection, for a loaded machine.
+    @Test func liveServersKeepTheStacksSweepToo() async throws {
+        let s = try Scenario.parse(yaml: """
+        name: lazy-live
+        seed: 9
+        duration: 60s
+        server: { builtin: socketio, pingInterval: 2s, pingTimeout: 4s, stack: python-socketio }
+        clients: { count: 3, builtin: socketio, reconnection: { enabled: false } }
+        link: { both: { latency: 10ms } }
+        phases:
+          - { at: 20s, until: end, both: blackhole, note: dead }
+        """, source: "lazy.yaml")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-stacklive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scale = 0.25
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(s, source: "lazy.yaml", timeScale: scale, seed: nil)
+        guard case .socketIO(let settings) = s.scaled(by: scale).server, let phase = settings.serviceSweepPhase(seed: 9, run: 0) else {
+            Issue.record("no sweep phase"); return
+        }
+        let timeout = settings.pingTimeout.seconds
+        let folder = try #require(result.folder)
+        let lines = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8).split(separator: "\n")
+        let events = try lines.map { try LabEvent(jsonLine: String($0)) }
+        var checked = 0
+        for c in ["c1", "c2", "c3"] {
+            let mine = events.filter { $0.connection == c && $0.side == .server }
+            guard let close = mine.first(where: { $0.kind == .disconnect }),
+                  let ping = mine.last(where: { $0.kind == .ping && $0.time <= close.time }) else { continue }
+            let after = (close.time - ping.time).seconds
+            #expect(after > timeout - 0.02 && after <= 2 * timeout + 0.1, "\(c): closed \(after) s after its ping")
+            // On a sweep: phase + k·pingTimeout, within the loop's lateness.
+            let k = ((close.time.seconds - phase.seconds) / timeout).rounded()
+            #expect(abs(close.time.seconds - (phase.seconds + k * timeout)) < 0.1, "\(c): closed at \(close.time), sweeps at \(phase) + k·\(timeout)s")
+            checked += 1
+        }
+        #expect(checked == 3, "every server session detected the dead network: \(events.filter { $0.side == .server && $0.kind != .ping && $0.kind != .pong })")
+    }
+}
