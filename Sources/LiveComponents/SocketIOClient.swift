@@ -1,5 +1,6 @@
 import Heartbeat
 import LabCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -51,7 +52,8 @@ public final class SocketIOClient: @unchecked Sendable {
 
     private let loop: any EventLoop
     private let endpoint: EngineIOEndpoint
-    private let configuration: SocketIOClientConfiguration
+    /// How the client was configured (its name, transports, reconnection...).
+    public let configuration: SocketIOClientConfiguration
     private let events: any EventSink
     private let startedAt: Instant
     private var stack: SocketIOClientStack
@@ -103,6 +105,16 @@ public final class SocketIOClient: @unchecked Sendable {
         }.get()
         // Let the DISCONNECT packet and the close leave before the caller tears down the loop.
         try? await loop.scheduleTask(in: .milliseconds(50)) {}.futureResult.get()
+    }
+
+    /// Every Engine.IO sid a server gave this client, in order: an external server that logs its
+    /// sessions under their sid (it got no name in the CONNECT auth) has them matched to this
+    /// client by the run.
+    public var engineIOSids: [String] { sids.withLockedValue { $0 } }
+    private let sids = NIOLockedValueBox<[String]>([])
+
+    private func noteSid(_ sid: String) {
+        sids.withLockedValue { if $0.last != sid { $0.append(sid) } }
     }
 
     private func record(_ kind: EventKind, reason: String? = nil, attempt: Int? = nil, detail: String? = nil, at now: Instant) {
@@ -211,7 +223,10 @@ public final class SocketIOClient: @unchecked Sendable {
         }
         for packet in payload.packets {
             guard generation == self.generation else { return }
-            if case .open(let handshake) = packet { transport = .polling(sid: handshake.sid) }
+            if case .open(let handshake) = packet {
+                transport = .polling(sid: handshake.sid)
+                noteSid(handshake.sid)
+            }
             drive { $0.received(packet, at: $1) }
             if case .open(let handshake) = packet, generation == self.generation, var u = upgrade {
                 let now = self.loop.instant
@@ -297,7 +312,9 @@ public final class SocketIOClient: @unchecked Sendable {
     private func received(_ frame: EngineIOFrame) {
         let now = self.loop.instant
         do {
-            perform(stack.received(try EngineIOPacket(frame: frame), at: now), at: now)
+            let packet = try EngineIOPacket(frame: frame)
+            if case .open(let handshake) = packet { noteSid(handshake.sid) }
+            perform(stack.received(packet, at: now), at: now)
         } catch {
             perform(stack.receivedMalformed(error, at: now), at: now)
         }

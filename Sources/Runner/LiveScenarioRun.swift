@@ -77,9 +77,12 @@ public enum LiveScenarioRun {
             // stdout, `flatline serve` for one, has its events merged, moved to the run's clock.
             var collected: [LabEvent] = []
             var serverLogged = false
+            // A session logged under its Engine.IO sid is the built-in client that was given it.
+            let names = parts.clientNamesBySid()
             for (i, program) in outcome.programs.enumerated() {
                 guard let started = parts.startInstant(of: program.name) else { continue }
-                let events = Self.ownEvents(in: program.stdout, shift: started - outcome.origin, before: outcome.ranFor)
+                var events = Self.ownEvents(in: program.stdout, shift: started - outcome.origin, before: outcome.ranFor)
+                for k in events.indices { if let name = names[events[k].connection] { events[k].connection = name } }
                 outcome.programs[i].eventsMerged = events.count
                 if program.name == "server", !events.isEmpty { serverLogged = true }
                 collected += events
@@ -222,6 +225,15 @@ final class LiveRunParts: @unchecked Sendable {
     func setServer(_ server: EngineIOServer) { lock.withLock { self.server = server } }
     func setRegistry(_ registry: ProxyRegistry) { lock.withLock { self.registry = registry } }
     func addClient(_ client: SocketIOClient) { lock.withLock { clients.append(client) } }
+
+    /// Each built-in client's name by every Engine.IO sid a server gave it.
+    func clientNamesBySid() -> [String: String] {
+        var names: [String: String] = [:]
+        for client in lock.withLock({ clients }) {
+            for sid in client.engineIOSids { names[sid] = client.configuration.name }
+        }
+        return names
+    }
     func addProcess(_ process: ExternalProcess, command: [String]) { lock.withLock { processes.append((process, command)) } }
     func addTimer(_ timer: Scheduled<Void>) { lock.withLock { timers.append(timer) } }
 
