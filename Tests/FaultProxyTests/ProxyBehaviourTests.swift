@@ -21,9 +21,10 @@ struct ProxyBehaviourTests {
         let s = try f.connect()
         var rng = SeededGenerator(seed: 1)
         let payload = (0..<(4 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let reader = Task.detached { s.read(exactly: payload.count, timeout: 20) }
+        // The reader blocks: on a thread of its own, not the cooperative pool the proxy needs.
+        async let read = onThread { s.read(exactly: payload.count, timeout: 20) }
         try s.send(payload)
-        let (echoed, end) = await reader.value
+        let (echoed, end) = try await read
         #expect(end == nil)
         #expect(echoed == payload)
         await f.shutdown()

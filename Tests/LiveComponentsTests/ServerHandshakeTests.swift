@@ -75,7 +75,7 @@ struct ServerHandshakeTests {
             stop = { await server.stop() }
         }
         let socket = try BlockingSocket(port: port)
-        let result: Exchange = try await Task.detached {
+        let result: Exchange = try await onThread {
             try socket.send(request)
             var bytes: [UInt8] = []
             if !frames.isEmpty {
@@ -97,7 +97,7 @@ struct ServerHandshakeTests {
                 }
             }
             return Exchange(bytes: bytes, closedByServer: false, closedAfter: wait)
-        }.value
+        }
         socket.shutdownWrite()
         await stop()
         try await group.shutdownGracefully()
@@ -234,7 +234,7 @@ struct ServerHandshakeTests {
         configuration.allowUpgrades = false
         let server = try await EngineIOServer.start(group: group, port: 0, configuration: configuration, events: MemoryEventSink())
         let port = server.port
-        let (handshake, poll, heldFor): (String, String, Double) = try await Task.detached {
+        let (handshake, poll, heldFor): (String, String, Double) = try await onThread {
             func request(_ target: String, wait: Double) throws -> (String, Double) {
                 let socket = try BlockingSocket(port: port)
                 try socket.send("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -254,7 +254,7 @@ struct ServerHandshakeTests {
             let sid = handshake[range.upperBound...].prefix { $0 != "\"" }
             let (poll, heldFor) = try request("/socket.io/?EIO=4&transport=polling&sid=\(sid)", wait: 3)
             return (handshake, poll, heldFor)
-        }.value
+        }
         await server.stop()
         try await group.shutdownGracefully()
         #expect(handshake.hasPrefix("HTTP/1.1 200"), "\(handshake)")

@@ -33,7 +33,7 @@ struct ServerWebSocketBoundsTests {
         configuration.maxPayload = maxPayload
         let server = try await EngineIOServer.start(group: group, port: 0, configuration: configuration, events: MemoryEventSink())
         let socket = try BlockingSocket(port: server.port)
-        let received: [UInt8] = try await Task.detached {
+        let received: [UInt8] = try await onThread {
             try socket.send("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                             + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             for frame in frames { try? socket.send(frame) }
@@ -49,7 +49,7 @@ struct ServerWebSocketBoundsTests {
                 }
             }
             return bytes
-        }.value
+        }
         socket.shutdownWrite()
         await server.stop()
         try await group.shutdownGracefully()

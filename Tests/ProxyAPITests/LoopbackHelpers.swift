@@ -9,14 +9,6 @@ import TestSupport
 import Glibc
 #endif
 
-/// Runs blocking socket code on its own thread, so tests never block Swift's cooperative pool
-/// (the server under test needs it to answer).
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.start()
-    }
-}
 
 /// An errno from a test socket call.
 struct TestHTTPResponse: Sendable {
