@@ -293,7 +293,7 @@ enum DistributionCodec {
         } catch {
             throw APIError(status: 400, field: r.errorPath, reason: "\(error)")
         }
-        let ns = scaled(ms, by: nanosecondsPerMillisecond)
+        let ns = ms.scaled(by: nanosecondsPerMillisecond)
         // The largest draw must be a representable delay; a heavy tail (pareto with a tiny shape)
         // would otherwise overflow the schedule's nanosecond arithmetic.
         let top = ns.quantile(1.0.nextDown)
@@ -306,24 +306,10 @@ enum DistributionCodec {
         return ns
     }
 
-    /// `d` with every value multiplied by `factor` (lognormal shifts mu by ln(factor)).
-    static func scaled(_ d: Distribution, by factor: Double) -> Distribution {
-        switch d {
-        case .constant(let v): return .constant(v * factor)
-        case .uniform(let lower, let upper): return .uniform(lower: lower * factor, upper: upper * factor)
-        case .normal(let mean, let sd): return .normal(mean: mean * factor, standardDeviation: sd * factor)
-        case .lognormal(let mu, let sigma): return .lognormal(mu: mu + log(factor), sigma: sigma)
-        case .pareto(let scale, let shape): return .pareto(scale: scale * factor, shape: shape)
-        case .paretoNormal(let mean, let sd): return .paretoNormal(mean: mean * factor, standardDeviation: sd * factor)
-        case .empirical(let samples):
-            return (try? EmpiricalSamples(samples.sorted.map { $0 * factor })).map(Distribution.empirical) ?? d
-        }
-    }
-
     /// The API object for a distribution over nanoseconds, in milliseconds (used when no
     /// client-given form of the attributes is remembered).
     static func render(_ ns: Distribution) -> JSONValue {
-        let d = scaled(ns, by: 1 / nanosecondsPerMillisecond)
+        let d = ns.scaled(by: 1 / nanosecondsPerMillisecond)
         func n(_ x: Double) -> JSONValue { .number(roundedForDisplay(x)) }
         switch d {
         case .constant(let v): return .object(["type": .string("constant"), "value": n(v)])

@@ -143,12 +143,7 @@ public enum LiveScenarioRun {
     /// against the scenario file's folder; errors name the scenario and the field.
     static func startProgram(_ component: ExternalComponent, name: String, field: String, values: [String: String],
                              folder: URL, logs: URL, scenario: String, parts: LiveRunParts) throws -> ExternalProcess {
-        let directory: URL
-        if let cwd = component.workingDirectory {
-            directory = cwd.hasPrefix("/") ? URL(fileURLWithPath: cwd) : folder.appendingPathComponent(cwd)
-        } else {
-            directory = folder
-        }
+        let directory = component.directory(relativeTo: folder)
         let command = component.expandedCommand(values)
         do {
             let process = try ExternalProcess.start(name: name, arguments: command, environment: component.expandedEnvironment(values),

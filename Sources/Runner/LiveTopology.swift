@@ -213,7 +213,7 @@ enum LivePhaseScheduler {
             for (index, proxy) in topology.proxies.enumerated() {
                 for (k, episode) in scenario.faultEpisodes(connection: index, seed: seed, run: 0).enumerated() {
                     let toxics = LiveScenarioRun.toxics(episode.conditions, prefix: "episode\(k)")
-                    let label = "random " + (episode.kind == .stall ? "stall" : "blackhole")
+                    let label = "random \(episode.conditions.kindsLabel)"
                     let connection = "c\(index + 1)"
                     parts.addTimer(loop.scheduleTask(deadline: deadline(start + episode.start)) {
                         proxy.changeToxics(adding: toxics, removing: [])

@@ -14,9 +14,8 @@ extension Scenario {
                   let r = try? MappingReader(anyKeys: node, field, what: "a mapping"),
                   let commandNode = r["command"], let items = try? ScenarioRead.sequence(commandNode, "\(field).command", expected: "a list"),
                   let first = items.first else { return }
-            var directory = folder
-            if let cwd = component.workingDirectory {
-                directory = cwd.hasPrefix("/") ? URL(fileURLWithPath: cwd) : folder.appendingPathComponent(cwd)
+            let directory = component.directory(relativeTo: folder)
+            if component.workingDirectory != nil {
                 var isDirectory: ObjCBool = false
                 if !FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) || !isDirectory.boolValue {
                     problems.append(ScenarioRead.error(r["cwd"] ?? node, "\(field).cwd", "the working directory \(directory.standardizedFileURL.path) does not exist"))

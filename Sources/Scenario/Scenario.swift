@@ -242,6 +242,13 @@ public struct ExternalComponent: Sendable, Hashable {
     /// How to tell a server is ready to accept connections; nil for clients.
     public var readiness: ReadinessProbe?
 
+    /// The folder the program runs in: `cwd` (absolute, or relative to `folder`, the scenario
+    /// file's), or `folder` itself.
+    public func directory(relativeTo folder: URL) -> URL {
+        guard let cwd = workingDirectory else { return folder }
+        return cwd.hasPrefix("/") ? URL(fileURLWithPath: cwd) : folder.appendingPathComponent(cwd)
+    }
+
     /// The placeholders a command or environment value may use.
     public static let serverPlaceholders = ["host", "port"] + runPlaceholders
     /// The placeholders a client's command or environment value may use.

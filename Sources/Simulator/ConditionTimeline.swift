@@ -66,11 +66,6 @@ struct ConditionTimeline: Sendable {
         }
     }
 
-    /// The kinds of a phase's conditions, both directions, sorted and joined ("blackhole+stall").
-    static func kinds(of conditions: LinkConditions) -> String {
-        Set((conditions.upstream + conditions.downstream).map(\.kind)).sorted().joined(separator: "+")
-    }
-
     /// `connection`'s own random episodes in force at `now`, as entries of `direction`.
     func episodeEntries(_ direction: LinkDirection, connection: Int, at now: Instant) -> [Entry] {
         guard connection < episodes.count else { return [] }
@@ -99,7 +94,7 @@ struct ConditionTimeline: Sendable {
     func notes(at now: Instant) -> [String] {
         var out: [String] = []
         for (p, phase) in phases.enumerated() {
-            let kinds = Self.kinds(of: phase.conditions)
+            let kinds = phase.conditions.kindsLabel
             let parts = [kinds.isEmpty ? nil : kinds, phase.note].compactMap { $0 }
             let label = "phase \(p + 1)" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
             if Instant.zero + phase.at == now { out.append("\(label) starts") }

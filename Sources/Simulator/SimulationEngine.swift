@@ -181,7 +181,7 @@ final class SimulationEngine {
         // Each connection's own random episodes change only its own transports.
         for (index, episodes) in configuration.episodes.enumerated() where index < connections.count {
             for episode in episodes {
-                let label = "random \(ConditionTimeline.kinds(of: episode.conditions))" + (episode.note.map { " (\($0))" } ?? "")
+                let label = "random \(episode.conditions.kindsLabel)" + (episode.note.map { " (\($0))" } ?? "")
                 let start = Instant.zero + episode.at
                 if start <= end {
                     scheduler.schedule(at: start) { [unowned self] in self.applyEpisode(index, note: "\(label) starts") }

@@ -34,4 +34,10 @@ public struct LinkConditions: Sendable, Hashable {
     public static func latency(_ oneWay: TimeSpan, jitter: TimeSpan = .zero) -> LinkConditions {
         .both([.latency(LatencyCondition(latency: oneWay, jitter: jitter))])
     }
+
+    /// The kinds of its conditions, both directions, sorted and joined ("blackhole+stall"): how
+    /// the event log names a phase or a random episode, live and simulated.
+    public var kindsLabel: String {
+        Set((upstream + downstream).map(\.kind)).sorted().joined(separator: "+")
+    }
 }
