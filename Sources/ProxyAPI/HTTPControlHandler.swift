@@ -22,6 +22,8 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let api: ControlAPI
     private let maxBodySize: Int
+    /// Runs the API's work for this connection on its event loop; made at the first request.
+    private var executor: EventLoopTaskExecutor?
     private var state = State.idle
     /// An error arrived while a response was being prepared: send it with `Connection: close`, then close.
     private var closeAfterResponse = false
@@ -81,15 +83,16 @@ final class HTTPControlHandler: ChannelInboundHandler, RemovableChannelHandler {
         let request = APIRequest(method: head.method.rawValue, path: head.uri, body: Array(body.readableBytesView))
         let api = self.api
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.makeFutureWithTask {
-            await api.handle(request)
-        }.whenComplete { result in
+        let executor = self.executor ?? EventLoopTaskExecutor(context.eventLoop)
+        self.executor = executor
+        let answered = context.eventLoop.makePromise(of: APIResponse.self)
+        // The request's task runs on this connection's event loop, not on Swift's cooperative pool:
+        // a pool held by other work must not keep a Toxiproxy client waiting.
+        Task(executorPreference: executor) {
+            answered.succeed(await api.handle(request))
+        }
+        answered.futureResult.whenSuccess { response in
             let (handler, context) = bound.value
-            let response: APIResponse
-            switch result {
-            case .success(let r): response = r
-            case .failure(let error): response = .error(APIError(status: 500, reason: "\(error)"))
-            }
             handler.state = .idle
             handler.respond(context: context, head: head,
                             keepAlive: head.isKeepAlive && !handler.closeAfterResponse,

@@ -209,6 +209,30 @@ import TestSupport
         }
     }
 
+    /// Requests are served on the server's event loops, not Swift's cooperative pool: with every
+    /// pool thread blocked (as CPU-heavy work in the same process can hold it), a client still
+    /// creates a proxy (a bind), adds a toxic (confirmed by its connections) and deletes it.
+    @Test func requestsAreAnsweredWhileTheCooperativePoolIsHeld() async throws {
+        try await Self.withServer { _, port in
+            let (statuses, held) = try await whileCooperativePoolIsHeld { () -> [Int] in
+                let client = try TestHTTPClient(port: port)
+                var statuses: [Int] = []
+                for (method, path, body) in [
+                    ("POST", "/proxies", #"{"name": "held", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}"#),
+                    ("POST", "/proxies/held/toxics", #"{"type": "latency", "attributes": {"latency": 5}}"#),
+                    ("DELETE", "/proxies/held/toxics/latency_downstream", nil),
+                    ("POST", "/reset", nil),
+                    ("DELETE", "/proxies/held", nil),
+                ] as [(String, String, String?)] {
+                    statuses.append(try client.request(method, path, body: body, timeout: 5).status)
+                }
+                return statuses
+            }
+            #expect(held >= 1)
+            #expect(statuses == [201, 200, 204, 204, 204])
+        }
+    }
+
     @Test func browsersAreRefusedAsToxiproxyDoes() async throws {
         try await Self.withServer { _, port in
             let r = try await onThread {
