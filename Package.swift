@@ -41,6 +41,7 @@ let package = Package(
             name: "Scenario",
             dependencies: [
                 "LabCore",
+                "Heartbeat",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict

@@ -38,6 +38,9 @@ public struct EngineIOServerConfiguration: Sendable {
     /// python-engineio's service task (server.stack python-socketio): an overdue pong is noticed
     /// only at its sweeps, every pingTimeout from this long after the server started; nil: at once.
     public var serviceSweepPhase: TimeSpan?
+    /// A failure detector deciding when a pong is overdue instead of `pingTimeout` after the ping
+    /// (a scenario's `detector:`); nil for engine.io's fixed timer.
+    public var detector: DetectorChoice?
 
     public init() {}
 }

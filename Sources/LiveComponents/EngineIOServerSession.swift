@@ -38,7 +38,8 @@ final class EngineIOServerSession: @unchecked Sendable {
         self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: .init(
             heartbeat: .init(pingInterval: configuration.pingInterval, pingTimeout: configuration.pingTimeout,
                              maxPayload: Int64(configuration.maxPayload),
-                             serviceSweepOrigin: configuration.serviceSweepPhase.map { server.startedAt + $0 }),
+                             serviceSweepOrigin: configuration.serviceSweepPhase.map { server.startedAt + $0 },
+                             detector: configuration.detector),
             emitInterval: configuration.emitInterval, emitSize: configuration.emitSize,
             pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent))
     }

@@ -26,6 +26,9 @@ public struct SocketIOClientConfiguration: Sendable {
     public var healthCheck: HealthCheck.Options?
     /// A dashboard's custom ping over Socket.IO events (nil: none), as the simulated client runs it.
     public var customPing: CustomPing.Options?
+    /// A failure detector setting the heartbeat's silence limit instead of the handshake's
+    /// pingInterval + pingTimeout (a scenario's `detector:`); nil for engine.io-client's.
+    public var detector: DetectorChoice?
     /// When a timer due at an instant actually runs (a throttled background tab); nil: on time.
     public var timerDeadline: (@Sendable (Instant) -> Instant)?
 
@@ -77,7 +80,7 @@ public final class SocketIOClient: @unchecked Sendable {
         self.startedAt = startedAt ?? loop.instant
         self.stack = SocketIOClientStack(
             configuration: .init(
-                heartbeat: .engineIOClient,
+                heartbeat: .init(detector: configuration.detector),
                 namespace: .init(auth: configuration.auth, connectTimeout: configuration.connectTimeout),
                 reconnection: configuration.reconnection,
                 customPing: configuration.customPing, healthCheck: configuration.healthCheck,

@@ -85,6 +85,7 @@ struct LiveTopology {
             serverConfig.seed = seed
             // server.stack python-socketio: the same service-task phase as the simulation's run 0.
             serverConfig.serviceSweepPhase = settings.serviceSweepPhase(seed: seed, run: 0)
+            serverConfig.detector = settings.detector
             serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
             serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
             if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
@@ -126,13 +127,9 @@ struct LiveTopology {
                 c.reconnection = clientSettings.reconnection.options
                 c.seed = seed &+ UInt64(i)
                 c.emitInterval = scenario.workload.clientToServer?.rate.interval
-                c.healthCheck = clientSettings.application.healthCheck.map {
-                    HealthCheck.Options(staleAfter: $0.staleAfter, heartbeatsCount: $0.heartbeatsCount, checkInterval: $0.checkInterval)
-                }
-                c.customPing = clientSettings.application.customPing.map {
-                    CustomPing.Options(interval: $0.interval, timeout: $0.timeout, firstPingAfter: $0.firstPingAfter,
-                                       pingEvent: $0.pingEvent, pongEvent: $0.pongEvent)
-                }
+                c.healthCheck = clientSettings.application.healthCheck?.options
+                c.customPing = clientSettings.application.customPing?.options
+                c.detector = clientSettings.detector
                 let throttle = scenario.clientTimerThrottle
                 if !throttle.isEmpty {
                     c.timerDeadline = { due in origin + throttle.deadline(due - origin) }

@@ -82,17 +82,12 @@ public enum ScenarioSimulation {
         // Size-only ticks: the same link sizes, deliveries and log (SimulationSizedTickTests), without
         // building and parsing each tick's JSON, which was four fifths of a long run's time.
         workload.encodesServerEvents = false
-        let application = SimulationApplicationLayer(
-            healthCheck: client.application.healthCheck.map {
-                HealthCheck.Options(staleAfter: $0.staleAfter, heartbeatsCount: $0.heartbeatsCount, checkInterval: $0.checkInterval)
-            },
-            customPing: client.application.customPing.map {
-                CustomPing.Options(interval: $0.interval, timeout: $0.timeout, firstPingAfter: $0.firstPingAfter,
-                                   pingEvent: $0.pingEvent, pongEvent: $0.pongEvent)
-            })
+        let application = SimulationApplicationLayer(healthCheck: client.application.healthCheck?.options,
+                                                     customPing: client.application.customPing?.options)
         var configuration = SimulationConfiguration(
             seed: seed ?? scenario.seed, run: run, connections: scenario.clients.count, duration: scenario.duration,
-            server: .init(pingInterval: server.pingInterval, pingTimeout: server.pingTimeout),
+            server: .init(pingInterval: server.pingInterval, pingTimeout: server.pingTimeout, detector: server.detector),
+            clientHeartbeat: .init(detector: client.detector),
             clientNamespace: .init(connectTimeout: client.connectTimeout),
             reconnection: client.reconnection.options,
             application: application,
@@ -112,6 +107,21 @@ public enum ScenarioSimulation {
         }
         configuration.clientTimerThrottle = scenario.clientTimerThrottle
         return configuration
+    }
+}
+
+extension HealthCheckSettings {
+    /// The scenario's health check as the Heartbeat machine takes it, for simulated and live runs alike.
+    public var options: HealthCheck.Options {
+        HealthCheck.Options(staleAfter: staleAfter, heartbeatsCount: heartbeatsCount, checkInterval: checkInterval)
+    }
+}
+
+extension CustomPingSettings {
+    /// The scenario's custom ping as the Heartbeat machine takes it, for simulated and live runs alike.
+    public var options: CustomPing.Options {
+        CustomPing.Options(interval: interval, timeout: timeout, firstPingAfter: firstPingAfter,
+                           pingEvent: pingEvent, pongEvent: pongEvent)
     }
 }
 

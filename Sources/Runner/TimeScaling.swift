@@ -1,3 +1,4 @@
+import Heartbeat
 import LabCore
 import Scenario
 
@@ -15,10 +16,12 @@ extension Scenario {
         if case .socketIO(var server) = server {
             server.pingInterval = s(server.pingInterval)
             server.pingTimeout = s(server.pingTimeout)
+            server.detector = server.detector?.scaled(by: factor)
             out.server = .socketIO(server)
         }
         if case .socketIO(var client) = clients.component {
             client.connectTimeout = s(client.connectTimeout)
+            client.detector = client.detector?.scaled(by: factor)
             client.reconnection.delay = s(client.reconnection.delay)
             client.reconnection.delayMax = s(client.reconnection.delayMax)
             if var h = client.application.healthCheck {

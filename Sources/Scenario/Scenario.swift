@@ -1,4 +1,5 @@
 import Foundation
+import Heartbeat
 import LabCore
 
 /// A scenario: the components under test, the network between them (a baseline link and a timeline
@@ -110,6 +111,9 @@ public struct SocketIOServerSettings: Sendable, Hashable {
     /// `python-socketio` for python-engineio's service task, which notices an overdue pong only at
     /// its next sweep, in (pingTimeout, 2·pingTimeout] after the ping.
     public var stack: String?
+    /// A failure detector deciding when a pong is overdue instead of `pingTimeout` (`detector:`);
+    /// nil for Engine.IO's fixed timer.
+    public var detector: DetectorChoice?
 
     /// Settings with Engine.IO's defaults unless given.
     public init(pingInterval: TimeSpan = .seconds(25), pingTimeout: TimeSpan = .seconds(20)) {
@@ -131,6 +135,9 @@ public struct SocketIOClientSettings: Sendable, Hashable {
     /// not say (none against an external server, whose connect handler may take no auth; Flatline's
     /// own name for the built-in server), `.none` for none, or an object sent as given.
     public var auth: ClientAuth?
+    /// A failure detector setting the silence limit instead of the handshake's
+    /// `pingInterval + pingTimeout` (`detector:`); nil for engine.io-client's fixed limit.
+    public var detector: DetectorChoice?
 
     /// What a client sends with its namespace CONNECT.
     public enum ClientAuth: Sendable, Hashable {

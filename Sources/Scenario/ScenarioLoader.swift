@@ -1,4 +1,5 @@
 import Foundation
+import Heartbeat
 import LabCore
 
 extension Scenario {
@@ -78,9 +79,13 @@ extension Scenario {
         }
         server = try Scenario.server(try root.required("server", hint: ": a built-in (builtin: socketio) or external (command: [...]) server"), "server")
         var builtinServer = false
-        if case .socketIO = server { builtinServer = true }
+        var serverPingInterval: TimeSpan?
+        if case .socketIO(let settings) = server {
+            builtinServer = true
+            serverPingInterval = settings.pingInterval
+        }
         clients = try Scenario.clients(try root.required("clients", hint: ": at least { builtin: socketio } or { command: [...] }"), "clients",
-                                       builtinServer: builtinServer)
+                                       builtinServer: builtinServer, serverPingInterval: serverPingInterval)
         if let node = root["link"] {
             let r = try MappingReader(node, "link", known: ScenarioConditions.directions, what: "a mapping with both, upstream or downstream")
             link = try ScenarioConditions.link(r)
@@ -188,11 +193,11 @@ extension Scenario {
 
     // MARK: Components
 
-    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout", "stack"]
+    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout", "stack", "detector"]
     /// The server stacks whose detection semantics the built-in server can keep.
     public static let serverStacks = ["socketio-js", "python-socketio"]
     private static let externalFields = ["command", "env", "cwd"]
-    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth"]
+    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth", "detector"]
 
     static func server(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ServerComponent {
         let probe = try MappingReader(anyKeys: node, path, what: "a mapping with builtin or command")
@@ -210,6 +215,7 @@ extension Scenario {
                 }
                 settings.stack = text == "socketio-js" ? nil : text
             }
+            if let n = r["detector"] { settings.detector = try detector(n, r.path("detector"), period: settings.pingInterval) }
             return .socketIO(settings)
         }
         let r = try MappingReader(node, path, known: externalFields + ["readiness"])
@@ -223,7 +229,8 @@ extension Scenario {
         return .external(component)
     }
 
-    static func clients(_ node: ScenarioNode, _ path: String, builtinServer: Bool = true) throws(ScenarioError) -> ClientGroup {
+    static func clients(_ node: ScenarioNode, _ path: String, builtinServer: Bool = true,
+                        serverPingInterval: TimeSpan? = nil) throws(ScenarioError) -> ClientGroup {
         let probe = try MappingReader(anyKeys: node, path, what: "a mapping with count and builtin or command")
         try checkKind(probe, node, path, role: "client")
         if probe.has("builtin") {
@@ -235,11 +242,53 @@ extension Scenario {
             if let n = r["reconnection"] { settings.reconnection = try reconnection(n, r.path("reconnection")) }
             if let n = r["application"] { settings.application = try application(n, r.path("application")) }
             if let n = r["auth"] { settings.auth = try auth(n, r.path("auth")) }
+            if let n = r["detector"] {
+                settings.detector = try detector(n, r.path("detector"), period: serverPingInterval ?? .seconds(25))
+            }
             return ClientGroup(count: count, component: .socketIO(settings))
         }
         let r = try MappingReader(node, path, known: ["count"] + externalFields)
         return ClientGroup(count: try count(r), component: .external(try external(r, placeholders: ExternalComponent.clientPlaceholders
             + (builtinServer ? ExternalComponent.serverSettingPlaceholders : []))))
+    }
+
+    /// `detector: adaptive` (the kind, with its default knob) or `{ kind: adaptive, price: 1h }`;
+    /// the knob is checked by building the detector for heartbeats every `period`.
+    static func detector(_ node: ScenarioNode, _ path: String, period: TimeSpan) throws(ScenarioError) -> DetectorChoice {
+        let kinds = DetectorChoice.Kind.allCases.map(\.rawValue)
+        func kind(_ n: ScenarioNode, _ p: String) throws(ScenarioError) -> DetectorChoice.Kind {
+            let text = try ScenarioRead.scalar(n, p, expected: "a detector kind (\(kinds.joined(separator: ", ")))")
+            guard let kind = DetectorChoice.Kind(rawValue: text) else {
+                throw ScenarioRead.error(n, p, MappingReader.unknownMessage(text, known: kinds, noun: "detector kind"))
+            }
+            return kind
+        }
+        var choice: DetectorChoice
+        var knobNode = node
+        var knobPath = path
+        if case .scalar = node.content, !node.isNull {
+            let k = try kind(node, path)
+            choice = DetectorChoice(kind: k, knob: k.defaultKnob(period: period))
+        } else {
+            let probe = try MappingReader(anyKeys: node, path, what: "a detector kind, or a mapping with kind and its knob")
+            guard let kindNode = probe["kind"] else {
+                throw ScenarioRead.error(node, path, "missing 'kind': one of \(kinds.joined(separator: ", "))")
+            }
+            let k = try kind(kindNode, probe.path("kind"))
+            let r = try MappingReader(node, path, known: ["kind", k.knobField])
+            choice = DetectorChoice(kind: k, knob: k.defaultKnob(period: period))
+            if let n = r[k.knobField] {
+                knobNode = n
+                knobPath = r.path(k.knobField)
+                choice.knob = k.knobIsDuration ? try ScenarioRead.duration(n, knobPath).seconds : try ScenarioRead.number(n, knobPath)
+            }
+        }
+        do {
+            _ = try choice.make(period: period)
+        } catch {
+            throw ScenarioRead.error(knobNode, knobPath, "\(choice.kind.rawValue) \(choice.kind.knobField) \(error.value): \(error.requirement)")
+        }
+        return choice
     }
 
     /// `auth: none`, or a mapping of texts, numbers and booleans sent as the CONNECT payload.

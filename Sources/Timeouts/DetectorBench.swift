@@ -3,26 +3,17 @@ import Heartbeat
 import LabCore
 
 /// A detector kind with its knob, the one setting the bench sweeps to trade detection time for
-/// mistakes. Every family is built for the trace's heartbeat period, so each is compared at its best
-/// settings for that period, not at defaults made for another.
-public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
-    /// A fixed timeout after the last heartbeat; knob: the timeout, in heartbeat periods.
-    case fixed
-    /// RFC 6298's RTO over inter-arrival times; knob: K, the variation's multiplier.
-    case jacobsonKarels = "jacobson-karels"
-    /// φ accrual (Akka's formula); knob: the threshold φ.
-    case phi
-    /// Chen's NFD-E; knob: the safety margin α, in heartbeat periods.
-    case chen
-    /// Bertier, Marin and Sens's adaptable detector; knob: φ, the variation's weight in the margin.
-    case bertier
-    /// Flatline's adaptive detector; knob: the price of a mistake, in heartbeat periods.
-    case adaptive
+/// mistakes: Heartbeat's `DetectorChoice.Kind`, with the bench's sweeps. Every family is built for
+/// the trace's heartbeat period, so each is compared at its best settings for that period, not at
+/// defaults made for another.
+public typealias DetectorFamily = DetectorChoice.Kind
 
+extension DetectorChoice.Kind {
     /// The family the others are measured against: Flatline's adaptive detector.
     public static let challenger = DetectorFamily.adaptive
 
-    /// The knob values swept, from the most eager to the most patient setting.
+    /// The knob values swept, from the most eager to the most patient setting; durations (a fixed
+    /// timeout, Chen's margin, the adaptive detector's price) in heartbeat periods.
     public var knobs: [Double] {
         switch self {
         case .fixed: Self.geometric(from: 1.02, to: 200, count: 48)
@@ -46,34 +37,11 @@ public enum DetectorFamily: String, Sendable, CaseIterable, Hashable {
         }
     }
 
-    /// A fresh detector of this family with `knob`, for heartbeats every `period`; nil for a knob
-    /// the detector rejects.
+    /// A fresh detector of this family with `knob` (durations in periods), for heartbeats every
+    /// `period`, built as `DetectorChoice.make` builds it; nil for a knob the detector rejects.
     public func make(knob: Double, period: TimeSpan) -> (any FailureDetector)? {
-        let p = max(period.nanoseconds, 1)
-        func periods(_ m: Double) -> TimeSpan { .nanoseconds(Int64((Double(p) * m).rounded())) }
-        switch self {
-        case .fixed:
-            return try? FixedTimeoutDetector(timeout: periods(knob))
-        case .jacobsonKarels:
-            // RFC 6298 with its floor and initial value scaled to the period (1 s floors would hide
-            // the estimator on sub-second heartbeats).
-            let parameters = RetransmissionTimeoutEstimator.Parameters(
-                k: knob, clockGranularity: .nanoseconds(max(1, p / 1000)), minimum: .nanoseconds(max(1, p / 1000)),
-                maximum: periods(10_000), initial: periods(3))
-            return try? JacobsonKarelsDetector(parameters: parameters)
-        case .phi:
-            // Akka's formula and sample size; its 1 s heartbeat / 100 ms deviation floor scaled to the
-            // period, and no acceptable pause (the threshold sweep plays that part).
-            return try? PhiAccrualDetector(threshold: knob, maxSampleSize: 1000, minStdDeviation: periods(0.1),
-                                           acceptableHeartbeatPause: .zero, firstHeartbeatEstimate: periods(1))
-        case .chen:
-            return try? ChenDetector(windowSize: 1000, safetyMargin: periods(knob), interval: nil, initialInterval: periods(1))
-        case .bertier:
-            // The paper's β = 1 and γ = 0.1 and Chen's window of 1000; φ swept.
-            return try? BertierDetector(windowSize: 1000, varianceWeight: knob, initialInterval: periods(1))
-        case .adaptive:
-            return try? AdaptiveDetector(windowSize: 1000, mistakePrice: periods(knob).seconds, initialTimeout: periods(3))
-        }
+        let value = knobIsDuration ? knob * Double(max(period.nanoseconds, 1)) / 1e9 : knob
+        return try? DetectorChoice(kind: self, knob: value).make(period: period)
     }
 
     static func geometric(from low: Double, to high: Double, count: Int) -> [Double] {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Heartbeat
 import LabCore
 import Reports
 import Runner

@@ -69,4 +69,21 @@ import Testing
         #expect(d.deadline(after: Instant.zero + .seconds(5)) == .distantFuture)
         #expect(d.isAvailable(at: Instant.zero + .seconds(100)) && d.suspicion(at: Instant.zero + .seconds(100)) == 0)
     }
+
+    /// Gaps that recur exactly (timers on a clock tick, a simulated schedule): the largest gap seen
+    /// is still priced by the prior, so the timeout lies strictly past it and the next such gap is
+    /// not a mistake. (It once chose the largest gap itself, where the empirical survival is zero.)
+    @Test func aGapThatRecursExactlyIsNeverTheTimeout() throws {
+        for price in [5.0, 60, 3600] {
+            var d = try AdaptiveDetector(mistakePrice: price, initialTimeout: .seconds(3))
+            var t = Instant.zero
+            for k in 0..<300 {
+                t = t + .milliseconds(k % 3 == 0 ? 1_007 : 996)
+                d.heartbeat(at: t)
+                if k >= 10 {
+                    #expect(d.deadline(after: t) > t + .milliseconds(1_007), "price \(price), beat \(k): \(d.deadline(after: t) - t)")
+                }
+            }
+        }
+    }
 }

@@ -114,4 +114,33 @@ import Testing
         }
         #expect(checked == 3, "every server session detected the dead network: \(events.filter { $0.side == .server && $0.kind != .ping && $0.kind != .pong })")
     }
+
+    /// `detector: adaptive` live (issue 9): Flatline's own server and clients run the same
+    /// detector-driven heartbeat machines as the simulation, so through the proxy they detect a dead
+    /// network a few intervals after the cut, where the fixed pingTimeout would take 10 s, and the
+    /// simulation of the same file predicts it.
+    @Test func liveComponentsDetectWithTheAdaptiveDetector() async throws {
+        let yaml = """
+            name: live-adaptive
+            duration: 24s
+            seed: 4
+            server: { builtin: socketio, pingInterval: 300ms, pingTimeout: 10s, detector: adaptive }
+            clients: { builtin: socketio, count: 3, detector: adaptive, reconnection: { enabled: false } }
+            phases:
+              - { at: 15s, until: end, both: blackhole }
+            """
+        let scenario = try Scenario.parse(yaml: yaml, source: "live-adaptive.yaml")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-adlive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(scenario, source: "live-adaptive.yaml", timeScale: 1, seed: nil)
+        let live = try #require(result.metrics.first).overall
+        let simulated = try DashboardScenarioTests.simulate(scenario).metrics.overall
+        for (name, o) in [("live", live), ("simulated", simulated)] {
+            #expect(o.falseDisconnects == 0, "\(name): \(o)")
+            #expect(o.detections == 3 && o.missedDetections == 0, "\(name): \(o)")
+            let worst = try #require(o.detectionTimes, "\(name): nothing detected").max
+            // Before the detectors have learnt anything the limit is interval + timeout, 10.3 s.
+            #expect(worst < .seconds(4), "\(name): worst detection \(worst)")
+        }
+    }
 }

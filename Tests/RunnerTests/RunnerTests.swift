@@ -278,3 +278,34 @@ import Testing
         }
     }
 }
+
+/// `detector:` in a simulated run: Flatline's client and server with the adaptive detector detect a
+/// dead network well before Engine.IO's fixed limits, and a jittery link that never goes dead gives
+/// them no false disconnect.
+@Suite struct DetectorScenarioTests {
+    static func yaml(detector: String) -> String {
+        """
+        name: detector
+        duration: 20m
+        seed: 3
+        server: { builtin: socketio, pingInterval: 2s, pingTimeout: 20s\(detector.isEmpty ? "" : ", detector: \(detector)") }
+        clients: { builtin: socketio, count: 10\(detector.isEmpty ? "" : ", detector: \(detector)"), reconnection: { enabled: false } }
+        link: { both: { latency: { lognormal: { median: 30ms, p99: 200ms } } } }
+        phases:
+          - { at: 15m, until: end, both: blackhole }
+        """
+    }
+
+    @Test func theAdaptiveDetectorDetectsSoonerWithoutFalseDisconnects() throws {
+        let fixed = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: Self.yaml(detector: ""), source: "d.yaml")).metrics.overall
+        let adaptive = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: Self.yaml(detector: "adaptive"), source: "d.yaml")).metrics.overall
+        #expect(fixed.falseDisconnects == 0 && adaptive.falseDisconnects == 0)
+        #expect(fixed.detections == 10 && adaptive.detections == 10)
+        let fixedMax = try #require(fixed.detectionTimes).max
+        let adaptiveMax = try #require(adaptive.detectionTimes).max
+        // Fixed: the server's 20 s pong timeout after a ping up to 2 s after the cut (the client's own
+        // limit is 22 s). Adaptive: a few round trips past the 2 s interval.
+        #expect(fixedMax > .seconds(20))
+        #expect(adaptiveMax < .seconds(8), "adaptive worst detection \(adaptiveMax), fixed \(fixedMax)")
+    }
+}

@@ -73,7 +73,7 @@ import LabCore
         ("link: { both: { loss: { rto: 1s } } }\n", "t.yaml:5:23: link.both.loss: missing a loss model; expected one of bernoulli, gilbertElliott, fourState"),
         // Sweeps.
         ("sweeps: { server.pingTimeout: [10s, 20x] }\n", "t.yaml:5:37: server.pingTimeout: '20x' has an unknown unit 'x'; expected a number with a unit (ns, us, ms, s, m, h), e.g. \"250ms\""),
-        ("sweeps: { server.pingTimout: [10s] }\n", "t.yaml:5:11: server: unknown field 'pingTimout' (did you mean 'pingTimeout'?); expected one of builtin, pingInterval, pingTimeout, stack"),
+        ("sweeps: { server.pingTimout: [10s] }\n", "t.yaml:5:11: server: unknown field 'pingTimout' (did you mean 'pingTimeout'?); expected one of builtin, pingInterval, pingTimeout, stack, detector"),
         ("sweeps: { name: [a, b] }\n", "t.yaml:5:11: sweeps: 'name' cannot be swept"),
         ("sweeps: { server.pingTimeout: [] }\n", "t.yaml:5:31: sweeps.server.pingTimeout: needs at least one value"),
         ("sweeps: { \"server..x\": [1s] }\n", "t.yaml:5:11: sweeps: 'server..x' is not a field path; expected names joined by dots, e.g. server.pingTimeout"),
@@ -113,7 +113,7 @@ import LabCore
         ("name: t\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio, application: { customPing: { interval: 45s } } }\n",
          "t.yaml:4:58: clients.application.customPing: missing required field 'timeout'"),
         ("name: t\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio, readiness: tcp }\n",
-         "t.yaml:4:31: clients: unknown field 'readiness'; expected one of count, builtin, connectTimeout, reconnection, application, auth"),
+         "t.yaml:4:31: clients: unknown field 'readiness'; expected one of count, builtin, connectTimeout, reconnection, application, auth, detector"),
         ("name: my scenario\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio }\n",
          "t.yaml:1:7: name: 'my scenario' may only contain letters, digits, '-', '_' and '.' and not start with '.' (it names the results folder)"),
         ("name: t\nduration: 0s\nserver: { builtin: socketio }\nclients: { builtin: socketio }\n",

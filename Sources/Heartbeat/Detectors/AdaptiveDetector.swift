@@ -13,8 +13,8 @@ import Darwin
 /// has seen.
 ///
 /// A crash during the next gap is detected `timeout` after the last heartbeat at worst, so the
-/// detection time a timeout costs grows with it; a live peer whose next gap exceeds the timeout
-/// is a mistake. With S the survival function of the next gap, the detector picks
+/// detection time a timeout costs grows with it; a live peer whose next gap reaches the timeout
+/// is a mistake (the deadline is exclusive). With S(τ) = P(next gap ≥ τ), the detector picks
 /// timeout = argmin τ + price·S(τ), price being the knob (in seconds of detection time one
 /// mistake is worth). S is the empirical survival of the last `windowSize` gaps, with an
 /// exponential tail fitted to the largest ones beyond what they show (so a price too high for
@@ -115,10 +115,10 @@ public struct AdaptiveDetector: FailureDetector, Hashable {
         // own frequency (its gaps over all those seen): the survival is the larger of the two.
         let recordBeta = max((record.last ?? 0) - (record.first ?? 0), beta)
         func survival(_ t: Double) -> Double {
-            let window = t <= threshold ? Double(n - Self.insertionPoint(of: t, in: sorted, upper: true)) / Double(n)
+            let window = t <= threshold ? Double(n - Self.insertionPoint(of: t, in: sorted)) / Double(n)
                 : Double(k) / Double(n) * exp(-(t - threshold) / beta)
             let longRun = t <= record.last ?? 0
-                ? Double(record.count - Self.insertionPoint(of: t, in: record, upper: true)) / Double(seen)
+                ? Double(record.count - Self.insertionPoint(of: t, in: record)) / Double(seen)
                 : Double(1) / Double(seen) * max(exp(-(t - (record.last ?? 0)) / recordBeta), pow((record.last ?? 0) / t, Self.priorShape))
             return max(window, longRun)
         }
@@ -126,7 +126,7 @@ public struct AdaptiveDetector: FailureDetector, Hashable {
         var bestCost = best + mistakePrice * survival(best)
         // The bulk: just past each gap from the median up (the cost only drops at a step).
         let epsilon = 1e-9
-        for i in (n / 2)..<(n - k) {
+        for i in (n / 2)..<(n - k) where sorted[i + 1] != sorted[i] {
             let t = sorted[i] + epsilon
             let cost = t + mistakePrice * Double(n - 1 - i) / Double(n)
             if cost < bestCost { (best, bestCost) = (t, cost) }

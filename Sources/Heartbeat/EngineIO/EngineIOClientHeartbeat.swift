@@ -46,13 +46,19 @@ public struct EngineIOClientHeartbeat: Sendable {
         public var anyPacketProvesLiveness: Bool
         /// The reason reported when the deadline passes.
         public var timeoutReason: CloseReason
+        /// A failure detector that sets the silence limit instead of `pingInterval + pingTimeout`
+        /// (Flatline's own client, `detector:` in a scenario): fed the open packet and each ping,
+        /// built for the handshake's `pingInterval` with that fixed limit as its initial timeout.
+        /// Nil: the fixed limit, as engine.io-client has it.
+        public var detector: DetectorChoice?
 
         /// Creates a configuration; the defaults are engine.io-client's as released.
         public init(echoesPingData: Bool = false, anyPacketProvesLiveness: Bool = false,
-                    timeoutReason: CloseReason = .pingTimeout) {
+                    timeoutReason: CloseReason = .pingTimeout, detector: DetectorChoice? = nil) {
             self.echoesPingData = echoesPingData
             self.anyPacketProvesLiveness = anyPacketProvesLiveness
             self.timeoutReason = timeoutReason
+            self.detector = detector
         }
 
         /// engine.io-client v6 as released: only pings re-arm, bare pong, "ping timeout".
@@ -82,6 +88,8 @@ public struct EngineIOClientHeartbeat: Sendable {
     public private(set) var lastResetAt: Instant?
     /// When the last packet of any kind arrived from the server.
     public private(set) var lastPacketAt: Instant?
+    /// The configured detector, learning from the pings; nil without one (or before the open).
+    public private(set) var detector: (any FailureDetector)?
 
     /// A machine waiting for the server's open packet.
     public init(configuration: Configuration = .engineIOClient) {
@@ -94,9 +102,14 @@ public struct EngineIOClientHeartbeat: Sendable {
         return false
     }
 
-    /// The server's silence limit from the handshake: pingInterval + pingTimeout.
+    /// The silence limit in force: the detector's current timeout when there is one, else the
+    /// handshake's pingInterval + pingTimeout.
     public var silenceLimit: TimeSpan? {
-        handshake.map { $0.pingInterval + $0.pingTimeout }
+        if let detector, let last = detector.lastHeartbeat {
+            let deadline = detector.deadline(after: last)
+            return deadline == .distantFuture ? nil : deadline - last
+        }
+        return handshake.map { $0.pingInterval + $0.pingTimeout }
     }
 
     /// The instant the armed timer fires: the last reset plus the silence limit.
@@ -123,6 +136,12 @@ public struct EngineIOClientHeartbeat: Sendable {
             self.handshake = handshake
             phase = .open
             lastPacketAt = now
+            if let choice = configuration.detector {
+                // Validated where the choice was made (a scenario's loader); a choice this handshake's
+                // interval cannot build leaves the fixed limit in force.
+                detector = try? choice.make(period: handshake.pingInterval,
+                                            initialTimeout: handshake.pingInterval + handshake.pingTimeout)
+            }
             return [.observe(.opened)] + reset(at: now)
         case .open:
             lastPacketAt = now
@@ -201,6 +220,7 @@ public struct EngineIOClientHeartbeat: Sendable {
     /// Restarts the clock at `now`; the timer to arm for the new deadline, if there is one.
     private mutating func resetAction(at now: Instant) -> Action? {
         lastResetAt = now
+        detector?.heartbeat(at: now)
         return deadline.map { .arm(.pingTimeout, at: $0) }
     }
 

@@ -57,11 +57,19 @@ public struct EngineIOServerHeartbeat: Sendable {
         /// (pingTimeout, 2·pingTimeout] after the ping. Nil: exactly at the deadline (engine.io).
         /// (python-engineio also checks when it sends a packet; that check is not modelled.)
         public var serviceSweepOrigin: Instant?
+        /// A failure detector that sets when a pong is overdue instead of `pingTimeout` after the
+        /// ping (Flatline's own server, `detector:` in a scenario): its heartbeats are the open and
+        /// each pong, so a pong is due by the last one plus the detector's timeout. Built for
+        /// `pingInterval`, with `pingInterval + pingTimeout` as its timeout until it has learnt.
+        /// Nil: `pingTimeout`, as engine.io has it.
+        public var detector: DetectorChoice?
 
         /// Creates a configuration; the defaults are engine.io's (25 s, 20 s, 1 MB, strict direction).
         public init(pingInterval: TimeSpan = .milliseconds(25_000), pingTimeout: TimeSpan = .milliseconds(20_000),
                     maxPayload: Int64 = 1_000_000, rejectsClientPing: Bool = true,
-                    anyPacketProvesLiveness: Bool = false, serviceSweepOrigin: Instant? = nil) {
+                    anyPacketProvesLiveness: Bool = false, serviceSweepOrigin: Instant? = nil,
+                    detector: DetectorChoice? = nil) {
+            self.detector = detector
             self.serviceSweepOrigin = serviceSweepOrigin
             self.pingInterval = pingInterval
             self.pingTimeout = pingTimeout
@@ -98,6 +106,10 @@ public struct EngineIOServerHeartbeat: Sendable {
     public private(set) var pingSentAt: Instant?
     /// When the last packet of any kind arrived from the client.
     public private(set) var lastPacketAt: Instant?
+    /// The configured detector, learning from the pongs; nil without one (or before the open).
+    public private(set) var detector: (any FailureDetector)?
+    /// When the outstanding ping's pong is due by the detector, fixed when the ping is sent.
+    private var detectorDeadline: Instant?
 
     /// A machine with these settings, waiting for `opened(sid:upgrades:at:)`.
     public init(configuration: Configuration = .engineIO) {
@@ -121,6 +133,13 @@ public struct EngineIOServerHeartbeat: Sendable {
         guard case .awaitingOpen = phase else { return [] }
         phase = .idle
         lastPacketAt = now
+        if let choice = configuration.detector {
+            // Validated where the choice was made (a scenario's loader); a choice these settings
+            // cannot build leaves pingTimeout in force.
+            detector = try? choice.make(period: configuration.pingInterval,
+                                        initialTimeout: configuration.pingInterval + configuration.pingTimeout)
+            detector?.heartbeat(at: now)
+        }
         return [.send(.open(handshake(sid: sid, upgrades: upgrades))), .observe(.opened)] + schedulePing(from: now)
     }
 
@@ -134,7 +153,9 @@ public struct EngineIOServerHeartbeat: Sendable {
         switch packet {
         case .pong:
             let answered: Instant? = if case .awaitingPong = phase { pingSentAt } else { nil }
+            if answered != nil { detector?.heartbeat(at: now) }
             pingSentAt = nil
+            detectorDeadline = nil
             phase = .idle
             let due = now + configuration.pingInterval
             nextPingAt = due
@@ -164,7 +185,8 @@ public struct EngineIOServerHeartbeat: Sendable {
             nextPingAt = nil
             pingSentAt = now
             phase = .awaitingPong
-            return [.send(.plainPing), .observe(.pingSent), .arm(.pingTimeout, at: now + configuration.pingTimeout)]
+            detectorDeadline = detector.map { $0.deadline(after: now) }
+            return [.send(.plainPing), .observe(.pingSent), .arm(.pingTimeout, at: pongDeadline ?? now + configuration.pingTimeout)]
         case (.pingTimeout, .awaitingPong):
             guard let deadline = pongDeadline, now >= deadline else { return [] }
             if let extended = livenessDeadline, extended > now {
@@ -219,8 +241,12 @@ public struct EngineIOServerHeartbeat: Sendable {
         }
     }
 
-    /// When the outstanding ping's pong is due, ignoring other packets.
-    public var pongDeadline: Instant? { pingSentAt.map { $0 + configuration.pingTimeout } }
+    /// When the outstanding ping's pong is due, ignoring other packets: by the detector when there
+    /// is one, else `pingTimeout` after the ping.
+    public var pongDeadline: Instant? {
+        guard let pingSentAt else { return nil }
+        return detectorDeadline ?? pingSentAt + configuration.pingTimeout
+    }
 
     private var livenessDeadline: Instant? {
         guard configuration.anyPacketProvesLiveness, let lastPacketAt else { return nil }
@@ -252,6 +278,7 @@ public struct EngineIOServerHeartbeat: Sendable {
         phase = .closed(reason)
         nextPingAt = nil
         pingSentAt = nil
+        detectorDeadline = nil
         return actions + [.close(reason), .observe(.closed(reason))]
     }
 }
