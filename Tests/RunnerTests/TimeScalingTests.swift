@@ -1,4 +1,5 @@
 import Foundation
+import Heartbeat
 import LabCore
 import Runner
 import Scenario
@@ -32,5 +33,17 @@ import Testing
         guard case .socketIO(let server) = scenario.server else { Issue.record("not socketio"); return }
         #expect(server.pingInterval == .milliseconds(500) && server.pingTimeout == .milliseconds(500))
         #expect(scenario.link.upstream == [.latency(LatencyCondition(latency: .microseconds(2500)))])
+    }
+
+    @Test func aDetectorsDurationKnobScalesAndAPlainOneDoesNot() throws {
+        let scenario = try Scenario.parse(yaml: Self.yaml, source: "agreement.yaml")
+            .applying(overrides: ["server.detector={kind: adaptive, price: 1h}", "clients.detector={kind: phi, threshold: 8}"])
+            .scaled(by: 0.25)
+        guard case .socketIO(let server) = scenario.server, case .socketIO(let client) = scenario.clients.component else {
+            Issue.record("not socketio")
+            return
+        }
+        #expect(server.detector == DetectorChoice(kind: .adaptive, knob: 900))
+        #expect(client.detector == DetectorChoice(kind: .phi, knob: 8))
     }
 }
