@@ -122,10 +122,10 @@ public struct AdaptiveDetector: FailureDetector, Hashable {
                 : Double(1) / Double(seen) * max(exp(-(t - (record.last ?? 0)) / recordBeta), pow((record.last ?? 0) / t, Self.priorShape))
             return max(window, longRun)
         }
-        var best = sorted[n - 1 - k]
-        var bestCost = best + mistakePrice * survival(best)
         // The bulk: just past each gap from the median up (the cost only drops at a step).
         let epsilon = 1e-9
+        var best = threshold + epsilon
+        var bestCost = best + mistakePrice * survival(best)
         for i in (n / 2)..<(n - k) where sorted[i + 1] != sorted[i] {
             let t = sorted[i] + epsilon
             let cost = t + mistakePrice * Double(n - 1 - i) / Double(n)
