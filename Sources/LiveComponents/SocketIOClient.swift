@@ -26,9 +26,10 @@ public struct SocketIOClientConfiguration: Sendable {
     public var healthCheck: HealthCheck.Options?
     /// A dashboard's custom ping over Socket.IO events (nil: none), as the simulated client runs it.
     public var customPing: CustomPing.Options?
-    /// A failure detector setting the heartbeat's silence limit instead of the handshake's
-    /// pingInterval + pingTimeout (a scenario's `detector:`); nil for engine.io-client's.
-    public var detector: DetectorChoice?
+    /// How the client reads the server's heartbeat: engine.io-client's rules by default, or
+    /// python-engineio's client, and optionally a failure detector (a scenario's `stack:` and
+    /// `detector:`).
+    public var heartbeat: EngineIOClientHeartbeat.Configuration = .engineIOClient
     /// When a timer due at an instant actually runs (a throttled background tab); nil: on time.
     public var timerDeadline: (@Sendable (Instant) -> Instant)?
 
@@ -80,7 +81,7 @@ public final class SocketIOClient: @unchecked Sendable {
         self.startedAt = startedAt ?? loop.instant
         self.stack = SocketIOClientStack(
             configuration: .init(
-                heartbeat: .init(detector: configuration.detector),
+                heartbeat: configuration.heartbeat,
                 namespace: .init(auth: configuration.auth, connectTimeout: configuration.connectTimeout),
                 reconnection: configuration.reconnection,
                 customPing: configuration.customPing, healthCheck: configuration.healthCheck,

@@ -129,7 +129,7 @@ struct LiveTopology {
                 c.emitInterval = scenario.workload.clientToServer?.rate.interval
                 c.healthCheck = clientSettings.application.healthCheck?.options
                 c.customPing = clientSettings.application.customPing?.options
-                c.detector = clientSettings.detector
+                c.heartbeat = clientSettings.heartbeat
                 let throttle = scenario.clientTimerThrottle
                 if !throttle.isEmpty {
                     c.timerDeadline = { due in origin + throttle.deadline(due - origin) }

@@ -87,7 +87,7 @@ public enum ScenarioSimulation {
         var configuration = SimulationConfiguration(
             seed: seed ?? scenario.seed, run: run, connections: scenario.clients.count, duration: scenario.duration,
             server: .init(pingInterval: server.pingInterval, pingTimeout: server.pingTimeout, detector: server.detector),
-            clientHeartbeat: .init(detector: client.detector),
+            clientHeartbeat: client.heartbeat,
             clientNamespace: .init(connectTimeout: client.connectTimeout),
             reconnection: client.reconnection.options,
             application: application,
@@ -106,6 +106,18 @@ public enum ScenarioSimulation {
             }
         }
         configuration.clientTimerThrottle = scenario.clientTimerThrottle
+        return configuration
+    }
+}
+
+extension SocketIOClientSettings {
+    /// How the built-in client reads the server's heartbeat, for simulated and live runs alike:
+    /// engine.io-client's rules, or python-engineio's client for `stack: python-socketio` (any
+    /// packet re-arms the deadline, a pong echoes the ping's data, the close is "transport error"),
+    /// with the scenario's detector.
+    public var heartbeat: EngineIOClientHeartbeat.Configuration {
+        var configuration: EngineIOClientHeartbeat.Configuration = stack == "python-socketio" ? .pythonEngineIO : .engineIOClient
+        configuration.detector = detector
         return configuration
     }
 }

@@ -138,6 +138,10 @@ public struct SocketIOClientSettings: Sendable, Hashable {
     /// A failure detector setting the silence limit instead of the handshake's
     /// `pingInterval + pingTimeout` (`detector:`); nil for engine.io-client's fixed limit.
     public var detector: DetectorChoice?
+    /// Whose detection semantics the client keeps (`stack:`): nil for engine.io-client's (only a
+    /// ping re-arms its deadline, "ping timeout"), `python-socketio` for python-engineio's client
+    /// (any packet re-arms it; it closes with "transport error").
+    public var stack: String?
 
     /// What a client sends with its namespace CONNECT.
     public enum ClientAuth: Sendable, Hashable {

@@ -197,7 +197,9 @@ extension Scenario {
     /// The server stacks whose detection semantics the built-in server can keep.
     public static let serverStacks = ["socketio-js", "python-socketio"]
     private static let externalFields = ["command", "env", "cwd"]
-    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth", "detector"]
+    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth", "detector", "stack"]
+    /// The client stacks whose detection semantics the built-in client can keep.
+    public static let clientStacks = ["socketio-js", "python-socketio"]
 
     static func server(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> ServerComponent {
         let probe = try MappingReader(anyKeys: node, path, what: "a mapping with builtin or command")
@@ -244,6 +246,13 @@ extension Scenario {
             if let n = r["auth"] { settings.auth = try auth(n, r.path("auth")) }
             if let n = r["detector"] {
                 settings.detector = try detector(n, r.path("detector"), period: serverPingInterval ?? .seconds(25))
+            }
+            if let n = r["stack"] {
+                let text = try ScenarioRead.scalar(n, r.path("stack"), expected: clientStacks.joined(separator: " or "))
+                guard clientStacks.contains(text) else {
+                    throw ScenarioRead.error(n, r.path("stack"), "unknown stack '\(text)'; expected one of \(clientStacks.joined(separator: ", "))")
+                }
+                settings.stack = text == "socketio-js" ? nil : text
             }
             return ClientGroup(count: count, component: .socketIO(settings))
         }

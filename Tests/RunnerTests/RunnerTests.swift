@@ -309,3 +309,37 @@ import Testing
         #expect(adaptiveMax < .seconds(8), "adaptive worst detection \(adaptiveMax), fixed \(fixedMax)")
     }
 }
+
+/// `clients.stack` in a simulated run: the built-in clients keep python-engineio's client rules
+/// (python-engineio 4.15.1 `async_client.py`, `_read_loop_websocket`: any packet within
+/// ping_interval + ping_timeout, else "transport error") or engine.io-client's ("ping timeout").
+@Suite struct ClientStackScenarioTests {
+    static func disconnectReasons(stack: String) throws -> (reasons: Set<String>, worst: TimeSpan?) {
+        // The server never gives up (a fixed 10-minute detector), so the clients detect the outage.
+        let yaml = """
+            name: client-stack
+            duration: 3m
+            server: { builtin: socketio, pingInterval: 2s, pingTimeout: 3s, detector: { kind: fixed, timeout: 10m } }
+            clients: { builtin: socketio, count: 4, stack: \(stack), reconnection: { enabled: false } }
+            workload: { serverToClient: { rate: 1/s, size: 64B } }
+            phases:
+              - { at: 2m, until: end, both: blackhole }
+            """
+        let metrics = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: yaml, source: "s.yaml")).metrics
+        #expect(metrics.overall.detections == 4 && metrics.overall.falseDisconnects == 0, "\(stack): \(metrics.overall)")
+        return (Set(metrics.disconnects.filter { $0.counted }.map(\.reason)), metrics.overall.detectionTimes?.max)
+    }
+
+    @Test func eachStackClosesWithItsOwnReasonWithinIntervalPlusTimeout() throws {
+        let python = try Self.disconnectReasons(stack: "python-socketio")
+        let js = try Self.disconnectReasons(stack: "socketio-js")
+        #expect(python.reasons == ["transport error"])
+        #expect(js.reasons == ["ping timeout"])
+        // python-engineio's client counts from the last packet of any kind (a tick every second),
+        // engine.io-client from the last ping: at most interval + timeout after the cut either way.
+        for worst in [python.worst, js.worst] {
+            let w = try #require(worst)
+            #expect(w <= .seconds(5) + .milliseconds(100), "worst detection \(w)")
+        }
+    }
+}

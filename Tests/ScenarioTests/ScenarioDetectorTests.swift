@@ -73,3 +73,17 @@ import Testing
                 == "d.yaml:3:40: server.detector: expected a detector kind, or a mapping with kind and its knob, got a list")
     }
 }
+
+/// `stack:` on the built-in clients: whose detection semantics they keep.
+@Suite struct ScenarioClientStackTests {
+    @Test func theClientsStackIsReadAndCheckedAgainstTheKnownOnes() throws {
+        let s = try ScenarioDetectorTests.scenario(clients: "{ builtin: socketio, stack: python-socketio }")
+        guard case .socketIO(let settings) = s.clients.component else { Issue.record("not built in"); return }
+        #expect(settings.stack == "python-socketio")
+        let plain = try ScenarioDetectorTests.scenario(clients: "{ builtin: socketio, stack: socketio-js }")
+        guard case .socketIO(let js) = plain.clients.component else { Issue.record("not built in"); return }
+        #expect(js.stack == nil, "socketio-js is the default")
+        #expect(ScenarioDetectorTests.error(clients: "{ builtin: socketio, stack: websockets }")
+                == "d.yaml:4:38: clients.stack: unknown stack 'websockets'; expected one of socketio-js, python-socketio")
+    }
+}

@@ -113,7 +113,7 @@ import LabCore
         ("name: t\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio, application: { customPing: { interval: 45s } } }\n",
          "t.yaml:4:58: clients.application.customPing: missing required field 'timeout'"),
         ("name: t\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio, readiness: tcp }\n",
-         "t.yaml:4:31: clients: unknown field 'readiness'; expected one of count, builtin, connectTimeout, reconnection, application, auth, detector"),
+         "t.yaml:4:31: clients: unknown field 'readiness'; expected one of count, builtin, connectTimeout, reconnection, application, auth, detector, stack"),
         ("name: my scenario\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio }\n",
          "t.yaml:1:7: name: 'my scenario' may only contain letters, digits, '-', '_' and '.' and not start with '.' (it names the results folder)"),
         ("name: t\nduration: 0s\nserver: { builtin: socketio }\nclients: { builtin: socketio }\n",

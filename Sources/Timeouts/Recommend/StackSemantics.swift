@@ -80,8 +80,10 @@ public enum TimeoutStack: String, Sendable, CaseIterable, Hashable {
         case .flatline:
             return settings(interval: interval, timeout: timeout, tolerateStall: tolerateStall).map { "\($0.0)=\($0.1)" }
         case .pythonSocketIO:
-            // The built-in server then keeps python-engineio's service-task detection.
-            return ["server.pingInterval=\(s(interval))", "server.pingTimeout=\(s(timeout))", "server.stack=python-socketio"]
+            // The built-in server then keeps python-engineio's service-task detection, the built-in
+            // clients python-engineio's client rules (any packet re-arms, "transport error").
+            return ["server.pingInterval=\(s(interval))", "server.pingTimeout=\(s(timeout))", "server.stack=python-socketio",
+                    "clients.stack=python-socketio"]
         default:
             return ["server.pingInterval=\(s(interval))", "server.pingTimeout=\(s(timeout))"]
         }
