@@ -11,15 +11,39 @@ public struct Verdict: Sendable, Hashable, Codable {
     public var bound: String
     /// What the run showed, e.g. "3", "max 12.5s over 2 detections, 0 missed", "99.95% (1999/2000)".
     public var measured: String
-    /// Whether the expectation holds.
+    /// Whether the expectation holds. An expectation the run gave nothing to judge holds only if
+    /// the scenario marks it optional.
     public var passed: Bool
+    /// Whether the run gave the expectation anything to judge (a dead period to detect, a message
+    /// to deliver, connected time); false: `measured` says what was missing.
+    public var judged: Bool
 
     /// Creates a verdict.
-    public init(name: String, bound: String, measured: String, passed: Bool) {
+    public init(name: String, bound: String, measured: String, passed: Bool, judged: Bool = true) {
         self.name = name
         self.bound = bound
         self.measured = measured
         self.passed = passed
+        self.judged = judged
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, bound, measured, passed, judged }
+
+    /// Decodes a verdict; one written before `judged` existed was judged.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        bound = try c.decode(String.self, forKey: .bound)
+        measured = try c.decode(String.self, forKey: .measured)
+        passed = try c.decode(Bool.self, forKey: .passed)
+        judged = try c.decodeIfPresent(Bool.self, forKey: .judged) ?? true
+    }
+
+    /// An expectation with nothing to judge: it fails, saying what was missing, unless `optional`.
+    static func nothingToJudge(_ name: String, bound: String, missing: String, optional: Bool) -> Verdict {
+        Verdict(name: name, bound: bound,
+                measured: "nothing to judge: \(missing)" + (optional ? " (optional)" : "; mark it optional in expect.optional if that is expected"),
+                passed: optional, judged: false)
     }
 }
 
@@ -31,16 +55,30 @@ extension Expectations {
     /// - detectionWithin: every counted detection's time ≤ the bound, and no missed detection of a
     ///   dead period that lasted longer than the bound (a shorter one ended before a detector held
     ///   to the bound had to fire).
-    /// - deliveryAtLeast: delivered / judged sends ≥ the fraction; passes when nothing was judged.
+    /// - deliveryAtLeast: delivered / judged sends ≥ the fraction.
     /// - stabilityAtLeast: the stability score ≥ the bound.
+    ///
+    /// An expectation the run gives nothing to judge (no connected time for falseDisconnects and
+    /// stabilityAtLeast, no dead period for detectionWithin, no judged send for deliveryAtLeast)
+    /// says so, and fails unless it is in `optional`.
     public func verdicts(for metrics: RunMetrics) -> [Verdict] {
         let o = metrics.overall
         var result: [Verdict] = []
+        let connected = o.connectedTime > .zero
         if let limit = falseDisconnects {
-            result.append(Verdict(name: "falseDisconnects", bound: "<= \(limit)", measured: "\(o.falseDisconnects)",
-                                  passed: o.falseDisconnects <= limit))
+            if connected {
+                result.append(Verdict(name: "falseDisconnects", bound: "<= \(limit)", measured: "\(o.falseDisconnects)",
+                                      passed: o.falseDisconnects <= limit))
+            } else {
+                result.append(.nothingToJudge("falseDisconnects", bound: "<= \(limit)", missing: "no client was ever connected",
+                                              optional: optional.contains("falseDisconnects")))
+            }
         }
-        if let bound = detectionWithin {
+        if let bound = detectionWithin, (o.detectionTimes?.count ?? 0) + metrics.missedDetections.count == 0 {
+            result.append(.nothingToJudge("detectionWithin", bound: "<= \(MetricText.seconds(bound))",
+                                          missing: "the link never went dead while a client was connected",
+                                          optional: optional.contains("detectionWithin")))
+        } else if let bound = detectionWithin {
             let times = o.detectionTimes
             let slowest = times?.max ?? .zero
             let failingMisses = metrics.missedDetections.filter { $0.period.length > bound }.count
@@ -62,15 +100,26 @@ extension Expectations {
                 measured = "\(MetricText.percent(ratio)) (\(d.received)/\(d.sent))"
                 passed = ratio >= fraction
             } else {
-                measured = "no messages judged"
-                passed = true
+                measured = ""
+                passed = false
             }
-            result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
-                                  measured: measured, passed: passed))
+            if d.ratio == nil {
+                result.append(.nothingToJudge("deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
+                                              missing: "no message was sent outside dead periods (\(d.excluded) excluded)",
+                                              optional: optional.contains("deliveryAtLeast")))
+            } else {
+                result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
+                                      measured: measured, passed: passed))
+            }
         }
         if let score = stabilityAtLeast {
-            result.append(Verdict(name: "stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))",
-                                  measured: MetricText.decimal(o.stability, places: 1), passed: o.stability >= score))
+            if connected {
+                result.append(Verdict(name: "stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))",
+                                      measured: MetricText.decimal(o.stability, places: 1), passed: o.stability >= score))
+            } else {
+                result.append(.nothingToJudge("stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))",
+                                              missing: "no client was ever connected", optional: optional.contains("stabilityAtLeast")))
+            }
         }
         return result
     }

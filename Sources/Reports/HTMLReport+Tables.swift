@@ -14,9 +14,9 @@ extension HTMLReport {
         if runs > 1 { h += "<p class=\"muted\">An expectation passes only if it held in every run; the measured value is the worst run's.</p>\n" }
         h += "<table class=\"verdicts\">\n<thead><tr><th>expectation</th><th>bound</th><th>measured</th><th>result</th></tr></thead>\n<tbody>\n"
         for v in verdicts {
-            let cls = v.passed ? "pass" : "fail"
+            let cls = v.passed ? (v.judged ? "pass" : "skip") : "fail"
             h += "<tr class=\"\(cls)\"><td>\(Markup.escape(v.name))</td><td>\(Markup.escape(v.bound))</td>"
-            h += "<td>\(Markup.escape(v.measured))</td><td><span class=\"badge \(cls)\">\(v.passed ? "PASS" : "FAIL")</span></td></tr>\n"
+            h += "<td>\(Markup.escape(v.measured))</td><td><span class=\"badge \(cls)\">\(v.passed ? (v.judged ? "PASS" : "NOT JUDGED") : "FAIL")</span></td></tr>\n"
         }
         return h + "</tbody>\n</table>\n</section>\n"
     }

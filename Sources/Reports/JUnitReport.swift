@@ -11,9 +11,10 @@ public enum JUnitReport {
     public static func xml(scenario: String, outcomes: [Verdict], duration: TimeSpan, interruption: String? = nil) -> String {
         let escape = Markup.escape
         let failures = outcomes.filter { !$0.passed }.count
+        let skipped = outcomes.filter { $0.passed && !$0.judged }.count
         var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
-        xml += #"<testsuites tests="\#(outcomes.count)" failures="\#(failures)">"# + "\n"
-        xml += #"  <testsuite name="\#(escape(scenario))" tests="\#(outcomes.count)" failures="\#(failures)" time="\#(duration.seconds)">"# + "\n"
+        xml += #"<testsuites tests="\#(outcomes.count)" failures="\#(failures)" skipped="\#(skipped)">"# + "\n"
+        xml += #"  <testsuite name="\#(escape(scenario))" tests="\#(outcomes.count)" failures="\#(failures)" skipped="\#(skipped)" time="\#(duration.seconds)">"# + "\n"
         if let interruption {
             xml += "    <properties>\n"
             xml += #"      <property name="partial" value="true"/>"# + "\n"
@@ -24,6 +25,9 @@ public enum JUnitReport {
             xml += #"    <testcase classname="\#(escape(scenario))" name="\#(escape(o.name))">"#
             if !o.passed {
                 xml += "\n" + #"      <failure message="\#(escape(o.name)): measured \#(escape(o.measured)), expected \#(escape(o.bound))"/>"# + "\n    "
+            } else if !o.judged {
+                // An optional expectation the run had nothing for: shown as skipped, with the reason.
+                xml += "\n" + #"      <skipped message="\#(escape(o.name)): \#(escape(o.measured))"/>"# + "\n    "
             }
             xml += "</testcase>\n"
         }

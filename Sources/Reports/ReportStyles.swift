@@ -18,7 +18,7 @@ enum ReportStyles {
     .facts dd { margin: 0; font-weight: 600; word-break: break-word; }
     .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 700; color: #fff; vertical-align: middle; }
     h1 .badge { font-size: 15px; padding: 2px 12px; }
-    .badge.pass { background: var(--ok); } .badge.fail { background: var(--bad); } .badge.partial { background: #9a6700; }
+    .badge.pass { background: var(--ok); } .badge.fail { background: var(--bad); } .badge.partial { background: #9a6700; } .badge.skip { background: #6e7781; }
     .badge.false { background: var(--bad); } .badge.detection { background: var(--det); }
     table { border-collapse: collapse; margin: 6px 0; }
     th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }

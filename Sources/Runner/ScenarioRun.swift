@@ -182,8 +182,11 @@ public struct ScenarioRunner: Sendable {
         let perRun = metrics.map { scenario.expectations.verdicts(for: $0) }
         var verdicts: [Verdict] = []
         for (i, verdict) in (perRun.first ?? []).enumerated() {
+            // A failing run's verdict, else a judged one's (an optional expectation some runs had
+            // nothing for), else the first.
             let failing = perRun.first { !$0[i].passed }?[i]
-            verdicts.append(failing ?? verdict)
+            let judged = perRun.first { $0[i].judged }?[i]
+            verdicts.append(failing ?? judged ?? verdict)
         }
         // A run in which no client ever completed a connect judged nothing: it fails, saying so,
         // whatever the expectations (a server that refuses everyone has no false disconnects).

@@ -540,14 +540,21 @@ public struct Expectations: Sendable, Hashable {
     public var deliveryAtLeast: Double?
     /// The stability score (0…100) must be at least this.
     public var stabilityAtLeast: Double?
+    /// The expectations (by name) that pass when a run gives them nothing to judge (no dead period
+    /// for `detectionWithin`, no message for `deliveryAtLeast`); any other fails then, saying so.
+    public var optional: Set<String>
+
+    /// The names an expectation has in a scenario file, in the order they are judged.
+    public static let names = ["falseDisconnects", "detectionWithin", "deliveryAtLeast", "stabilityAtLeast"]
 
     /// Creates expectations.
     public init(falseDisconnects: Int? = nil, detectionWithin: TimeSpan? = nil, deliveryAtLeast: Double? = nil,
-                stabilityAtLeast: Double? = nil) {
+                stabilityAtLeast: Double? = nil, optional: Set<String> = []) {
         self.falseDisconnects = falseDisconnects
         self.detectionWithin = detectionWithin
         self.deliveryAtLeast = deliveryAtLeast
         self.stabilityAtLeast = stabilityAtLeast
+        self.optional = optional
     }
 
     /// Whether nothing is checked.

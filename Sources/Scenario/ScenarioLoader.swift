@@ -610,12 +610,26 @@ extension Scenario {
     }
 
     static func expectations(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Expectations {
-        let r = try MappingReader(node, path, known: ["falseDisconnects", "detectionWithin", "deliveryAtLeast", "stabilityAtLeast"])
+        let r = try MappingReader(node, path, known: Expectations.names + ["optional"])
         var e = Expectations()
         if let n = r["falseDisconnects"] { e.falseDisconnects = try ScenarioRead.integer(n, r.path("falseDisconnects"), min: 0, max: Int(Int32.max)) }
         if let n = r["detectionWithin"] { e.detectionWithin = try ScenarioRead.duration(n, r.path("detectionWithin"), positive: true) }
         if let n = r["deliveryAtLeast"] { e.deliveryAtLeast = try ScenarioRead.probability(n, r.path("deliveryAtLeast")) }
         if let n = r["stabilityAtLeast"] { e.stabilityAtLeast = try ScenarioRead.number(n, r.path("stabilityAtLeast"), min: 0, max: 100) }
+        if let n = r["optional"] {
+            let items = try ScenarioRead.sequence(n, r.path("optional"), expected: "a list of expectation names, e.g. [deliveryAtLeast]")
+            for (index, item) in items.enumerated() {
+                let itemPath = ScenarioRead.child(r.path("optional"), index: index)
+                let name = try ScenarioRead.scalar(item, itemPath, expected: "an expectation name")
+                guard Expectations.names.contains(name) else {
+                    throw ScenarioRead.error(item, itemPath, MappingReader.unknownMessage(name, known: Expectations.names, noun: "expectation"))
+                }
+                guard r[name] != nil else {
+                    throw ScenarioRead.error(item, itemPath, "'\(name)' is not set in this expect, so it cannot be optional")
+                }
+                e.optional.insert(name)
+            }
+        }
         return e
     }
 }

@@ -89,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
             if result.verdicts.isEmpty { print(name + "(no expectations)") }
             for (i, v) in result.verdicts.enumerated() {
                 let label = i == 0 ? name : String(repeating: " ", count: 52)
-                print(label + "\(v.passed ? "PASS" : "FAIL") \(v.name.padding(toLength: 16, withPad: " ", startingAt: 0)) "
+                print(label + "\(v.passed ? (v.judged ? "PASS" : "SKIP") : "FAIL") \(v.name.padding(toLength: 16, withPad: " ", startingAt: 0)) "
                       + "\(v.bound.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v.measured)")
             }
             for note in result.limitations { print(String(repeating: " ", count: 52) + "note: \(note)") }

@@ -64,10 +64,27 @@ import LabCore
         #expect(Expectations(detectionWithin: .seconds(120)).verdicts(for: m).map(\.passed) == [true])
     }
 
-    @Test func deliveryWithNothingJudgedPasses() {
+    /// An expectation with nothing to judge says so and fails, unless the scenario marks it optional
+    /// (it once passed silently: "no messages judged").
+    @Test func anExpectationWithNothingToJudgeFailsUnlessOptional() {
         let m = RunMetrics.compute(events: [F.event(0, .connect)], truth: F.truth([], duration: 60), duration: .seconds(60))
-        #expect(Expectations(deliveryAtLeast: 0.999).verdicts(for: m)
-                == [Verdict(name: "deliveryAtLeast", bound: ">= 99.9%", measured: "no messages judged", passed: true)])
+        let strict = Expectations(detectionWithin: .seconds(45), deliveryAtLeast: 0.999).verdicts(for: m)
+        #expect(strict == [
+            Verdict(name: "detectionWithin", bound: "<= 45s",
+                    measured: "nothing to judge: the link never went dead while a client was connected; mark it optional in expect.optional if that is expected",
+                    passed: false, judged: false),
+            Verdict(name: "deliveryAtLeast", bound: ">= 99.9%",
+                    measured: "nothing to judge: no message was sent outside dead periods (0 excluded); mark it optional in expect.optional if that is expected",
+                    passed: false, judged: false),
+        ])
+        let lenient = Expectations(detectionWithin: .seconds(45), deliveryAtLeast: 0.999, optional: ["deliveryAtLeast", "detectionWithin"])
+            .verdicts(for: m)
+        #expect(lenient.map(\.passed) == [true, true] && lenient.map(\.judged) == [false, false])
+        #expect(lenient[1].measured == "nothing to judge: no message was sent outside dead periods (0 excluded) (optional)")
+        // Nobody connected: no false disconnect and no stability to speak of.
+        let nobody = RunMetrics.compute(events: [], truth: F.truth([], duration: 60), duration: .seconds(60))
+        let none = Expectations(falseDisconnects: 0, stabilityAtLeast: 50).verdicts(for: nobody)
+        #expect(none.map(\.judged) == [false, false] && none.map(\.passed) == [false, false], "\(none)")
     }
 
     @Test func numberTexts() {

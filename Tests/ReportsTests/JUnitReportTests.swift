@@ -26,8 +26,8 @@ import FoundationXML
         ], duration: .seconds(3))
         #expect(xml == """
             <?xml version="1.0" encoding="UTF-8"?>
-            <testsuites tests="2" failures="1">
-              <testsuite name="s" tests="2" failures="1" time="3.0">
+            <testsuites tests="2" failures="1" skipped="0">
+              <testsuite name="s" tests="2" failures="1" skipped="0" time="3.0">
                 <testcase classname="s" name="falseDisconnects">
                   <failure message="falseDisconnects: measured 2, expected &lt;= 0"/>
                 </testcase>
@@ -80,5 +80,17 @@ private final class JUnitCollector: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
         current = nil
+    }
+
+    @Test func anOptionalExpectationWithNothingToJudgeIsSkippedWithTheReason() {
+        let xml = JUnitReport.xml(scenario: "s", outcomes: [
+            Verdict(name: "deliveryAtLeast", bound: ">= 99%", measured: "nothing to judge: no message was sent (optional)",
+                    passed: true, judged: false),
+            Verdict(name: "detectionWithin", bound: "<= 45s", measured: "nothing to judge: the link never went dead",
+                    passed: false, judged: false),
+        ], duration: .seconds(1))
+        #expect(xml.contains(#"<testsuites tests="2" failures="1" skipped="1">"#))
+        #expect(xml.contains(#"<skipped message="deliveryAtLeast: nothing to judge: no message was sent (optional)"/>"#))
+        #expect(xml.contains(#"<failure message="detectionWithin: measured nothing to judge: the link never went dead, expected &lt;= 45s"/>"#))
     }
 }

@@ -35,7 +35,7 @@ import Testing
             + #""versions":{"flatline":"1.2.3"},"settings":{"duration":"2m","clients":3,"pingInterval":"10s","pingTimeout":"5s","#
             + #""connectTimeout":"20s","toleratedStall":"10s"},"metrics":{"uptime":{"mean":0.5,"lower":0.25,"upper":0.75,"runs":2},"#
             + #""disconnects":{"mean":3,"lower":1,"upper":5,"runs":2}},"verdicts":[{"name":"falseDisconnects","bound":"<= 0","#
-            + #""measured":"1","passed":false}],"passed":false,"limitations":["no \"quotes\" modelled"]}"#)
+            + #""measured":"1","passed":false,"judged":true}],"passed":false,"limitations":["no \"quotes\" modelled"]}"#)
     }
 
     @Test func aLiveRunAddsItsLengthAndPrograms() throws {
