@@ -202,7 +202,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RunnerTests",
-            dependencies: ["Runner", "Scenario", "Metrics", "Simulator", "Heartbeat", "LabCore"],
+            dependencies: ["Runner", "Scenario", "Metrics", "Simulator", "Heartbeat", "LabCore", "LiveProcesses"],
             swiftSettings: strict
         ),
         .testTarget(

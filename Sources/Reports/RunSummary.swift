@@ -123,10 +123,13 @@ public struct RunSummary: Codable, Sendable, Hashable {
         public var exitedOnItsOwn: Bool
         /// How many events of its own event log were merged into the run's.
         public var eventsMerged: Int
+        /// The last stack trace it printed on stderr; nil (absent) when it printed none.
+        public var traceback: String?
 
         /// Creates a program's entry.
         public init(name: String, command: [String], stdout: String, stderr: String, exit: String?,
-                    exitedOnItsOwn: Bool, eventsMerged: Int) {
+                    exitedOnItsOwn: Bool, eventsMerged: Int, traceback: String? = nil) {
+            self.traceback = traceback
             self.name = name
             self.command = command
             self.stdout = stdout

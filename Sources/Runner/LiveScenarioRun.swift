@@ -48,6 +48,8 @@ public struct StartedProgram: Sendable, Hashable {
     /// How many events of its own log (lines of its stdout in Flatline's event format) were merged
     /// into the run's log.
     public var eventsMerged = 0
+    /// The last stack trace it printed on stderr (a handler that raised), when it printed one.
+    public var traceback: String?
 }
 
 /// Runs a scenario live on loopback: Flatline's fault proxy between the server (built in, or an
@@ -250,7 +252,8 @@ final class LiveRunParts: @unchecked Sendable {
     func startedPrograms() -> [StartedProgram] {
         lock.withLock { processes }.map {
             StartedProgram(name: $0.process.name, pid: $0.process.pid, command: $0.command, exit: $0.process.exitDescription,
-                           exitedOnItsOwn: $0.process.exitedOnItsOwn, stdout: $0.process.stdoutURL, stderr: $0.process.stderrURL)
+                           exitedOnItsOwn: $0.process.exitedOnItsOwn, stdout: $0.process.stdoutURL, stderr: $0.process.stderrURL,
+                           traceback: StackTrace.last(inFile: $0.process.stderrURL))
         }
     }
 

@@ -150,6 +150,10 @@ public struct ScenarioRunner: Sendable {
             notes.append("\(program.name): \(program.eventsMerged) events of its own event log merged, its times counted from when it was started"
                 + (program.name == "server" ? " (the proxy tap's view of it left out)" : ""))
         }
+        for program in outcome.programs {
+            guard let trace = program.traceback else { continue }
+            notes.append("\(program.name) printed a stack trace (logs/\(program.stderr.lastPathComponent)); its last one:\n\(trace)")
+        }
         for program in outcome.programs where program.exitedOnItsOwn {
             notes.append("\(program.name) exited during the run (\(program.exit ?? "exited")); see logs/\(program.stderr.lastPathComponent)")
         }
@@ -272,7 +276,8 @@ struct LiveDetails {
         RunSummary.LiveRun(planned: planned, ranFor: ranFor, partial: partial, programs: programs.map { program in
             RunSummary.Program(name: program.name, command: program.command, stdout: "logs/\(program.stdout.lastPathComponent)",
                                stderr: "logs/\(program.stderr.lastPathComponent)", exit: program.exit,
-                               exitedOnItsOwn: program.exitedOnItsOwn, eventsMerged: program.eventsMerged)
+                               exitedOnItsOwn: program.exitedOnItsOwn, eventsMerged: program.eventsMerged,
+                               traceback: program.traceback)
         })
     }
 }

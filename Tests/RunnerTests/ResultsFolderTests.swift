@@ -1,5 +1,6 @@
 import Foundation
 import LabCore
+import LiveProcesses
 import Runner
 import Scenario
 import Simulator
@@ -77,5 +78,34 @@ import Testing
         // The staging files moved in; only the results folder is left in the scenario's folder.
         let siblings = try FileManager.default.contentsOfDirectory(atPath: folder.deletingLastPathComponent().path)
         #expect(siblings == [folder.lastPathComponent])
+    }
+}
+
+/// The stack trace a program printed, for the run's summary (issue 10: a server whose connect
+/// handler raised shows why in the results, not only in logs/server.stderr).
+@Suite struct StackTraceTests {
+    @Test func theLastTraceOfEachKindIsFoundWithWhatFollowsIt() {
+        let python = """
+            INFO: server up
+            Traceback (most recent call last):
+              File "a.py", line 1, in <module>
+            ValueError: first
+            some noise
+            Traceback (most recent call last):
+              File "socketio/base_server.py", line 9, in _trigger_event
+            TypeError: connect() takes 2 positional arguments but 3 were given
+            """
+        #expect(StackTrace.last(in: python) == """
+            Traceback (most recent call last):
+              File "socketio/base_server.py", line 9, in _trigger_event
+            TypeError: connect() takes 2 positional arguments but 3 were given
+            """)
+        let node = "listening\nTypeError: x is not a function\n    at handler (/app/server.js:10:5)\n    at emit (node:events:1:1)\n"
+        #expect(StackTrace.last(in: node) == "TypeError: x is not a function\n    at handler (/app/server.js:10:5)\n    at emit (node:events:1:1)")
+        #expect(StackTrace.last(in: "goroutine\npanic: runtime error\n")?.hasPrefix("panic: runtime error") == true)
+        #expect(StackTrace.last(in: "all fine\nno trace here\n") == nil)
+        #expect(StackTrace.last(in: "") == nil)
+        let long = "Traceback (most recent call last):\n" + String(repeating: "  frame\n", count: 1000)
+        #expect((StackTrace.last(in: long, maxBytes: 200)?.utf8.count ?? 0) <= 200)
     }
 }

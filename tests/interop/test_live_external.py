@@ -307,6 +307,12 @@ clients: {{ count: 2, builtin: socketio, connectTimeout: 1s{auth}, reconnection:
     verdict = [v for v in summary["verdicts"] if v["name"] == "connected"]
     assert verdict and not verdict[0]["passed"], summary["verdicts"]
     assert "TypeError" in (folders[0] / "logs" / "server.stderr").read_text()
+    # The server's traceback is in the results, not only in its log.
+    server = [p for p in summary["programs"] if p["name"] == "server"][0]
+    assert "TypeError" in server.get("traceback", ""), server
+    assert server["traceback"].startswith("Traceback (most recent call last):"), server["traceback"]
+    assert any(n.startswith("server printed a stack trace (logs/server.stderr)") and "TypeError" in n
+               for n in summary["limitations"]), summary["limitations"]
 
     proc, folders = run(scenario("refused", "refuse"), tmp_path / "r3")
     assert proc.returncode == 1, proc.stdout + proc.stderr
