@@ -80,7 +80,9 @@ enum HTTPResponder {
         buffer.writeString(body)
         channel.write(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
         let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-        if !keepAlive { done.whenComplete { _ in channel.close(promise: nil) } }
+        // A lingering close: a request body still arriving (a 413) must not turn the close into a
+        // reset that loses the answer.
+        if !keepAlive { LingeringClose.close(channel, after: done) }
     }
 
     static func preflight(on channel: any Channel, request: HTTPRequestHead) {
@@ -106,6 +108,8 @@ final class EngineIOHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private let maxBody: Int
+    /// The request was answered early (too large): what else arrives is dropped until the close.
+    private var draining = false
 
     init(server: EngineIOServer, maxBody: Int) {
         self.server = server
@@ -113,15 +117,21 @@ final class EngineIOHTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !draining else { return }
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
             body = nil
         case .body(var chunk):
             if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBody {
-                if let head { HTTPResponder.respond(on: context.channel, request: head, status: .payloadTooLarge, body: "payload too large") }
+                draining = true
+                body = nil
+                if let head {
+                    HTTPResponder.respond(on: context.channel, request: head, status: .payloadTooLarge, body: "payload too large")
+                } else {
+                    context.close(promise: nil)
+                }
                 head = nil
-                context.close(promise: nil)
                 return
             }
             if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
@@ -202,8 +212,7 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
             closing = true
             var data = context.channel.allocator.buffer(capacity: 2)
             data.write(webSocketErrorCode: WebSocketServerRules.closeAnswer(to: frame))
-            context.writeAndFlush(wrapOutboundOut(outgoing(.connectionClose, data)))
-                .whenComplete { _ in context.close(promise: nil) }
+            LingeringClose.close(context.channel, after: context.writeAndFlush(wrapOutboundOut(outgoing(.connectionClose, data))))
         case .ping:
             context.writeAndFlush(wrapOutboundOut(outgoing(.pong, frame.unmaskedData)), promise: nil)
         case .pong:
@@ -235,8 +244,9 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
         fragments = nil
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        context.writeAndFlush(wrapOutboundOut(outgoing(.connectionClose, data)))
-            .whenComplete { _ in context.close(promise: nil) }
+        // The peer may still be sending (the rest of a frame too large): a lingering close, so the
+        // Close frame is not lost to a reset.
+        LingeringClose.close(context.channel, after: context.writeAndFlush(wrapOutboundOut(outgoing(.connectionClose, data))))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -245,6 +255,14 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The frame decoder refused a frame (too large: 1009; a fragmented or long control frame:
+        // 1002), as RFC 6455 7.4.1 codes them.
+        if let refused = error as? NIOWebSocketError {
+            return fail(context, refused == .invalidFrameLength ? .messageTooLarge : .protocolError)
+        }
+        // While closing, input is being drained (the decoder failing on the rest of an oversized
+        // frame included); the lingering close ends the connection.
+        guard !closing else { return }
         context.close(promise: nil)
     }
 }

@@ -79,6 +79,10 @@ public final class EngineIOServer: @unchecked Sendable {
         let server = EngineIOServer(loop: loop, configuration: configuration, events: events, startedAt: startedAt)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: max(1 << 16, configuration.maxPayload),
+            // A frame too large is EngineIOWebSocketHandler's to refuse (1009 and a lingering
+            // close): NIO's own handling closes at once, and the rest of the frame still arriving
+            // turns that close into a reset that can lose the Close frame.
+            automaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 // A declined upgrade goes on to the HTTP handler, which answers why (handleHTTP).
                 let ok = EngineIORequest(uri: head.uri).path.hasPrefix(configuration.path) && server.upgradeRefusal(head) == nil

@@ -1,3 +1,4 @@
+import Foundation
 import LabCore
 import LiveComponents
 import NIOCore
@@ -56,6 +57,39 @@ struct ServerWebSocketBoundsTests {
         return received
     }
 
+    /// As `exchange`, reading until the connection ends, and how it ended ("eof", "reset", "timeout").
+    static func exchangeEnd(maxPayload: Int, frames: [[UInt8]]) async throws -> ([UInt8], String) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        var configuration = EngineIOServerConfiguration()
+        configuration.maxPayload = maxPayload
+        let server = try await EngineIOServer.start(group: group, port: 0, configuration: configuration, events: MemoryEventSink())
+        let socket = try BlockingSocket(port: server.port)
+        let received: ([UInt8], String) = try await onThread {
+            try socket.send("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                            + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            // Let the upgrade complete, so the frame meets the WebSocket decoder.
+            var bytes: [UInt8] = []
+            while !String(decoding: bytes, as: UTF8.self).contains("\r\n\r\n") {
+                guard case .data(let chunk) = socket.read(timeout: 20) else { return (bytes, "no upgrade") }
+                bytes += chunk
+            }
+            for frame in frames { try? socket.send(frame) }
+            // Wait before reading, so the server has refused the frame and closed by then.
+            Thread.sleep(forTimeInterval: 0.3)
+            while true {
+                switch socket.read(timeout: 20) {
+                case .data(let chunk): bytes += chunk
+                case .timeout: return (bytes, "timeout")
+                case let end: return (bytes, "\(end)")
+                }
+            }
+        }
+        await server.stop()
+        try await group.shutdownGracefully()
+        return received
+    }
+
     /// The close frame with this status code, as a server sends it (unmasked).
     static func closeFrame(_ code: UInt16) -> [UInt8] { [0x88, 0x02, UInt8(code >> 8), UInt8(code & 0xFF)] }
 
@@ -68,6 +102,48 @@ struct ServerWebSocketBoundsTests {
         let bytes = try await Self.exchange(maxPayload: 100_000, frames: frames)
         #expect(bytes.count > 0)
         #expect(bytes.ends(with: Self.closeFrame(1009)), "\(bytes.suffix(8))")
+    }
+
+    @Test("a frame past the limit, its bytes still arriving, gets its 1009 Close frame and a FIN, not a reset")
+    func anOversizedFrameIsRefusedWithACloseFrameThatArrives() async throws {
+        // A header announcing 4 MB against a 100 kB limit, then 1 MB of it at once: the server
+        // refuses the frame with unread bytes queued. A plain close would answer with a reset.
+        var header: [UInt8] = [0x82, 0x80 | 127]
+        for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(((4 << 20) >> shift) & 0xFF)) }
+        let frames = [header + [0, 0, 0, 0] + [UInt8](repeating: 0x61, count: 1 << 20)]
+        for _ in 0..<5 {
+            let (bytes, end) = try await Self.exchangeEnd(maxPayload: 100_000, frames: frames)
+            #expect(bytes.ends(with: Self.closeFrame(1009)), "\(bytes.suffix(8))")
+            #expect(end == "eof", "the connection ended with \(end), not a FIN after the Close frame")
+        }
+    }
+
+    @Test("a polling POST past maxPayload, its body still arriving, gets its 413 and a FIN, not a reset")
+    func anOversizedPollingBodyIsRefusedWithAnAnswerThatArrives() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        var configuration = EngineIOServerConfiguration()
+        configuration.maxPayload = 100_000
+        let server = try await EngineIOServer.start(group: group, port: 0, configuration: configuration, events: MemoryEventSink())
+        let socket = try BlockingSocket(port: server.port)
+        let (text, end): (String, String) = try await onThread {
+            try socket.send("POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            + "Content-Type: text/plain\r\nContent-Length: 4000000\r\n\r\n")
+            try? socket.send([UInt8](repeating: 0x61, count: 1 << 20))
+            Thread.sleep(forTimeInterval: 0.3)
+            var bytes: [UInt8] = []
+            while true {
+                switch socket.read(timeout: 20) {
+                case .data(let chunk): bytes += chunk
+                case .timeout: return (String(decoding: bytes, as: UTF8.self), "timeout")
+                case let end: return (String(decoding: bytes, as: UTF8.self), "\(end)")
+                }
+            }
+        }
+        await server.stop()
+        try await group.shutdownGracefully()
+        #expect(text.hasPrefix("HTTP/1.1 413"), "\(text.prefix(80))")
+        #expect(end == "eof", "the connection ended with \(end), not a FIN after the answer")
     }
 
     @Test("a continuation with no message begun closes with 1002")
