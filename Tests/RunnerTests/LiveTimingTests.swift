@@ -117,14 +117,14 @@ import Testing
 
     /// `detector: adaptive` live (issue 9): Flatline's own server and clients run the same
     /// detector-driven heartbeat machines as the simulation, so through the proxy they detect a dead
-    /// network a few intervals after the cut, where the fixed pingTimeout would take 10 s, and the
+    /// network a few intervals after the cut, where the fixed pingTimeout would take 20 s, and the
     /// simulation of the same file predicts it.
     @Test func liveComponentsDetectWithTheAdaptiveDetector() async throws {
         let yaml = """
             name: live-adaptive
             duration: 24s
             seed: 4
-            server: { builtin: socketio, pingInterval: 300ms, pingTimeout: 10s, detector: adaptive }
+            server: { builtin: socketio, pingInterval: 500ms, pingTimeout: 20s, detector: adaptive }
             clients: { builtin: socketio, count: 3, detector: adaptive, reconnection: { enabled: false } }
             phases:
               - { at: 15s, until: end, both: blackhole }
@@ -139,8 +139,9 @@ import Testing
             #expect(o.falseDisconnects == 0, "\(name): \(o)")
             #expect(o.detections == 3 && o.missedDetections == 0, "\(name): \(o)")
             let worst = try #require(o.detectionTimes, "\(name): nothing detected").max
-            // Before the detectors have learnt anything the limit is interval + timeout, 10.3 s.
-            #expect(worst < .seconds(4), "\(name): worst detection \(worst)")
+            // Fixed, the server's pong timeout alone is 20 s. Learnt from 30 gaps of 0.5 s, the
+            // adaptive timeout is about 2 s: a loaded machine's hiccups of a second stay under it.
+            #expect(worst < .seconds(6), "\(name): worst detection \(worst)")
         }
     }
 }
