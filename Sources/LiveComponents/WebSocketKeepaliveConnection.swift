@@ -82,6 +82,8 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
     /// The status code of the Close frame this side sent, if any.
     private var sentCloseCode: UInt16?
     private var closeWhenReady = false
+    /// The server sent its Close and is draining the input before the connection closes.
+    private var lingering = false
     private var sentCount = 0
     private let onClosed: () -> Void
 
@@ -160,6 +162,16 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
                 return failConnection(code: WebSocketCloseCode.protocolError, what: "fragments out of order (\(error))", at: now)
             }
         }
+        // The frame decoder's refusals (RFC 6455 7.4.1): a frame too large is 1009, a fragmented or
+        // long control frame 1002.
+        if let error = error as? NIOWebSocketError, case .open = state {
+            return error == .invalidFrameLength
+                ? failConnection(code: WebSocketCloseCode.messageTooBig, what: "a frame past the size limit", at: now)
+                : failConnection(code: WebSocketCloseCode.protocolError, what: "a malformed control frame (\(error))", at: now)
+        }
+        // A server lingering after its Close drains the input (the decoder failing on the rest of
+        // an oversized frame included); the lingering close ends the connection.
+        if lingering { return }
         if case .closed = state {} else {
             finish(reason: CloseReason.transportError.rawValue, detail: "\(error)", at: now)
         }
@@ -258,12 +270,10 @@ final class WebSocketKeepaliveHandler: ChannelInboundHandler {
             return
         }
         guard let context else { return }
-        guard let lastWrite else {
-            context.close(promise: nil)
-            return
-        }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        lastWrite.whenComplete { _ in bound.value.context?.close(promise: nil) }
+        // A lingering close: the peer may still be sending (the rest of a message too large), and
+        // closing with unread input would answer with a reset that can lose the Close frame.
+        lingering = true
+        LingeringClose.close(context.channel, after: lastWrite ?? context.eventLoop.makeSucceededVoidFuture())
     }
 
     // MARK: Machine

@@ -39,6 +39,10 @@ public final class WebSocketKeepaliveServer: @unchecked Sendable {
         let server = WebSocketKeepaliveServer(loop: loop, options: options, events: events)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: options.maxMessageSize,
+            // A frame too large is the connection's to refuse (1009 and a lingering close): NIO's
+            // own handling closes at once, and the rest of the frame still arriving turns that
+            // close into a reset that can lose the Close frame.
+            automaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 // A handshake that breaks RFC 6455 goes on to UpgradeRequiredResponder, which says why.
                 channel.eventLoop.makeSucceededFuture(WebSocketServerRules.handshakeRefusal(head) == nil ? HTTPHeaders() : nil)

@@ -48,6 +48,8 @@ struct ServerHandshakeTests {
         var closedByServer: Bool
         /// Seconds from the last write to the server's close.
         var closedAfter: Double
+        /// How the connection ended: "eof", "reset", … ("open" when the read gave up).
+        var end = "open"
         var text: String { String(decoding: bytes, as: UTF8.self) }
     }
 
@@ -93,7 +95,8 @@ struct ServerHandshakeTests {
                 switch socket.read(timeout: 0.05) {
                 case .data(let chunk): bytes += chunk
                 case .timeout: continue
-                default: return Exchange(bytes: bytes, closedByServer: true, closedAfter: (Instant.monotonicNow() - sent).seconds)
+                case let end:
+                    return Exchange(bytes: bytes, closedByServer: true, closedAfter: (Instant.monotonicNow() - sent).seconds, end: "\(end)")
                 }
             }
             return Exchange(bytes: bytes, closedByServer: false, closedAfter: wait)
@@ -102,6 +105,20 @@ struct ServerHandshakeTests {
         await stop()
         try await group.shutdownGracefully()
         return result
+    }
+
+    // MARK: Refusals that arrive
+
+    @Test("a frame past the size limit, its bytes still arriving, gets a 1009 Close frame and a FIN, not a reset",
+          arguments: Kind.allCases)
+    func anOversizedFrameGetsItsCloseFrameAndAFin(kind: Kind) async throws {
+        // A header announcing 64 MB, then 1 MB of it at once: far past either server's limit.
+        var header: [UInt8] = [0x82, 0x80 | 127]
+        for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(((64 << 20) >> shift) & 0xFF)) }
+        let reply = try await Self.exchange(kind, request: Self.upgrade(kind.target),
+                                            frames: [header + [0, 0, 0, 0] + [UInt8](repeating: 0x61, count: 1 << 20)])
+        #expect(reply.bytes.ends(with: Self.serverClose(1009)), "\(reply.bytes.suffix(8))")
+        #expect(reply.end == "eof", "\(kind): the connection ended with \(reply.end), not a FIN after the Close frame")
     }
 
     // MARK: Declined handshakes get an answer
