@@ -41,6 +41,11 @@ public struct EngineIOServerConfiguration: Sendable {
     /// A failure detector deciding when a pong is overdue instead of `pingTimeout` after the ping
     /// (a scenario's `detector:`); nil for engine.io's fixed timer.
     public var detector: DetectorChoice?
+    /// The application's broadcast stream: event k at `startedAt + k·broadcastInterval`, to every
+    /// session connected then (a scenario's `workload.broadcast`); nil for none.
+    public var broadcastInterval: TimeSpan?
+    /// The encoded size a broadcast event is padded to.
+    public var broadcastSize = 64
 
     public init() {}
 }

@@ -42,6 +42,11 @@ final class EngineIOServerSession: @unchecked Sendable {
                              detector: configuration.detector),
             emitInterval: configuration.emitInterval, emitSize: configuration.emitSize,
             pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent))
+        var endpointConfiguration = endpoint.configuration
+        endpointConfiguration.broadcastInterval = configuration.broadcastInterval
+        endpointConfiguration.broadcastSize = configuration.broadcastSize
+        endpointConfiguration.broadcastOrigin = server.startedAt
+        self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: endpointConfiguration)
     }
 
     // MARK: Opening

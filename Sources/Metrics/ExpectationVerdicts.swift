@@ -92,7 +92,20 @@ extension Expectations {
             result.append(Verdict(name: "detectionWithin", bound: "<= \(MetricText.seconds(bound))", measured: measured,
                                   passed: slowest <= bound && failingMisses == 0))
         }
-        if let fraction = deliveryAtLeast {
+        if let fraction = deliveryAtLeast, let b = o.broadcast {
+            // With a broadcast stream, delivery is judged against what the server produced, so a
+            // client that was away for an event missed it.
+            if let ratio = b.ratio {
+                result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
+                                      measured: "\(MetricText.percent(ratio)) of the broadcast events produced (\(b.delivered)/\(b.produced); "
+                                          + "\(b.missedWhileDisconnected) missed while disconnected)",
+                                      passed: ratio >= fraction))
+            } else {
+                result.append(.nothingToJudge("deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
+                                              missing: "no broadcast event was produced while a client was connected",
+                                              optional: optional.contains("deliveryAtLeast")))
+            }
+        } else if let fraction = deliveryAtLeast {
             let d = o.delivery
             let measured: String
             let passed: Bool
@@ -110,6 +123,17 @@ extension Expectations {
             } else {
                 result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
                                       measured: measured, passed: passed))
+            }
+        }
+        if let limit = missedEventsAtMost {
+            if let b = o.broadcast, b.produced > 0 {
+                result.append(Verdict(name: "missedEventsAtMost", bound: "<= \(limit)",
+                                      measured: "\(b.missed) (\(b.missedWhileDisconnected) while disconnected, at most \(b.mostMissedInOneDisconnect) in one disconnect)",
+                                      passed: b.missed <= limit))
+            } else {
+                result.append(.nothingToJudge("missedEventsAtMost", bound: "<= \(limit)",
+                                              missing: o.broadcast == nil ? "the scenario has no workload.broadcast" : "no broadcast event was produced while a client was connected",
+                                              optional: optional.contains("missedEventsAtMost")))
             }
         }
         if let score = stabilityAtLeast {

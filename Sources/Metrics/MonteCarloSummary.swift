@@ -79,7 +79,9 @@ extension RunMetrics {
     ///
     /// Names: uptime, availableUptime, disconnects, falseDisconnects, falseDisconnectsPerHour,
     /// detections, missedDetections, detectionTimeMeanSeconds, detectionTimeMaxSeconds,
-    /// reconnectTimeMeanSeconds, rttP50Ms, rttP90Ms, rttP99Ms, rttMaxMs, delivery, stability.
+    /// reconnectTimeMeanSeconds, rttP50Ms, rttP90Ms, rttP99Ms, rttMaxMs, delivery, stability, and
+    /// with a broadcast stream broadcastProduced, broadcastDelivery, missedEvents,
+    /// missedEventsWhileDisconnected, duplicatedEvents, outOfOrderEvents, lateEvents.
     public var scalars: [(name: String, value: Double?)] {
         let o = overall
         return [
@@ -99,6 +101,13 @@ extension RunMetrics {
             ("rttMaxMs", o.rtt?.max.milliseconds),
             ("delivery", o.delivery.ratio),
             ("stability", o.stability),
+            ("broadcastProduced", o.broadcast.map { Double($0.produced) }),
+            ("broadcastDelivery", o.broadcast?.ratio),
+            ("missedEvents", o.broadcast.map { Double($0.missed) }),
+            ("missedEventsWhileDisconnected", o.broadcast.map { Double($0.missedWhileDisconnected) }),
+            ("duplicatedEvents", o.broadcast.map { Double($0.duplicated) }),
+            ("outOfOrderEvents", o.broadcast.map { Double($0.outOfOrder) }),
+            ("lateEvents", o.broadcast.map { Double($0.late) }),
         ]
     }
 

@@ -1,4 +1,5 @@
 import LabCore
+import Scenario
 
 /// One disconnect event of the log, judged against the ground truth.
 public struct ClassifiedDisconnect: Sendable, Hashable {
@@ -91,6 +92,49 @@ public struct DeliveryCount: Sendable, Hashable {
     }
 }
 
+/// The application's broadcast stream as one client saw it (`workload.broadcast`): what the
+/// server produced from its first connect on (event k at k·interval, up to the in-flight grace
+/// before the end), what reached it, and what it missed while it was away.
+public struct BroadcastCount: Sendable, Hashable {
+    /// Events produced from the client's first connect to the grace before the end.
+    public var produced: Int = 0
+    /// Of those, how many it received (at least once).
+    public var delivered: Int = 0
+    /// Produced while it was disconnected, never received.
+    public var missedWhileDisconnected: Int = 0
+    /// Produced while it was connected, never received (lost with a connection that was dying).
+    public var missedWhileConnected: Int = 0
+    /// The most events missed over one time away (a disconnect to the next connect).
+    public var mostMissedInOneDisconnect: Int = 0
+    /// Receives of an event it had already received.
+    public var duplicated: Int = 0
+    /// Receives of an event older than one it had already received.
+    public var outOfOrder: Int = 0
+    /// Delivered later than the tolerated stall after it was produced.
+    public var late: Int = 0
+
+    /// Creates a count.
+    public init() {}
+
+    /// Events produced and never received.
+    public var missed: Int { missedWhileDisconnected + missedWhileConnected }
+    /// delivered / produced; nil when nothing was produced.
+    public var ratio: Double? { produced == 0 ? nil : Double(delivered) / Double(produced) }
+
+    static func + (a: BroadcastCount, b: BroadcastCount) -> BroadcastCount {
+        var c = BroadcastCount()
+        c.produced = a.produced + b.produced
+        c.delivered = a.delivered + b.delivered
+        c.missedWhileDisconnected = a.missedWhileDisconnected + b.missedWhileDisconnected
+        c.missedWhileConnected = a.missedWhileConnected + b.missedWhileConnected
+        c.mostMissedInOneDisconnect = max(a.mostMissedInOneDisconnect, b.mostMissedInOneDisconnect)
+        c.duplicated = a.duplicated + b.duplicated
+        c.outOfOrder = a.outOfOrder + b.outOfOrder
+        c.late = a.late + b.late
+        return c
+    }
+}
+
 /// The figures of one connection, or of the run as a whole (`RunMetrics.overall`).
 public struct ConnectionMetrics: Sendable, Hashable {
     /// The connection's id; "*" for the run as a whole.
@@ -127,6 +171,8 @@ public struct ConnectionMetrics: Sendable, Hashable {
     public var rtt: TimeSpanStatistics?
     /// Application message delivery.
     public var delivery: DeliveryCount
+    /// The broadcast stream's delivery; nil without one.
+    public var broadcast: BroadcastCount?
     /// False disconnects per connection-hour of run time.
     public var falseDisconnectsPerHour: Double
     /// The stability score, 0–100 (`StabilityScore`).
@@ -138,10 +184,19 @@ public struct MetricsOptions: Sendable, Hashable {
     /// Messages sent this close to the end of the run may still be in flight and are not judged
     /// (default 1 s).
     public var inFlightGrace: TimeSpan
+    /// The broadcast stream's interval (`workload.broadcast`), whose events are counted per client
+    /// against what the server's clock produced; nil for none.
+    public var broadcastInterval: TimeSpan?
 
     /// Creates options.
-    public init(inFlightGrace: TimeSpan = .seconds(1)) {
+    public init(inFlightGrace: TimeSpan = .seconds(1), broadcastInterval: TimeSpan? = nil) {
         self.inFlightGrace = inFlightGrace
+        self.broadcastInterval = broadcastInterval
+    }
+
+    /// The options a scenario implies: its broadcast stream.
+    public init(scenario: Scenario) {
+        self.init(broadcastInterval: scenario.workload.broadcast?.rate.interval)
     }
 }
 
@@ -283,6 +338,7 @@ private struct ConnectionAccumulator {
     var missed: [MissedDetection] = []
     var rtts: [TimeSpan] = []
     var delivery = DeliveryCount()
+    var broadcast: BroadcastCount?
     var deadTime: TimeSpan = .zero
     var connectedOutsideDead: TimeSpan = .zero
 
@@ -356,6 +412,57 @@ private struct ConnectionAccumulator {
 
         delivery = Self.matchMessages(events, connection: name, truth: truth,
                                       judgedBefore: duration - options.inFlightGrace)
+        if let interval = options.broadcastInterval, interval > .zero {
+            broadcast = Self.countBroadcast(events, connected: connected, interval: interval,
+                                            producedBefore: duration - options.inFlightGrace, lateAfter: truth.toleratedStall)
+        }
+    }
+
+    /// The broadcast stream as this connection's client saw it: event k produced at k·interval,
+    /// received when the client logged "broadcast k" (docs/metrics.md, "Broadcast events").
+    static func countBroadcast<Events: Collection>(_ events: Events, connected: [Range<TimeSpan>], interval: TimeSpan,
+                                                   producedBefore cutoff: TimeSpan, lateAfter: TimeSpan) -> BroadcastCount
+        where Events.Element == LabEvent {
+        var count = BroadcastCount()
+        guard let first = connected.first?.lowerBound else { return count }
+        let prefix = "broadcast "
+        var received: [Int64: TimeSpan] = [:]
+        var newest: Int64 = 0
+        for event in events where event.kind == .messageReceived && event.side == .client {
+            guard let detail = event.detail, detail.hasPrefix(prefix), let k = Int64(detail.dropFirst(prefix.count)) else { continue }
+            if received[k] != nil {
+                count.duplicated += 1
+                continue
+            }
+            if k < newest { count.outOfOrder += 1 }
+            newest = max(newest, k)
+            received[k] = event.time
+        }
+        let p = max(interval.nanoseconds, 1)
+        // Slots from the first connect on (strictly after it: one due at the connect itself went
+        // out before the namespace was connected).
+        var k = first.nanoseconds / p + 1
+        var missedThisTime = 0  // over the current time away
+        var index = 0  // the connected range at or after the slot
+        while k * p < cutoff.nanoseconds {
+            let t = TimeSpan.nanoseconds(k * p)
+            count.produced += 1
+            while index < connected.count, connected[index].upperBound < t { index += 1 }
+            let isConnected = index < connected.count && connected[index].lowerBound < t
+            if isConnected { missedThisTime = 0 }
+            if let at = received[k] {
+                count.delivered += 1
+                if at - t > lateAfter { count.late += 1 }
+            } else if isConnected {
+                count.missedWhileConnected += 1
+            } else {
+                count.missedWhileDisconnected += 1
+                missedThisTime += 1
+                count.mostMissedInOneDisconnect = max(count.mostMissedInOneDisconnect, missedThisTime)
+            }
+            k += 1
+        }
+        return count
     }
 
     /// Matches sends with receives on the other side (docs/metrics.md, "Delivery").
@@ -437,6 +544,8 @@ private struct ConnectionAccumulator {
             failedAttempts: members.reduce(0) { $0 + $1.failedAttempts },
             rtt: TimeSpanStatistics(allForTraffic.flatMap(\.rtts)),
             delivery: allForTraffic.reduce(DeliveryCount()) { $0 + $1.delivery },
+            broadcast: members.contains { $0.broadcast != nil }
+                ? members.reduce(BroadcastCount()) { $0 + ($1.broadcast ?? BroadcastCount()) } : nil,
             falseDisconnectsPerHour: perHour,
             stability: StabilityScore.score(availableUptime: availableUptime, falseDisconnectsPerHour: perHour))
     }

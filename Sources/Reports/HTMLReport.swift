@@ -63,7 +63,8 @@ public struct HTMLReport {
         self.shownRun = shownRun
         self.verdicts = verdicts
         self.events = events
-        self.metrics = metrics ?? RunMetrics.compute(events: events, truth: truth, duration: scenario.duration)
+        self.metrics = metrics ?? RunMetrics.compute(events: events, truth: truth, duration: scenario.duration,
+                                                     options: MetricsOptions(scenario: scenario))
         self.truth = truth
         self.aggregate = aggregate
         self.limitations = limitations

@@ -88,6 +88,8 @@ struct LiveTopology {
             serverConfig.detector = settings.detector
             serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
             serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
+            serverConfig.broadcastInterval = scenario.workload.broadcast?.rate.interval
+            serverConfig.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
             if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
                 serverConfig.pingEvent = ping.pingEvent
                 serverConfig.pongEvent = ping.pongEvent

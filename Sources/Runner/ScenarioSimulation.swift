@@ -57,7 +57,8 @@ public enum ScenarioSimulation {
         }
         let runTruth = scenario.faults.isEmpty && result.cut == nil ? truth : GroundTruth(scenario: ran, seed: seed, run: run)
         // From the compact log directly: no array of millions of events.
-        return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: ran.duration))
+        return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: ran.duration,
+                                           options: MetricsOptions(scenario: scenario)))
     }
 
     /// The simulator configuration for run `run` of `scenario` (seed and run index decide every draw).
@@ -82,6 +83,8 @@ public enum ScenarioSimulation {
         // Size-only ticks: the same link sizes, deliveries and log (SimulationSizedTickTests), without
         // building and parsing each tick's JSON, which was four fifths of a long run's time.
         workload.encodesServerEvents = false
+        workload.broadcastInterval = scenario.workload.broadcast?.rate.interval
+        workload.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
         let application = SimulationApplicationLayer(healthCheck: client.application.healthCheck?.options,
                                                      customPing: client.application.customPing?.options)
         var configuration = SimulationConfiguration(

@@ -51,7 +51,7 @@ extension Scenario {
             p.conditions = Self.scale(phase.conditions, factor)
             return p
         }
-        for flow in [\Workload.serverToClient, \Workload.clientToServer] {
+        for flow in [\Workload.serverToClient, \Workload.clientToServer, \Workload.broadcast] {
             if var f = out.workload[keyPath: flow] {
                 f.rate = EventRate(perSecond: f.rate.perSecond / factor)
                 out.workload[keyPath: flow] = f

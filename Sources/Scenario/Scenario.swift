@@ -508,11 +508,16 @@ public struct Workload: Sendable, Hashable {
     public var serverToClient: MessageFlow?
     /// Client-to-server events.
     public var clientToServer: MessageFlow?
+    /// The application's event stream on the server's clock: event k (k = 1, 2, …) is due at
+    /// k / rate after the server starts, numbered k, and goes to every client connected then, so
+    /// what a client misses while it is away is counted (a dashboard broadcasting its updates).
+    public var broadcast: MessageFlow?
 
     /// Creates a workload.
-    public init(serverToClient: MessageFlow? = nil, clientToServer: MessageFlow? = nil) {
+    public init(serverToClient: MessageFlow? = nil, clientToServer: MessageFlow? = nil, broadcast: MessageFlow? = nil) {
         self.serverToClient = serverToClient
         self.clientToServer = clientToServer
+        self.broadcast = broadcast
     }
 }
 
@@ -540,16 +545,19 @@ public struct Expectations: Sendable, Hashable {
     public var deliveryAtLeast: Double?
     /// The stability score (0…100) must be at least this.
     public var stabilityAtLeast: Double?
+    /// At most this many of the broadcast stream's events missed, over every client and the run.
+    public var missedEventsAtMost: Int?
     /// The expectations (by name) that pass when a run gives them nothing to judge (no dead period
     /// for `detectionWithin`, no message for `deliveryAtLeast`); any other fails then, saying so.
     public var optional: Set<String>
 
     /// The names an expectation has in a scenario file, in the order they are judged.
-    public static let names = ["falseDisconnects", "detectionWithin", "deliveryAtLeast", "stabilityAtLeast"]
+    public static let names = ["falseDisconnects", "detectionWithin", "deliveryAtLeast", "stabilityAtLeast", "missedEventsAtMost"]
 
     /// Creates expectations.
     public init(falseDisconnects: Int? = nil, detectionWithin: TimeSpan? = nil, deliveryAtLeast: Double? = nil,
-                stabilityAtLeast: Double? = nil, optional: Set<String> = []) {
+                stabilityAtLeast: Double? = nil, missedEventsAtMost: Int? = nil, optional: Set<String> = []) {
+        self.missedEventsAtMost = missedEventsAtMost
         self.falseDisconnects = falseDisconnects
         self.detectionWithin = detectionWithin
         self.deliveryAtLeast = deliveryAtLeast
@@ -560,6 +568,7 @@ public struct Expectations: Sendable, Hashable {
     /// Whether nothing is checked.
     public var isEmpty: Bool {
         falseDisconnects == nil && detectionWithin == nil && deliveryAtLeast == nil && stabilityAtLeast == nil
+            && missedEventsAtMost == nil
     }
 }
 

@@ -124,6 +124,7 @@ extension Scenario {
         let connections = Double(clients.count)
         let seconds = duration.seconds
         let rates = (workload.serverToClient?.rate.perSecond ?? 0) + (workload.clientToServer?.rate.perSecond ?? 0)
+            + (workload.broadcast?.rate.perSecond ?? 0)
         // Each message is logged twice (sent and received); each heartbeat about three times.
         let messages = connections * seconds * rates * 2
         var heartbeats = 0.0, pingInterval = TimeSpan.seconds(25)
@@ -594,7 +595,7 @@ extension Scenario {
     // MARK: Workload and expectations
 
     static func workload(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Workload {
-        let r = try MappingReader(node, path, known: ["serverToClient", "clientToServer"])
+        let r = try MappingReader(node, path, known: ["serverToClient", "clientToServer", "broadcast"])
         func flow(_ key: String) throws(ScenarioError) -> MessageFlow? {
             guard let n = r[key] else { return nil }
             let f = try MappingReader(n, r.path(key), known: ["rate", "size"], what: "a mapping with rate and size")
@@ -606,7 +607,8 @@ extension Scenario {
             }
             return MessageFlow(rate: try ScenarioRead.eventRate(try f.required("rate"), f.path("rate")), size: size)
         }
-        return Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"))
+        return Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"),
+                        broadcast: try flow("broadcast"))
     }
 
     static func expectations(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Expectations {
@@ -616,6 +618,9 @@ extension Scenario {
         if let n = r["detectionWithin"] { e.detectionWithin = try ScenarioRead.duration(n, r.path("detectionWithin"), positive: true) }
         if let n = r["deliveryAtLeast"] { e.deliveryAtLeast = try ScenarioRead.probability(n, r.path("deliveryAtLeast")) }
         if let n = r["stabilityAtLeast"] { e.stabilityAtLeast = try ScenarioRead.number(n, r.path("stabilityAtLeast"), min: 0, max: 100) }
+        if let n = r["missedEventsAtMost"] {
+            e.missedEventsAtMost = try ScenarioRead.integer(n, r.path("missedEventsAtMost"), min: 0, max: Int(Int32.max))
+        }
         if let n = r["optional"] {
             let items = try ScenarioRead.sequence(n, r.path("optional"), expected: "a list of expectation names, e.g. [deliveryAtLeast]")
             for (index, item) in items.enumerated() {

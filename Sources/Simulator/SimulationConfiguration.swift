@@ -41,6 +41,11 @@ public struct SimulationWorkload: Sendable, Hashable {
     public var serverEmitSize: Int
     /// The client emits "echo" with an ack this often once connected; nil for never.
     public var clientEmitInterval: TimeSpan?
+    /// The application's broadcast stream: event k at k·interval of the run, to every connected
+    /// client (nil: none).
+    public var broadcastInterval: TimeSpan?
+    /// The encoded size a broadcast event is padded to.
+    public var broadcastSize: Int = 64
     /// When true (the default) every tick is built, encoded and parsed by the Socket.IO machines as
     /// live; when false a tick is a sized placeholder: the server's session must be connected, the
     /// link sees the exact encoded size, the client's Engine.IO machine receives it as a message,

@@ -52,10 +52,14 @@ final class SimulationEngine {
         batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
             && !configuration.workload.encodesServerEvents && configuration.recording != .all
             && configuration.application.healthCheck == nil && configuration.serverPauses.isEmpty
-        serverEndpoint = .init(heartbeat: configuration.server, namespace: configuration.serverNamespace,
-                               emitInterval: configuration.workload.serverEmitInterval, emitSize: size,
-                               pingEvent: configuration.application.pingEvent, pongEvent: configuration.application.pongEvent,
-                               encodesTicks: configuration.workload.encodesServerEvents)
+        var endpoint = SocketIOServerEndpoint.Configuration(
+            heartbeat: configuration.server, namespace: configuration.serverNamespace,
+            emitInterval: configuration.workload.serverEmitInterval, emitSize: size,
+            pingEvent: configuration.application.pingEvent, pongEvent: configuration.application.pongEvent,
+            encodesTicks: configuration.workload.encodesServerEvents)
+        endpoint.broadcastInterval = configuration.workload.broadcastInterval
+        endpoint.broadcastSize = configuration.workload.broadcastSize
+        serverEndpoint = endpoint
         serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
     }
 

@@ -202,7 +202,8 @@ import Testing
     static func simulate(_ scenario: Scenario) throws -> (metrics: RunMetrics, verdicts: [Verdict]) {
         let configuration = try ScenarioSimulation.configuration(for: scenario, run: 0, source: scenario.name)
         let result = Simulation(configuration).run()
-        let metrics = RunMetrics.compute(events: result.events, truth: GroundTruth(scenario: scenario), duration: scenario.duration)
+        let metrics = RunMetrics.compute(events: result.events, truth: GroundTruth(scenario: scenario), duration: scenario.duration,
+                                         options: MetricsOptions(scenario: scenario))
         return (metrics, scenario.expectations.verdicts(for: metrics))
     }
 
@@ -342,5 +343,44 @@ import Testing
             let w = try #require(worst)
             #expect(w <= .seconds(5) + .milliseconds(100), "worst detection \(w)")
         }
+    }
+}
+
+/// `workload.broadcast` simulated: the server's stream reaches every connected client, and an
+/// outage shows as events missed while the clients were away (issue 11).
+@Suite struct BroadcastScenarioTests {
+    static func yaml(phases: String) -> String {
+        """
+        name: broadcast
+        duration: 3m
+        seed: 2
+        server: { builtin: socketio, pingInterval: 5s, pingTimeout: 5s }
+        clients: { builtin: socketio, count: 3, reconnection: { delay: 1s, delayMax: 1s, randomization: 0 } }
+        workload: { broadcast: { rate: 1/s, size: 200B } }
+        toleratedStall: 3s
+        \(phases)
+        """
+    }
+
+    @Test func aHealthyRunDeliversEveryEventAndAnOutageMissesWhatWasSentMeanwhile() throws {
+        let healthy = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: Self.yaml(phases: ""), source: "b.yaml")).metrics.overall
+        let h = try #require(healthy.broadcast)
+        // Slots 1…178 (179 s is within the 1 s grace), for 3 clients connected from the start.
+        #expect(h.produced == 3 * 178, "\(h)")
+        #expect(h.delivered == h.produced && h.missed == 0 && h.duplicated == 0 && h.outOfOrder == 0 && h.late == 0, "\(h)")
+
+        let cut = try DashboardScenarioTests.simulate(
+            try Scenario.parse(yaml: Self.yaml(phases: "phases: [{ at: 60s, for: 30s, both: blackhole }]"), source: "b.yaml")).metrics.overall
+        let b = try #require(cut.broadcast)
+        #expect(b.produced == 3 * 178, "\(b)")
+        #expect(b.delivered + b.missed == b.produced)
+        // Away from the detection (about 10 s after the cut) to the reconnect after the outage.
+        #expect(b.missedWhileDisconnected >= 3 * 15 && b.mostMissedInOneDisconnect >= 15, "\(b)")
+        // Sent into the dead link before the detection.
+        #expect(b.missedWhileConnected >= 3 * 5, "\(b)")
+        #expect(b.duplicated == 0 && b.outOfOrder == 0)
+        let verdicts = Expectations(deliveryAtLeast: 0.99, missedEventsAtMost: 0).verdicts(for: try DashboardScenarioTests.simulate(
+            try Scenario.parse(yaml: Self.yaml(phases: "phases: [{ at: 60s, for: 30s, both: blackhole }]"), source: "b.yaml")).metrics)
+        #expect(verdicts.map(\.passed) == [false, false], "\(verdicts)")
     }
 }

@@ -31,7 +31,7 @@ import LabCore
         ("seeed: 3\n", "t.yaml:5:1: unknown field 'seeed' (did you mean 'seed'?); expected one of name, seed, duration, server, clients, link, phases, workload, toleratedStall, expect, sweeps, repetitions, faults"),
         ("link: { both: { latency: 5ms, jiter: 1ms } }\n", "t.yaml:5:31: link.both: unknown field 'jiter'; expected one of latency, loss, bandwidth, stall, blackhole, reset, idleTimeout, slicer, limitData, slowClose, slowConnect"),
         ("link: { both: { latency: { fixed: 5ms, jiter: 1ms } } }\n", "t.yaml:5:40: link.both.latency: unknown field 'jiter' (did you mean 'jitter'?); expected one of fixed, jitter, correlation, constant, uniform, normal, lognormal, pareto, paretonormal, empirical"),
-        ("expect: { falseDisconnect: 0 }\n", "t.yaml:5:11: expect: unknown field 'falseDisconnect' (did you mean 'falseDisconnects'?); expected one of falseDisconnects, detectionWithin, deliveryAtLeast, stabilityAtLeast, optional"),
+        ("expect: { falseDisconnect: 0 }\n", "t.yaml:5:11: expect: unknown field 'falseDisconnect' (did you mean 'falseDisconnects'?); expected one of falseDisconnects, detectionWithin, deliveryAtLeast, stabilityAtLeast, missedEventsAtMost, optional"),
         // Type errors.
         ("seed: [1]\n", "t.yaml:5:7: seed: expected a whole number from 0 to 2^64-1, got a list"),
         ("repetitions: many\n", "t.yaml:5:14: repetitions: expected a whole number, got 'many'"),

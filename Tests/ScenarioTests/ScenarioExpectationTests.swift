@@ -26,7 +26,7 @@ import Testing
 
     @Test func badOptionalNamesAreErrorsThatNameThePlace() {
         #expect(Self.error("{ deliveryAtLeast: 99%, optional: [delivery] }")
-                == "e.yaml:5:44: expect.optional[0]: unknown expectation 'delivery'; expected one of falseDisconnects, detectionWithin, deliveryAtLeast, stabilityAtLeast")
+                == "e.yaml:5:44: expect.optional[0]: unknown expectation 'delivery'; expected one of falseDisconnects, detectionWithin, deliveryAtLeast, stabilityAtLeast, missedEventsAtMost")
         #expect(Self.error("{ deliveryAtLeast: 99%, optional: [detectionWithin] }")
                 == "e.yaml:5:44: expect.optional[0]: 'detectionWithin' is not set in this expect, so it cannot be optional")
         #expect(Self.error("{ deliveryAtLeast: 99%, optional: deliveryAtLeast }")

@@ -370,7 +370,7 @@ public struct SocketIOClientStack: Sendable {
                 reconnection(reconnection.stop(at: now), now, &out)
             }
         case .event(let event):
-            out.append(.note(.eventReceived(event.name)))
+            out.append(.note(.eventReceived(BuiltinSocketIOApp.logName(of: event))))
             if let id = event.ackID { session(session.ack(id, event.arguments, at: now), now, &out) }
             if customPing != nil, isConnected {
                 customPing(customPing!.received(event: event.name, arguments: event.arguments, at: now), now, &out)

@@ -58,6 +58,13 @@ public struct SocketIOServerEndpoint: Sendable {
         public var pongEvent: String
         /// Whether ticks are encoded (`send`) or left to the driver (`sendUnencodedTick`).
         public var encodesTicks: Bool
+        /// The application's broadcast stream: event k is due at `broadcastOrigin + k·interval`
+        /// on the server's clock and goes to every client connected then (nil: none).
+        public var broadcastInterval: TimeSpan?
+        /// The encoded size a broadcast event is padded to.
+        public var broadcastSize: Int = 64
+        /// The server's clock origin for the broadcast stream (its start).
+        public var broadcastOrigin: Instant = .zero
 
         /// A configuration; the defaults are socket.io's (25 s / 20 s) and no workload.
         public init(heartbeat: EngineIOServerHeartbeat.Configuration = .engineIO,
@@ -81,6 +88,8 @@ public struct SocketIOServerEndpoint: Sendable {
         case session(SocketIOTimer)
         /// The workload's next tick.
         case tick
+        /// The broadcast stream's next event.
+        case broadcast
     }
 
     /// What the endpoint asks of its driver.
@@ -188,8 +197,33 @@ public struct SocketIOServerEndpoint: Sendable {
             guard isConnected else { return [] }
             tick(now, &out)
             if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
+        case .broadcast:
+            guard isConnected, let interval = configuration.broadcastInterval else { return [] }
+            let p = max(interval.nanoseconds, 1)
+            // The slot that is due now (the timer fires at it or a little after).
+            let sequence = (now - configuration.broadcastOrigin).nanoseconds / p
+            if sequence >= 1, let actions = try? session.emit(
+                BuiltinSocketIOApp.broadcastEvent,
+                Self.arguments(of: app.broadcast(sequence: sequence, size: configuration.broadcastSize)), at: now) {
+                out.append(.note(.eventSent("\(BuiltinSocketIOApp.broadcastEvent) \(sequence)")))
+                session(actions, now, &out)
+            }
+            out.append(.arm(.broadcast, at: configuration.broadcastOrigin + .nanoseconds((sequence + 1) * p)))
         }
         return out
+    }
+
+    /// The first broadcast slot strictly after `now`.
+    private func nextBroadcast(after now: Instant, every interval: TimeSpan) -> Instant {
+        let p = max(interval.nanoseconds, 1)
+        let elapsed = (now - configuration.broadcastOrigin).nanoseconds
+        let k = elapsed < 0 ? 1 : elapsed / p + 1
+        return configuration.broadcastOrigin + .nanoseconds(k * p)
+    }
+
+    private static func arguments(of reply: BuiltinSocketIOApp.Reply) -> [JSONValue] {
+        if case .emit(_, let arguments) = reply { return arguments }
+        return []
     }
 
     /// For a driver that carries out the tick timer in batches (the simulator's catch-up): counts
@@ -240,6 +274,9 @@ public struct SocketIOServerEndpoint: Sendable {
                 isConnected = true
                 out.append(.note(.connected(auth: auth)))
                 if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
+                if let interval = configuration.broadcastInterval {
+                    out.append(.arm(.broadcast, at: nextBroadcast(after: now, every: interval)))
+                }
             case .send(.event(let event)):
                 out.append(.note(.eventReceived(event.name)))
                 for r in app.replies(to: event) { reply(r, now, &out) }
