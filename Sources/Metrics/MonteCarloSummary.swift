@@ -80,7 +80,7 @@ extension RunMetrics {
     /// Names: uptime, availableUptime, disconnects, falseDisconnects, falseDisconnectsPerHour,
     /// detections, missedDetections, detectionTimeMeanSeconds, detectionTimeMaxSeconds,
     /// reconnectTimeMeanSeconds, rttP50Ms, rttP90Ms, rttP99Ms, rttMaxMs, delivery, stability, and
-    /// with a broadcast stream broadcastProduced, broadcastDelivery, missedEvents,
+    /// with a broadcast stream broadcastProduced, broadcastProducedWhileDead, broadcastDelivery, missedEvents,
     /// missedEventsWhileDisconnected, duplicatedEvents, outOfOrderEvents, lateEvents.
     public var scalars: [(name: String, value: Double?)] {
         let o = overall
@@ -102,6 +102,7 @@ extension RunMetrics {
             ("delivery", o.delivery.ratio),
             ("stability", o.stability),
             ("broadcastProduced", o.broadcast.map { Double($0.produced) }),
+            ("broadcastProducedWhileDead", o.broadcast.map { Double($0.producedWhileDead) }),
             ("broadcastDelivery", o.broadcast?.ratio),
             ("missedEvents", o.broadcast.map { Double($0.missed) }),
             ("missedEventsWhileDisconnected", o.broadcast.map { Double($0.missedWhileDisconnected) }),

@@ -94,10 +94,14 @@ public struct DeliveryCount: Sendable, Hashable {
 
 /// The application's broadcast stream as one client saw it (`workload.broadcast`): what the
 /// server produced from its first connect on (event k at k·interval, up to the in-flight grace
-/// before the end), what reached it, and what it missed while it was away.
+/// before the end), what reached it, and what it missed while it was away. Events produced while
+/// the client's link was dead are counted apart and not judged, as sends during outages are not.
 public struct BroadcastCount: Sendable, Hashable {
-    /// Events produced from the client's first connect to the grace before the end.
+    /// Events produced from the client's first connect to the grace before the end, while its
+    /// link was not dead: the ones judged.
     public var produced: Int = 0
+    /// Events produced while the link was dead (not judged; delivered later only by a recovery).
+    public var producedWhileDead: Int = 0
     /// Of those, how many it received (at least once).
     public var delivered: Int = 0
     /// Produced while it was disconnected, never received.
@@ -124,6 +128,7 @@ public struct BroadcastCount: Sendable, Hashable {
     static func + (a: BroadcastCount, b: BroadcastCount) -> BroadcastCount {
         var c = BroadcastCount()
         c.produced = a.produced + b.produced
+        c.producedWhileDead = a.producedWhileDead + b.producedWhileDead
         c.delivered = a.delivered + b.delivered
         c.missedWhileDisconnected = a.missedWhileDisconnected + b.missedWhileDisconnected
         c.missedWhileConnected = a.missedWhileConnected + b.missedWhileConnected
@@ -413,15 +418,18 @@ private struct ConnectionAccumulator {
         delivery = Self.matchMessages(events, connection: name, truth: truth,
                                       judgedBefore: duration - options.inFlightGrace)
         if let interval = options.broadcastInterval, interval > .zero {
+            let name = self.name
             broadcast = Self.countBroadcast(events, connected: connected, interval: interval,
-                                            producedBefore: duration - options.inFlightGrace, lateAfter: truth.toleratedStall)
+                                            producedBefore: duration - options.inFlightGrace, lateAfter: truth.toleratedStall,
+                                            isDead: { truth.isDead(at: $0, connection: name) })
         }
     }
 
     /// The broadcast stream as this connection's client saw it: event k produced at k·interval,
     /// received when the client logged "broadcast k" (docs/metrics.md, "Broadcast events").
     static func countBroadcast<Events: Collection>(_ events: Events, connected: [Range<TimeSpan>], interval: TimeSpan,
-                                                   producedBefore cutoff: TimeSpan, lateAfter: TimeSpan) -> BroadcastCount
+                                                   producedBefore cutoff: TimeSpan, lateAfter: TimeSpan,
+                                                   isDead: (TimeSpan) -> Bool) -> BroadcastCount
         where Events.Element == LabEvent {
         var count = BroadcastCount()
         guard let first = connected.first?.lowerBound else { return count }
@@ -445,12 +453,18 @@ private struct ConnectionAccumulator {
         var missedThisTime = 0  // over the current time away
         var index = 0  // the connected range at or after the slot
         while k * p < cutoff.nanoseconds {
-            let t = TimeSpan.nanoseconds(k * p)
+            let slot = k
+            let t = TimeSpan.nanoseconds(slot * p)
+            k += 1
+            if isDead(t) {
+                count.producedWhileDead += 1
+                continue
+            }
             count.produced += 1
             while index < connected.count, connected[index].upperBound < t { index += 1 }
             let isConnected = index < connected.count && connected[index].lowerBound < t
             if isConnected { missedThisTime = 0 }
-            if let at = received[k] {
+            if let at = received[slot] {
                 count.delivered += 1
                 if at - t > lateAfter { count.late += 1 }
             } else if isConnected {
@@ -460,7 +474,6 @@ private struct ConnectionAccumulator {
                 missedThisTime += 1
                 count.mostMissedInOneDisconnect = max(count.mostMissedInOneDisconnect, missedThisTime)
             }
-            k += 1
         }
         return count
     }

@@ -372,12 +372,13 @@ import Testing
         let cut = try DashboardScenarioTests.simulate(
             try Scenario.parse(yaml: Self.yaml(phases: "phases: [{ at: 60s, for: 30s, both: blackhole }]"), source: "b.yaml")).metrics.overall
         let b = try #require(cut.broadcast)
-        #expect(b.produced == 3 * 178, "\(b)")
+        // Slots 60…89 fall in the outage: counted apart, not judged.
+        #expect(b.producedWhileDead == 3 * 30 && b.produced == 3 * 148, "\(b)")
         #expect(b.delivered + b.missed == b.produced)
-        // Away from the detection (about 10 s after the cut) to the reconnect after the outage.
+        // After the outage, until the reconnect: an attempt made inside it waits out its 20 s
+        // connect timeout, so the clients come back at about 108 s, 18 events later.
         #expect(b.missedWhileDisconnected >= 3 * 15 && b.mostMissedInOneDisconnect >= 15, "\(b)")
-        // Sent into the dead link before the detection.
-        #expect(b.missedWhileConnected >= 3 * 5, "\(b)")
+        #expect(b.missedWhileConnected <= 3, "\(b)")
         #expect(b.duplicated == 0 && b.outOfOrder == 0)
         let verdicts = Expectations(deliveryAtLeast: 0.99, missedEventsAtMost: 0).verdicts(for: try DashboardScenarioTests.simulate(
             try Scenario.parse(yaml: Self.yaml(phases: "phases: [{ at: 60s, for: 30s, both: blackhole }]"), source: "b.yaml")).metrics)
