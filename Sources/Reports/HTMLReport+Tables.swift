@@ -41,6 +41,15 @@ extension HTMLReport {
         let d = o.delivery
         rows.append(("delivery", d.ratio.map { "\(pct($0)) (\(d.received)/\(d.sent)\(d.excluded > 0 ? ", \(d.excluded) not judged" : ""))" }
             ?? "no messages judged", interval("delivery", pct)))
+        if let b = o.broadcast {
+            let dead = b.producedWhileDead > 0 ? ", \(b.producedWhileDead) produced while the link was dead, not judged" : ""
+            rows.append(("broadcast events delivered", b.ratio.map { "\(pct($0)) (\(b.delivered)/\(b.produced)\(dead))" }
+                ?? "none produced while a client was connected", interval("broadcastDelivery", pct)))
+            rows.append(("\u{2003}missed while disconnected", "\(b.missedWhileDisconnected) (at most \(b.mostMissedInOneDisconnect) in one disconnect)",
+                         interval("missedEventsWhileDisconnected", num2)))
+            rows.append(("\u{2003}missed while connected", "\(b.missedWhileConnected)", nil))
+            rows.append(("\u{2003}duplicated / out of order / late", "\(b.duplicated) / \(b.outOfOrder) / \(b.late)", nil))
+        }
         rows.append(("disconnects (counted)", "\(o.disconnects)", interval("disconnects", num2)))
         rows.append(("\u{2003}false", "\(o.falseDisconnects)", interval("falseDisconnects", num2)))
         rows.append(("\u{2003}detections", "\(o.detections)", interval("detections", num2)))

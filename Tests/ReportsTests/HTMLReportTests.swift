@@ -66,6 +66,30 @@ import Testing
         #expect(html.contains("<td>delivery</td><td>no messages judged</td>"))
     }
 
+    @Test func aBroadcastStreamHasItsRowsAndAnOptionalExpectationItsBadge() throws {
+        var yaml = Self.yaml.replacingOccurrences(of: "expect: { falseDisconnects: 0, detectionWithin: 30s }",
+                                                  with: "workload: { broadcast: { rate: 1/m, size: 64B } }\nexpect: { deliveryAtLeast: 99%, optional: [deliveryAtLeast] }")
+        yaml += "\n"
+        let scenario = try Scenario.parse(yaml: yaml, source: "report.yaml")
+        let truth = GroundTruth(scenario: scenario)
+        // c2 gets event 1 (60 s); c1 and c3 get nothing: both were connected, so both missed it.
+        let events = Self.events + [LabEvent(time: .seconds(60.1), connection: "c2", side: .client, kind: .messageReceived,
+                                             detail: "broadcast 1")]
+        let metrics = RunMetrics.compute(events: events.sorted { $0.time < $1.time }, truth: truth, duration: scenario.duration,
+                                         options: MetricsOptions(scenario: scenario))
+        let html = HTMLReport(scenario: scenario, source: "report.yaml", mode: "sim", seed: 5,
+                              verdicts: scenario.expectations.verdicts(for: metrics), events: events, metrics: metrics,
+                              truth: truth, limitations: [], version: "test").render()
+        #expect(html.contains("<td>broadcast events delivered</td><td>33.33% (1/3)</td>"), "\(html)")
+        #expect(html.contains("<td>\u{2003}missed while connected</td><td>2</td>"))
+        // The same run with nothing produced: the optional expectation is shown as not judged.
+        let quiet = RunMetrics.compute(events: Self.events, truth: truth, duration: .seconds(50), options: MetricsOptions(scenario: scenario))
+        let skipped = HTMLReport(scenario: scenario, source: "report.yaml", mode: "sim", seed: 5,
+                                 verdicts: scenario.expectations.verdicts(for: quiet), events: Self.events, metrics: quiet,
+                                 truth: truth, limitations: [], version: "test").render()
+        #expect(skipped.contains(#"<span class="badge skip">NOT JUDGED</span>"#), "\(skipped)")
+    }
+
     @Test func oneTimelineRowPerConnection() throws {
         let html = try Self.report()
         #expect(Self.count(#"<g class="row""#, in: html) == 3)

@@ -143,11 +143,13 @@ import Testing
             // Fixed, the server's pong timeout alone is 20 s. Learnt from 30 gaps of 0.5 s, the
             // adaptive timeout is about 2 s: a loaded machine's hiccups of a second stay under it.
             #expect(worst < .seconds(6), "\(name): worst detection \(worst)")
-            // The broadcast stream (issue 11): every event up to the cut reached all three clients,
-            // and after their detection (they do not reconnect) they miss the rest.
+            // The broadcast stream (issue 11): every event before the cut (slots 1…29 at 2/s)
+            // reached all three clients; those produced into the dead link (slots 30…45 before the
+            // grace at the end) are counted apart and not judged. Measured: 87 and 48, live and
+            // simulated alike.
             let b = try #require(o.broadcast, "\(name): no broadcast counted")
-            #expect(b.produced >= 3 * 45 && b.delivered >= 3 * 28, "\(name): \(b)")
-            #expect(b.missedWhileDisconnected >= 3 * 4 && b.duplicated == 0 && b.outOfOrder == 0, "\(name): \(b)")
+            #expect(b.produced >= 3 * 28 && b.delivered == b.produced, "\(name): \(b)")
+            #expect(b.producedWhileDead >= 3 * 15 && b.missed == 0 && b.duplicated == 0 && b.outOfOrder == 0, "\(name): \(b)")
         }
     }
 }
