@@ -128,7 +128,7 @@ extension SocketIOClientSettings {
 extension HealthCheckSettings {
     /// The scenario's health check as the Heartbeat machine takes it, for simulated and live runs alike.
     public var options: HealthCheck.Options {
-        HealthCheck.Options(staleAfter: staleAfter, heartbeatsCount: heartbeatsCount, checkInterval: checkInterval)
+        HealthCheck.Options(staleAfter: staleAfter, heartbeatsCount: heartbeatsCount, checkInterval: checkInterval, events: events)
     }
 }
 

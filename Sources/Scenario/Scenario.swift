@@ -206,12 +206,15 @@ public struct HealthCheckSettings: Sendable, Hashable {
     public var heartbeatsCount: Bool
     /// Check every this often instead of exactly at the deadline; nil is exact.
     public var checkInterval: TimeSpan?
+    /// Only these Socket.IO events count as traffic ("no server `ping` event for 120 s"); nil: any message.
+    public var events: Set<String>?
 
     /// Creates health check settings.
-    public init(staleAfter: TimeSpan, heartbeatsCount: Bool = false, checkInterval: TimeSpan? = nil) {
+    public init(staleAfter: TimeSpan, heartbeatsCount: Bool = false, checkInterval: TimeSpan? = nil, events: Set<String>? = nil) {
         self.staleAfter = staleAfter
         self.heartbeatsCount = heartbeatsCount
         self.checkInterval = checkInterval
+        self.events = events
     }
 }
 

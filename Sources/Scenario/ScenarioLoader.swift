@@ -449,10 +449,19 @@ extension Scenario {
         if let n = r["healthCheck"] {
             let p = r.path("healthCheck")
             if case .mapping = n.content {
-                let h = try MappingReader(n, p, known: ["staleAfter", "heartbeatsCount", "checkInterval"])
+                let h = try MappingReader(n, p, known: ["staleAfter", "heartbeatsCount", "checkInterval", "events"])
                 var settings = HealthCheckSettings(staleAfter: try ScenarioRead.duration(try h.required("staleAfter"), h.path("staleAfter"), positive: true))
                 if let b = h["heartbeatsCount"] { settings.heartbeatsCount = try ScenarioRead.bool(b, h.path("heartbeatsCount")) }
                 if let c = h["checkInterval"] { settings.checkInterval = try ScenarioRead.duration(c, h.path("checkInterval"), positive: true) }
+                if let e = h["events"] {
+                    let items = try ScenarioRead.sequence(e, h.path("events"), expected: "a list of event names, e.g. [ping]")
+                    guard !items.isEmpty else { throw ScenarioRead.error(e, h.path("events"), "must name at least one event") }
+                    var names = Set<String>()
+                    for (index, item) in items.enumerated() {
+                        names.insert(try ScenarioRead.scalar(item, ScenarioRead.child(h.path("events"), index: index), expected: "an event name"))
+                    }
+                    settings.events = names
+                }
                 layer.healthCheck = settings
             } else {
                 layer.healthCheck = HealthCheckSettings(staleAfter: try ScenarioRead.duration(n, p, positive: true))

@@ -385,3 +385,35 @@ import Testing
         #expect(verdicts.map(\.passed) == [false, false], "\(verdicts)")
     }
 }
+
+/// A health check keyed to chosen events (issue 10, both sides' application layer): only those
+/// Socket.IO events count as traffic, so a dashboard watching for an event its server never
+/// sends goes stale on a healthy network.
+@Suite struct HealthCheckEventsTests {
+    static func falseDisconnects(events: String) throws -> (Int, Set<String>) {
+        let yaml = """
+            name: keyed
+            duration: 5m
+            server: { builtin: socketio }
+            clients: { builtin: socketio, count: 2, application: { healthCheck: { staleAfter: 30s\(events) } } }
+            workload: { broadcast: { rate: 6/m, size: 64B } }
+            """
+        let metrics = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: yaml, source: "k.yaml")).metrics
+        return (metrics.overall.falseDisconnects, Set(metrics.disconnects.filter(\.counted).map(\.reason)))
+    }
+
+    @Test func onlyTheChosenEventsKeepTheConnectionFresh() throws {
+        // An update every 10 s: fresh whether any message counts or only the broadcast does.
+        #expect(try Self.falseDisconnects(events: "").0 == 0)
+        #expect(try Self.falseDisconnects(events: ", events: [broadcast]").0 == 0)
+        // Keyed to a server "ping" event that never comes: stale every 30 s on a healthy network.
+        let (count, reasons) = try Self.falseDisconnects(events: ", events: [ping]")
+        #expect(count >= 2 * 8, "\(count)")
+        #expect(reasons == ["health check stale"])
+    }
+
+    @Test func anEmptyListIsAnError() {
+        let yaml = "name: k\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio, application: { healthCheck: { staleAfter: 30s, events: [] } } }\n"
+        #expect(throws: ScenarioError.self) { try Scenario.parse(yaml: yaml, source: "k.yaml") }
+    }
+}

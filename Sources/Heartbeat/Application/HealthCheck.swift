@@ -36,12 +36,17 @@ public struct HealthCheck: Sendable {
         public var heartbeatsCount: Bool
         /// Look every this often instead of exactly at the deadline; nil is exact.
         public var checkInterval: TimeSpan?
+        /// Only these Socket.IO events count as traffic (a dashboard that watches for its server's
+        /// `ping` event: "no server ping for 120 s"); nil: any message does.
+        public var events: Set<String>?
 
-        /// Options; 30 s, heartbeats not counted, exact checking by default.
-        public init(staleAfter: TimeSpan = .seconds(30), heartbeatsCount: Bool = false, checkInterval: TimeSpan? = nil) {
+        /// Options; 30 s, heartbeats not counted, exact checking, any message by default.
+        public init(staleAfter: TimeSpan = .seconds(30), heartbeatsCount: Bool = false, checkInterval: TimeSpan? = nil,
+                    events: Set<String>? = nil) {
             self.staleAfter = staleAfter
             self.heartbeatsCount = heartbeatsCount
             self.checkInterval = checkInterval
+            self.events = events
         }
     }
 
