@@ -35,14 +35,13 @@ final class EngineIOServerSession: @unchecked Sendable {
         self.sid = sid
         self.logName = sid
         let configuration = server.configuration
-        self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: .init(
+        var endpointConfiguration = SocketIOServerEndpoint.Configuration(
             heartbeat: .init(pingInterval: configuration.pingInterval, pingTimeout: configuration.pingTimeout,
                              maxPayload: Int64(configuration.maxPayload),
                              serviceSweepOrigin: configuration.serviceSweepPhase.map { server.startedAt + $0 },
                              detector: configuration.detector),
             emitInterval: configuration.emitInterval, emitSize: configuration.emitSize,
-            pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent))
-        var endpointConfiguration = endpoint.configuration
+            pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent)
         endpointConfiguration.broadcastInterval = configuration.broadcastInterval
         endpointConfiguration.broadcastSize = configuration.broadcastSize
         endpointConfiguration.broadcastOrigin = server.startedAt

@@ -49,13 +49,16 @@ public struct Verdict: Sendable, Hashable, Codable {
 
 extension Expectations {
     /// The verdicts of the expectations that are set, in the order falseDisconnects,
-    /// detectionWithin, deliveryAtLeast, stabilityAtLeast; all are judged on `metrics.overall`.
+    /// detectionWithin, deliveryAtLeast, stabilityAtLeast, missedEventsAtMost (`Expectations.names`);
+    /// all are judged on `metrics.overall`.
     ///
     /// - falseDisconnects: counted false disconnects ≤ N.
     /// - detectionWithin: every counted detection's time ≤ the bound, and no missed detection of a
     ///   dead period that lasted longer than the bound (a shorter one ended before a detector held
     ///   to the bound had to fire).
-    /// - deliveryAtLeast: delivered / judged sends ≥ the fraction.
+    /// - deliveryAtLeast: delivered / judged sends ≥ the fraction (with a broadcast stream,
+    ///   delivered / produced events).
+    /// - missedEventsAtMost: broadcast events missed ≤ N.
     /// - stabilityAtLeast: the stability score ≥ the bound.
     ///
     /// An expectation the run gives nothing to judge (no connected time for falseDisconnects and
@@ -64,85 +67,66 @@ extension Expectations {
     public func verdicts(for metrics: RunMetrics) -> [Verdict] {
         let o = metrics.overall
         var result: [Verdict] = []
-        let connected = o.connectedTime > .zero
+        /// The verdict of `name`: not judged, saying why, when `missing` is set; else measured.
+        func judge(_ name: String, bound: String, unless missing: String?, _ measure: () -> (measured: String, passed: Bool)) {
+            if let missing {
+                result.append(.nothingToJudge(name, bound: bound, missing: missing, optional: optional.contains(name)))
+            } else {
+                let (measured, passed) = measure()
+                result.append(Verdict(name: name, bound: bound, measured: measured, passed: passed))
+            }
+        }
+        let nobodyConnected = o.connectedTime > .zero ? nil : "no client was ever connected"
         if let limit = falseDisconnects {
-            if connected {
-                result.append(Verdict(name: "falseDisconnects", bound: "<= \(limit)", measured: "\(o.falseDisconnects)",
-                                      passed: o.falseDisconnects <= limit))
-            } else {
-                result.append(.nothingToJudge("falseDisconnects", bound: "<= \(limit)", missing: "no client was ever connected",
-                                              optional: optional.contains("falseDisconnects")))
+            judge("falseDisconnects", bound: "<= \(limit)", unless: nobodyConnected) { ("\(o.falseDisconnects)", o.falseDisconnects <= limit) }
+        }
+        if let bound = detectionWithin {
+            let judged = (o.detectionTimes?.count ?? 0) + metrics.missedDetections.count > 0
+            judge("detectionWithin", bound: "<= \(MetricText.seconds(bound))",
+                  unless: judged ? nil : "the link never went dead while a client was connected") {
+                let times = o.detectionTimes
+                let failingMisses = metrics.missedDetections.filter { $0.period.length > bound }.count
+                let count = times?.count ?? 0
+                var measured = times.map { "max \(MetricText.seconds($0.max)) over \(count) detection\(count == 1 ? "" : "s")" }
+                    ?? "no detections"
+                measured += ", \(metrics.missedDetections.count) missed"
+                if failingMisses != metrics.missedDetections.count {
+                    measured += " (\(failingMisses) longer than the bound)"
+                }
+                return (measured, (times?.max ?? .zero) <= bound && failingMisses == 0)
             }
         }
-        if let bound = detectionWithin, (o.detectionTimes?.count ?? 0) + metrics.missedDetections.count == 0 {
-            result.append(.nothingToJudge("detectionWithin", bound: "<= \(MetricText.seconds(bound))",
-                                          missing: "the link never went dead while a client was connected",
-                                          optional: optional.contains("detectionWithin")))
-        } else if let bound = detectionWithin {
-            let times = o.detectionTimes
-            let slowest = times?.max ?? .zero
-            let failingMisses = metrics.missedDetections.filter { $0.period.length > bound }.count
-            let count = times?.count ?? 0
-            var measured = times.map { "max \(MetricText.seconds($0.max)) over \(count) detection\(count == 1 ? "" : "s")" }
-                ?? "no detections"
-            measured += ", \(metrics.missedDetections.count) missed"
-            if failingMisses != metrics.missedDetections.count {
-                measured += " (\(failingMisses) longer than the bound)"
-            }
-            result.append(Verdict(name: "detectionWithin", bound: "<= \(MetricText.seconds(bound))", measured: measured,
-                                  passed: slowest <= bound && failingMisses == 0))
-        }
-        if let fraction = deliveryAtLeast, let b = o.broadcast {
-            // With a broadcast stream, delivery is judged against what the server produced, so a
-            // client that was away for an event missed it.
-            if let ratio = b.ratio {
-                result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
-                                      measured: "\(MetricText.percent(ratio)) of the broadcast events produced (\(b.delivered)/\(b.produced); "
-                                          + "\(b.missedWhileDisconnected) missed while disconnected)",
-                                      passed: ratio >= fraction))
+        if let fraction = deliveryAtLeast {
+            let bound = ">= \(MetricText.percent(fraction))"
+            if let b = o.broadcast {
+                // With a broadcast stream, delivery is judged against what the server produced, so
+                // a client that was away for an event missed it.
+                judge("deliveryAtLeast", bound: bound,
+                      unless: b.ratio == nil ? "no broadcast event was produced while a client was connected" : nil) {
+                    ("\(MetricText.percent(b.ratio ?? 0)) of the broadcast events produced (\(b.delivered)/\(b.produced); "
+                        + "\(b.missedWhileDisconnected) missed while disconnected)", (b.ratio ?? 0) >= fraction)
+                }
             } else {
-                result.append(.nothingToJudge("deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
-                                              missing: "no broadcast event was produced while a client was connected",
-                                              optional: optional.contains("deliveryAtLeast")))
-            }
-        } else if let fraction = deliveryAtLeast {
-            let d = o.delivery
-            let measured: String
-            let passed: Bool
-            if let ratio = d.ratio {
-                measured = "\(MetricText.percent(ratio)) (\(d.received)/\(d.sent))"
-                passed = ratio >= fraction
-            } else {
-                measured = ""
-                passed = false
-            }
-            if d.ratio == nil {
-                result.append(.nothingToJudge("deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
-                                              missing: "no message was sent outside dead periods (\(d.excluded) excluded)",
-                                              optional: optional.contains("deliveryAtLeast")))
-            } else {
-                result.append(Verdict(name: "deliveryAtLeast", bound: ">= \(MetricText.percent(fraction))",
-                                      measured: measured, passed: passed))
-            }
-        }
-        if let limit = missedEventsAtMost {
-            if let b = o.broadcast, b.produced > 0 {
-                result.append(Verdict(name: "missedEventsAtMost", bound: "<= \(limit)",
-                                      measured: "\(b.missed) (\(b.missedWhileDisconnected) while disconnected, at most \(b.mostMissedInOneDisconnect) in one disconnect)",
-                                      passed: b.missed <= limit))
-            } else {
-                result.append(.nothingToJudge("missedEventsAtMost", bound: "<= \(limit)",
-                                              missing: o.broadcast == nil ? "the scenario has no workload.broadcast" : "no broadcast event was produced while a client was connected",
-                                              optional: optional.contains("missedEventsAtMost")))
+                let d = o.delivery
+                judge("deliveryAtLeast", bound: bound,
+                      unless: d.ratio == nil ? "no message was sent outside dead periods (\(d.excluded) excluded)" : nil) {
+                    ("\(MetricText.percent(d.ratio ?? 0)) (\(d.received)/\(d.sent))", (d.ratio ?? 0) >= fraction)
+                }
             }
         }
         if let score = stabilityAtLeast {
-            if connected {
-                result.append(Verdict(name: "stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))",
-                                      measured: MetricText.decimal(o.stability, places: 1), passed: o.stability >= score))
-            } else {
-                result.append(.nothingToJudge("stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))",
-                                              missing: "no client was ever connected", optional: optional.contains("stabilityAtLeast")))
+            judge("stabilityAtLeast", bound: ">= \(MetricText.decimal(score, places: 1))", unless: nobodyConnected) {
+                (MetricText.decimal(o.stability, places: 1), o.stability >= score)
+            }
+        }
+        if let limit = missedEventsAtMost {
+            let b = o.broadcast
+            let missing = b == nil ? "the scenario has no workload.broadcast"
+                : b!.produced == 0 ? "no broadcast event was produced while a client was connected" : nil
+            judge("missedEventsAtMost", bound: "<= \(limit)", unless: missing) {
+                let b = b ?? BroadcastCount()
+                return ("\(b.missed) (\(b.missedWhileDisconnected) while disconnected, at most \(b.mostMissedInOneDisconnect) in one disconnect)",
+                        b.missed <= limit)
             }
         }
         return result

@@ -433,11 +433,10 @@ private struct ConnectionAccumulator {
         where Events.Element == LabEvent {
         var count = BroadcastCount()
         guard let first = connected.first?.lowerBound else { return count }
-        let prefix = "broadcast "
         var received: [Int64: TimeSpan] = [:]
         var newest: Int64 = 0
         for event in events where event.kind == .messageReceived && event.side == .client {
-            guard let detail = event.detail, detail.hasPrefix(prefix), let k = Int64(detail.dropFirst(prefix.count)) else { continue }
+            guard let detail = event.detail, let k = BroadcastDetail.sequence(in: detail) else { continue }
             if received[k] != nil {
                 count.duplicated += 1
                 continue

@@ -228,8 +228,9 @@ import TestSupport
                 }
                 return statuses
             }
-            #expect(held >= 1)
-            #expect(statuses == [201, 200, 204, 204, 204])
+            // `whileCooperativePoolIsHeld` throws when it cannot hold the whole pool, so these
+            // answers came while no pool thread was free (`held` of them, 2 on two cores).
+            #expect(statuses == [201, 200, 204, 204, 204], "with \(held) pool threads held")
         }
     }
 

@@ -56,23 +56,20 @@ public struct BuiltinSocketIOApp: Sendable {
         return tickSequence
     }
 
-    /// Broadcast event number `sequence` of the application's stream: "broadcast" with its
-    /// sequence number, padded to `size` bytes. Every connected client gets the same number for the
-    /// same slot of the server's clock, so a client's log shows what it missed.
-    public func broadcast(sequence: Int64, size: Int) -> Reply {
-        let pad = String(repeating: "x", count: max(0, size - 40))
-        return .emit(Self.broadcastEvent, [.object(["seq": .integer(sequence), "pad": .string(pad)])])
+    /// The arguments of broadcast event number `sequence` of the application's stream
+    /// (`BroadcastDetail.event`): its sequence number, padded to `size` bytes. Every connected
+    /// client gets the same number for the same slot of the server's clock, so a client's log shows
+    /// what it missed.
+    public static func broadcastArguments(sequence: Int64, size: Int) -> [JSONValue] {
+        [.object(["seq": .integer(sequence), "pad": .string(String(repeating: "x", count: max(0, size - 40)))])]
     }
 
-    /// The event name of the broadcast stream.
-    public static let broadcastEvent = "broadcast"
-
-    /// How a received event is logged: its name, and for the broadcast stream also its sequence
-    /// number ("broadcast 17"), so that metrics can tell delivered, missed, duplicated and late events.
+    /// How a received event is logged: its name, and for the broadcast stream its number
+    /// (`BroadcastDetail`), so that metrics can tell delivered, missed, duplicated and late events.
     public static func logName(of event: SocketIOEvent) -> String {
-        guard event.name == broadcastEvent, case .object(let object)? = event.arguments.first,
+        guard event.name == BroadcastDetail.event, case .object(let object)? = event.arguments.first,
               case .integer(let sequence)? = object["seq"] else { return event.name }
-        return "\(broadcastEvent) \(sequence)"
+        return BroadcastDetail.detail(sequence)
     }
 
     /// The next tick of the workload.

@@ -79,6 +79,13 @@ public struct HealthCheck: Sendable {
         self.options = options
     }
 
+    /// Whether every application message counts as traffic; false when only chosen events do
+    /// (then `counts(event:)` says which), so a driver can tell before decoding a message.
+    public var countsEveryMessage: Bool { options.events == nil }
+
+    /// Whether a decoded Socket.IO event with this name counts as traffic when only chosen events do.
+    public func counts(event name: String) -> Bool { options.events?.contains(name) ?? false }
+
     /// The socket connected: silence is measured from now.
     public mutating func connected(at now: Instant) -> [Action] {
         state = .watching

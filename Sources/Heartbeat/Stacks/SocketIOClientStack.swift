@@ -207,7 +207,7 @@ public struct SocketIOClientStack: Sendable {
         heartbeat(heartbeat.received(packet, at: now), now, &out)
         switch packet {
         // A health check keyed to chosen events hears of them once they are decoded (below).
-        case .message, .binary: if configuration.healthCheck?.events == nil { observe(.message, now, &out) }
+        case .message, .binary: if healthCheck?.countsEveryMessage ?? false { observe(.message, now, &out) }
         case .ping, .pong: observe(.heartbeat, now, &out)
         default: break
         }
@@ -242,7 +242,7 @@ public struct SocketIOClientStack: Sendable {
         var out: [Action] = []
         if !answer.isEmpty { heartbeat(answer, now, &out) }
         // The unencoded events are the workload's ticks.
-        if healthCheck != nil, configuration.healthCheck?.events?.contains("tick") ?? true { observe(.message, now, &out) }
+        if let check = healthCheck, check.countsEveryMessage || check.counts(event: "tick") { observe(.message, now, &out) }
         return (hasTransport && isConnected, out)
     }
 
@@ -373,7 +373,7 @@ public struct SocketIOClientStack: Sendable {
             }
         case .event(let event):
             out.append(.note(.eventReceived(BuiltinSocketIOApp.logName(of: event))))
-            if let names = configuration.healthCheck?.events, names.contains(event.name) { observe(.message, now, &out) }
+            if let check = healthCheck, check.counts(event: event.name) { observe(.message, now, &out) }
             if let id = event.ackID { session(session.ack(id, event.arguments, at: now), now, &out) }
             if customPing != nil, isConnected {
                 customPing(customPing!.received(event: event.name, arguments: event.arguments, at: now), now, &out)

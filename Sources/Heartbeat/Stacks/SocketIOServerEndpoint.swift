@@ -199,31 +199,24 @@ public struct SocketIOServerEndpoint: Sendable {
             if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
         case .broadcast:
             guard isConnected, let interval = configuration.broadcastInterval else { return [] }
-            let p = max(interval.nanoseconds, 1)
             // The slot that is due now (the timer fires at it or a little after).
-            let sequence = (now - configuration.broadcastOrigin).nanoseconds / p
+            let (sequence, next) = broadcastSlots(at: now, every: interval)
             if sequence >= 1, let actions = try? session.emit(
-                BuiltinSocketIOApp.broadcastEvent,
-                Self.arguments(of: app.broadcast(sequence: sequence, size: configuration.broadcastSize)), at: now) {
-                out.append(.note(.eventSent("\(BuiltinSocketIOApp.broadcastEvent) \(sequence)")))
+                BroadcastDetail.event,
+                BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize), at: now) {
+                out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
                 session(actions, now, &out)
             }
-            out.append(.arm(.broadcast, at: configuration.broadcastOrigin + .nanoseconds((sequence + 1) * p)))
+            out.append(.arm(.broadcast, at: next))
         }
         return out
     }
 
-    /// The first broadcast slot strictly after `now`.
-    private func nextBroadcast(after now: Instant, every interval: TimeSpan) -> Instant {
+    /// The broadcast slot that is due at `now` (0 before the first) and the instant of the next one.
+    private func broadcastSlots(at now: Instant, every interval: TimeSpan) -> (current: Int64, next: Instant) {
         let p = max(interval.nanoseconds, 1)
-        let elapsed = (now - configuration.broadcastOrigin).nanoseconds
-        let k = elapsed < 0 ? 1 : elapsed / p + 1
-        return configuration.broadcastOrigin + .nanoseconds(k * p)
-    }
-
-    private static func arguments(of reply: BuiltinSocketIOApp.Reply) -> [JSONValue] {
-        if case .emit(_, let arguments) = reply { return arguments }
-        return []
+        let current = max(0, (now - configuration.broadcastOrigin).nanoseconds / p)
+        return (current, configuration.broadcastOrigin + .nanoseconds((current + 1) * p))
     }
 
     /// For a driver that carries out the tick timer in batches (the simulator's catch-up): counts
@@ -275,7 +268,7 @@ public struct SocketIOServerEndpoint: Sendable {
                 out.append(.note(.connected(auth: auth)))
                 if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
                 if let interval = configuration.broadcastInterval {
-                    out.append(.arm(.broadcast, at: nextBroadcast(after: now, every: interval)))
+                    out.append(.arm(.broadcast, at: broadcastSlots(at: now, every: interval).next))
                 }
             case .send(.event(let event)):
                 out.append(.note(.eventReceived(event.name)))
