@@ -46,7 +46,10 @@ public struct EngineIOServerConfiguration: Sendable {
     public var broadcastInterval: TimeSpan?
     /// The encoded size a broadcast event is padded to.
     public var broadcastSize = 64
+    /// socket.io's connection state recovery (a scenario's `server.connectionStateRecovery`); nil for off.
+    public var recovery: SocketIORecoveryOptions?
 
+    /// socket.io's defaults: 25 s / 20 s heartbeat, 1 MB payloads, upgrades on, no workload.
     public init() {}
 }
 
@@ -63,6 +66,8 @@ public final class EngineIOServer: @unchecked Sendable {
     /// Sessions by sid; only touched on `loop`.
     var sessions: [String: EngineIOServerSession] = [:]
     private var sidRandom: SeededGenerator
+    /// The store for connection state recovery that every session of this server shares (nil: off).
+    let recovery: SocketIORecoveryStore?
 
     /// The bound port.
     public private(set) var port = 0
@@ -73,6 +78,12 @@ public final class EngineIOServer: @unchecked Sendable {
         self.events = events
         self.startedAt = startedAt ?? loop.instant
         self.sidRandom = SeededGenerator(seed: configuration.seed, stream: [0x736964])
+        let origin = self.startedAt
+        recovery = configuration.recovery.map { options in
+            SocketIORecoveryStore(options: options, broadcast: configuration.broadcastInterval.map {
+                SocketIORecoveryStore.Broadcast(interval: $0, origin: origin, size: configuration.broadcastSize)
+            }, origin: origin, seed: configuration.seed &+ 0x5ec0_7e41)
+        }
     }
 
     /// Starts a server on `host:port` (port 0 picks one); event times count from `startedAt`

@@ -45,6 +45,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         endpointConfiguration.broadcastInterval = configuration.broadcastInterval
         endpointConfiguration.broadcastSize = configuration.broadcastSize
         endpointConfiguration.broadcastOrigin = server.startedAt
+        endpointConfiguration.recovery = server.recovery
         self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: endpointConfiguration)
     }
 
@@ -245,9 +246,10 @@ final class EngineIOServerSession: @unchecked Sendable {
                 }
             case .cancel(let timer): timers.cancel(timer)
             case .cancelAllTimers: timers.cancelAll()
-            case .note(.connected(let auth)):
-                if case .object(let fields)? = auth, case .string(let name)? = fields["flatline"] { logName = name }
-                server.record(logName, .connect, detail: "socket.io /", at: now)
+            case .note(let note) where note.isConnect:
+                if case .connected(let auth, _) = note, case .object(let fields)? = auth,
+                   case .string(let name)? = fields["flatline"] { logName = name }
+                server.record(logName, .connect, detail: note.logFields.detail, at: now)
             case .note(.pong(let rtt)):
                 server.record(logName, .pong, rtt: rtt, at: now)
             case .note(let note):

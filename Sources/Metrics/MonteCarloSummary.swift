@@ -79,9 +79,9 @@ extension RunMetrics {
     ///
     /// Names: uptime, availableUptime, disconnects, falseDisconnects, falseDisconnectsPerHour,
     /// detections, missedDetections, detectionTimeMeanSeconds, detectionTimeMaxSeconds,
-    /// reconnectTimeMeanSeconds, rttP50Ms, rttP90Ms, rttP99Ms, rttMaxMs, delivery, stability, and
+    /// reconnectTimeMeanSeconds, recoveredReconnects, rttP50Ms, rttP90Ms, rttP99Ms, rttMaxMs, delivery, stability, and
     /// with a broadcast stream broadcastProduced, broadcastProducedWhileDead, broadcastDelivery, missedEvents,
-    /// missedEventsWhileDisconnected, duplicatedEvents, outOfOrderEvents, lateEvents.
+    /// missedEventsWhileDisconnected, duplicatedEvents, outOfOrderEvents, lateEvents, recoveredEvents.
     public var scalars: [(name: String, value: Double?)] {
         let o = overall
         return [
@@ -95,6 +95,7 @@ extension RunMetrics {
             ("detectionTimeMeanSeconds", o.detectionTimes?.mean.seconds),
             ("detectionTimeMaxSeconds", o.detectionTimes?.max.seconds),
             ("reconnectTimeMeanSeconds", o.reconnectTimes?.mean.seconds),
+            ("recoveredReconnects", Double(o.recoveredReconnects)),
             ("rttP50Ms", o.rtt?.p50.milliseconds),
             ("rttP90Ms", o.rtt?.p90.milliseconds),
             ("rttP99Ms", o.rtt?.p99.milliseconds),
@@ -109,6 +110,7 @@ extension RunMetrics {
             ("duplicatedEvents", o.broadcast.map { Double($0.duplicated) }),
             ("outOfOrderEvents", o.broadcast.map { Double($0.outOfOrder) }),
             ("lateEvents", o.broadcast.map { Double($0.late) }),
+            ("recoveredEvents", o.broadcast.map { Double($0.recovered) }),
         ]
     }
 

@@ -116,6 +116,12 @@ public struct BroadcastCount: Sendable, Hashable {
     public var outOfOrder: Int = 0
     /// Delivered later than the tolerated stall after it was produced.
     public var late: Int = 0
+    /// Of the delivered, those that came in a later connection than the one they were produced in,
+    /// or were produced while the client was disconnected: delivered by a recovery (connection state
+    /// recovery's replay), not by the connection that was up.
+    public var recovered: Int = 0
+    /// Events produced while the link was dead that a recovery delivered later (not judged).
+    public var recoveredWhileDead: Int = 0
 
     /// Creates a count.
     public init() {}
@@ -136,6 +142,8 @@ public struct BroadcastCount: Sendable, Hashable {
         c.duplicated = a.duplicated + b.duplicated
         c.outOfOrder = a.outOfOrder + b.outOfOrder
         c.late = a.late + b.late
+        c.recovered = a.recovered + b.recovered
+        c.recoveredWhileDead = a.recoveredWhileDead + b.recoveredWhileDead
         return c
     }
 }
@@ -170,6 +178,9 @@ public struct ConnectionMetrics: Sendable, Hashable {
     public var reconnectTimes: TimeSpanStatistics?
     /// Counted disconnects with no later connect within the run.
     public var unrecovered: Int
+    /// Reconnects of the counted side whose connect recovered the earlier session (connection state
+    /// recovery: the log's connect detail ends in "recovered").
+    public var recoveredReconnects: Int
     /// Disconnect events of the counted side logged with no open connection (failed attempts).
     public var failedAttempts: Int
     /// Heartbeat RTTs from pong events (any side).
@@ -338,6 +349,7 @@ private struct ConnectionAccumulator {
     var connected: [Range<TimeSpan>] = []
     var disconnects: [(index: Int, disconnect: ClassifiedDisconnect)] = []
     var reconnectTimes: [TimeSpan] = []
+    var recoveredReconnects = 0
     var unrecovered = 0
     var failedAttempts = 0
     var missed: [MissedDetection] = []
@@ -368,6 +380,7 @@ private struct ConnectionAccumulator {
                     if let last = lastDisconnect {
                         reconnectTimes.append(event.time - last)
                         lastDisconnect = nil
+                        if event.detail?.hasSuffix("recovered") == true { recoveredReconnects += 1 }
                     }
                 }
             case .disconnect:
@@ -435,6 +448,19 @@ private struct ConnectionAccumulator {
         guard let first = connected.first?.lowerBound else { return count }
         var received: [Int64: TimeSpan] = [:]
         var newest: Int64 = 0
+        // The server's namespace sessions: an event produced while none was up could only come by a replay.
+        var serverUp: [Range<TimeSpan>] = []
+        var serverSince: TimeSpan?
+        for event in events where event.side == .server {
+            if event.kind == .connect, event.detail?.hasPrefix("socket.io") == true, serverSince == nil {
+                serverSince = event.time
+            } else if event.kind == .disconnect, let since = serverSince {
+                serverUp.append(since..<max(since, event.time))
+                serverSince = nil
+            }
+        }
+        if let since = serverSince { serverUp.append(since..<TimeSpan.nanoseconds(Int64.max)) }
+        var serverIndex = 0
         for event in events where event.kind == .messageReceived && event.side == .client {
             guard let detail = event.detail, let k = BroadcastDetail.sequence(in: detail) else { continue }
             if received[k] != nil {
@@ -455,17 +481,30 @@ private struct ConnectionAccumulator {
             let slot = k
             let t = TimeSpan.nanoseconds(slot * p)
             k += 1
+            while index < connected.count, connected[index].upperBound < t { index += 1 }
+            let isConnected = index < connected.count && connected[index].lowerBound < t
+            while serverIndex < serverUp.count, serverUp[serverIndex].upperBound < t { serverIndex += 1 }
+            let serverConnected = serverIndex < serverUp.count && serverUp[serverIndex].lowerBound < t
+            // Delivered by a recovery: received after the client's connection that was up when it was
+            // produced had ended; or produced while the client was away and received by its next
+            // connection, unless the server session up at that instant was that connection's own
+            // (its namespace connect comes half a round trip before the client's, and sends live).
+            func byRecovery(_ at: TimeSpan) -> Bool {
+                if isConnected { return at > connected[index].upperBound }
+                let next = index < connected.count ? connected[index].lowerBound : at
+                return !(serverConnected && serverUp[serverIndex].upperBound >= next)
+            }
             if isDead(t) {
                 count.producedWhileDead += 1
+                if let at = received[slot], byRecovery(at) { count.recoveredWhileDead += 1 }
                 continue
             }
             count.produced += 1
-            while index < connected.count, connected[index].upperBound < t { index += 1 }
-            let isConnected = index < connected.count && connected[index].lowerBound < t
             if isConnected { missedThisTime = 0 }
             if let at = received[slot] {
                 count.delivered += 1
                 if at - t > lateAfter { count.late += 1 }
+                if byRecovery(at) { count.recovered += 1 }
             } else if isConnected {
                 count.missedWhileConnected += 1
             } else {
@@ -553,6 +592,7 @@ private struct ConnectionAccumulator {
             detectionTimes: TimeSpanStatistics(counted.compactMap(\.classification.detectionTime)),
             reconnectTimes: TimeSpanStatistics(members.flatMap(\.reconnectTimes)),
             unrecovered: members.reduce(0) { $0 + $1.unrecovered },
+            recoveredReconnects: members.reduce(0) { $0 + $1.recoveredReconnects },
             failedAttempts: members.reduce(0) { $0 + $1.failedAttempts },
             rtt: TimeSpanStatistics(allForTraffic.flatMap(\.rtts)),
             delivery: allForTraffic.reduce(DeliveryCount()) { $0 + $1.delivery },

@@ -49,6 +49,11 @@ extension HTMLReport {
                          interval("missedEventsWhileDisconnected", num2)))
             rows.append(("\u{2003}missed while connected", "\(b.missedWhileConnected)", nil))
             rows.append(("\u{2003}duplicated / out of order / late", "\(b.duplicated) / \(b.outOfOrder) / \(b.late)", nil))
+            if b.recovered + b.recoveredWhileDead > 0 || o.recoveredReconnects > 0 {
+                rows.append(("\u{2003}delivered by a recovery", "\(b.recovered)"
+                             + (b.recoveredWhileDead > 0 ? " (and \(b.recoveredWhileDead) produced while the link was dead)" : ""),
+                             interval("recoveredEvents", num2)))
+            }
         }
         rows.append(("disconnects (counted)", "\(o.disconnects)", interval("disconnects", num2)))
         rows.append(("\u{2003}false", "\(o.falseDisconnects)", interval("falseDisconnects", num2)))
@@ -58,6 +63,10 @@ extension HTMLReport {
         rows.append(("detection time", o.detectionTimes.map(Self.statsText) ?? "no detections", interval("detectionTimeMeanSeconds", secs).map { "mean " + $0 }))
         rows.append(("reconnect time", o.reconnectTimes.map(Self.statsText) ?? "no reconnects", interval("reconnectTimeMeanSeconds", secs).map { "mean " + $0 }))
         rows.append(("unrecovered / failed attempts", "\(o.unrecovered) / \(o.failedAttempts)", nil))
+        if o.recoveredReconnects > 0 {
+            rows.append(("reconnects that recovered the session", "\(o.recoveredReconnects) of \(o.reconnectTimes?.count ?? 0)",
+                         interval("recoveredReconnects", num2)))
+        }
         rows.append(("heartbeat RTT", o.rtt.map { "p50 \(ms($0.p50.milliseconds)), p90 \(ms($0.p90.milliseconds)), p99 \(ms($0.p99.milliseconds)), max \(ms($0.max.milliseconds)) (\($0.count) pongs)" }
             ?? "no pongs", interval("rttP99Ms", ms).map { "p99 " + $0 }))
 

@@ -86,6 +86,7 @@ struct LiveTopology {
             // server.stack python-socketio: the same service-task phase as the simulation's run 0.
             serverConfig.serviceSweepPhase = settings.serviceSweepPhase(seed: seed, run: 0)
             serverConfig.detector = settings.detector
+            serverConfig.recovery = settings.connectionStateRecovery
             serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
             serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
             serverConfig.broadcastInterval = scenario.workload.broadcast?.rate.interval

@@ -96,6 +96,7 @@ public enum ScenarioSimulation {
             application: application,
             baseline: scenario.link, phases: phases, workload: workload)
         configuration.serverPauses = scenario.serverPauses
+        configuration.recovery = server.connectionStateRecovery
         if let phase = server.serviceSweepPhase(seed: seed ?? scenario.seed, run: run) {
             configuration.server.serviceSweepOrigin = .zero + phase
         }

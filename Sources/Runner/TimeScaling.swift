@@ -17,6 +17,7 @@ extension Scenario {
             server.pingInterval = s(server.pingInterval)
             server.pingTimeout = s(server.pingTimeout)
             server.detector = server.detector?.scaled(by: factor)
+            server.connectionStateRecovery = server.connectionStateRecovery?.scaled(by: factor)
             out.server = .socketIO(server)
         }
         if case .socketIO(var client) = clients.component {

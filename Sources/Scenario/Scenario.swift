@@ -114,6 +114,8 @@ public struct SocketIOServerSettings: Sendable, Hashable {
     /// A failure detector deciding when a pong is overdue instead of `pingTimeout` (`detector:`);
     /// nil for Engine.IO's fixed timer.
     public var detector: DetectorChoice?
+    /// socket.io's connection state recovery (`connectionStateRecovery:`); nil for off, as in socket.io.
+    public var connectionStateRecovery: SocketIORecoveryOptions?
 
     /// Settings with Engine.IO's defaults unless given.
     public init(pingInterval: TimeSpan = .seconds(25), pingTimeout: TimeSpan = .seconds(20)) {

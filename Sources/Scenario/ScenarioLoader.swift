@@ -194,7 +194,7 @@ extension Scenario {
 
     // MARK: Components
 
-    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout", "stack", "detector"]
+    private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout", "stack", "detector", "connectionStateRecovery"]
     /// The server stacks whose detection semantics the built-in server can keep.
     public static let serverStacks = ["socketio-js", "python-socketio"]
     private static let externalFields = ["command", "env", "cwd"]
@@ -219,6 +219,9 @@ extension Scenario {
                 settings.stack = text == "socketio-js" ? nil : text
             }
             if let n = r["detector"] { settings.detector = try detector(n, r.path("detector"), period: settings.pingInterval) }
+            if let n = r["connectionStateRecovery"] {
+                settings.connectionStateRecovery = try recovery(n, r.path("connectionStateRecovery"))
+            }
             return .socketIO(settings)
         }
         let r = try MappingReader(node, path, known: externalFields + ["readiness"])
@@ -230,6 +233,22 @@ extension Scenario {
         }
         if let n = r["readiness"] { component.readiness = try readiness(n, r.path("readiness")) }
         return .external(component)
+    }
+
+    /// `connectionStateRecovery:` as socket.io takes it: a mapping (`{}` for socket.io's defaults)
+    /// with `maxDisconnectionDuration` and `skipMiddlewares`, or true / false.
+    static func recovery(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> SocketIORecoveryOptions? {
+        if case .scalar = node.content {
+            return try ScenarioRead.bool(node, path) ? SocketIORecoveryOptions() : nil
+        }
+        let r = try MappingReader(node, path, known: ["maxDisconnectionDuration", "skipMiddlewares"],
+                                  what: "a mapping with maxDisconnectionDuration and skipMiddlewares, or true or false")
+        var options = SocketIORecoveryOptions()
+        if let n = r["maxDisconnectionDuration"] {
+            options.maxDisconnectionDuration = try ScenarioRead.duration(n, r.path("maxDisconnectionDuration"), positive: true)
+        }
+        if let n = r["skipMiddlewares"] { options.skipMiddlewares = try ScenarioRead.bool(n, r.path("skipMiddlewares")) }
+        return options
     }
 
     static func clients(_ node: ScenarioNode, _ path: String, builtinServer: Bool = true,

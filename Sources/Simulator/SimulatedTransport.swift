@@ -346,8 +346,12 @@ final class SimulatedTransport {
         case .eventSent(let name):
             engine.counters.messagesSent += 1
             engine.record(.messageSent, side: .server, connection: index, detail: engine.eventName(name))
-        case .connected:
-            engine.record(.connect, side: .server, connection: index, detail: engine.detailSocketIO)
+        case .connected(_, let recovered):
+            if recovered {
+                engine.record(.connect, side: .server, connection: index, reason: nil, detail: note.logFields.detail)
+            } else {
+                engine.record(.connect, side: .server, connection: index, detail: engine.detailSocketIO)
+            }
         case .disconnected(let reason):
             engine.counters.serverDisconnects += 1
             engine.record(.disconnect, side: .server, connection: index, reason: engine.reason(reason))

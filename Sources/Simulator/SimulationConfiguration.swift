@@ -128,6 +128,8 @@ public struct SimulationConfiguration: Sendable {
     public var server: EngineIOServerHeartbeat.Configuration
     /// The server's Socket.IO namespace options.
     public var serverNamespace: SocketIOServerSession.Options
+    /// The server's connection state recovery (socket.io's `connectionStateRecovery`); nil for off.
+    public var recovery: SocketIORecoveryOptions?
     /// The client's Engine.IO heartbeat settings.
     public var clientHeartbeat: EngineIOClientHeartbeat.Configuration
     /// The client's Socket.IO options (connect timeout, ...).

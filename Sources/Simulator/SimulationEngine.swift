@@ -49,16 +49,26 @@ final class SimulationEngine {
         let sample = SocketIOMessage(.event("tick", [.object(["seq": .integer(1),
                                                               "pad": .string(String(repeating: "x", count: max(0, size - 32)))])]))
         tickBaseSize = 1 + sample.packet.encoded.utf8.count - 1
+        // With recovery every tick carries its offset: ticks are encoded, one by one.
+        let encodesTicks = configuration.workload.encodesServerEvents || configuration.recovery != nil
         batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
-            && !configuration.workload.encodesServerEvents && configuration.recording != .all
+            && !encodesTicks && configuration.recording != .all
             && configuration.application.healthCheck == nil && configuration.serverPauses.isEmpty
         var endpoint = SocketIOServerEndpoint.Configuration(
             heartbeat: configuration.server, namespace: configuration.serverNamespace,
             emitInterval: configuration.workload.serverEmitInterval, emitSize: size,
             pingEvent: configuration.application.pingEvent, pongEvent: configuration.application.pongEvent,
-            encodesTicks: configuration.workload.encodesServerEvents)
+            encodesTicks: encodesTicks)
         endpoint.broadcastInterval = configuration.workload.broadcastInterval
         endpoint.broadcastSize = configuration.workload.broadcastSize
+        if let options = configuration.recovery {
+            let stream = configuration.workload.broadcastInterval.map {
+                SocketIORecoveryStore.Broadcast(interval: $0, origin: .zero, size: configuration.workload.broadcastSize)
+            }
+            // Private session ids from the run's own stream of draws.
+            endpoint.recovery = SocketIORecoveryStore(options: options, broadcast: stream, origin: .zero,
+                                                      seed: configuration.seed &+ 0x5ec0_7e41 &+ configuration.run &* 0x9e37_79b9_7f4a_7c15)
+        }
         serverEndpoint = endpoint
         serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
     }
@@ -260,6 +270,8 @@ final class SimulationEngine {
         for connection in connections {
             for transport in connection.transports { transport.serverCrashed() }
         }
+        // The restarted process starts with an empty recovery store, as socket.io's in-memory adapter.
+        serverEndpoint.recovery?.clear(at: scheduler.now)
     }
 
     /// The restarted server listens again.

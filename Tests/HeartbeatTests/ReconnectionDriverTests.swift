@@ -67,7 +67,7 @@ struct ReconnectionDriverTests {
                     timers = [:]
                 case .note(.disconnected(let reason)): note("close \(reason.rawValue)")
                 case .note(.connected): note("connected")
-                case .note(.reconnected(let n)): note("reconnected after \(n)")
+                case .note(.reconnected(let n, _)): note("reconnected after \(n)")
                 case .note(.reconnectFailed): note("reconnect failed")
                 case .note: break
                 }

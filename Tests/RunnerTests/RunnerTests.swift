@@ -386,6 +386,60 @@ import Testing
     }
 }
 
+/// socket.io's connection state recovery simulated (issue 11): the server keeps the sessions and
+/// events of clients that dropped, and a client back within `maxDisconnectionDuration` gets what it
+/// missed, in order, once.
+@Suite struct RecoveryScenarioTests {
+    static func yaml(recovery: String) -> String {
+        BroadcastScenarioTests.yaml(phases: "phases: [{ at: 60s, for: 30s, both: blackhole }]")
+            .replacingOccurrences(of: "pingTimeout: 5s }", with: "pingTimeout: 5s\(recovery) }")
+    }
+
+    @Test func aClientBackInTimeGetsEveryEventItMissedOnceAndInOrder() throws {
+        let run = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: Self.yaml(recovery: ", connectionStateRecovery: {}"), source: "r.yaml"))
+        let o = run.metrics.overall
+        let b = try #require(o.broadcast)
+        #expect(b.producedWhileDead == 3 * 30 && b.produced == 3 * 148, "\(b)")
+        // Without recovery the same run misses at least 15 a client (BroadcastScenarioTests).
+        #expect(b.missed == 0 && b.delivered == b.produced, "\(b)")
+        #expect(b.recovered >= 3 * 15, "the ones produced after the outage, before the reconnect: \(b)")
+        #expect(b.recoveredWhileDead == 3 * 30, "the replay covers what went into the dead link too: \(b)")
+        #expect(b.duplicated == 0 && b.outOfOrder == 0, "\(b)")
+        #expect(o.recoveredReconnects == 3 && o.reconnectTimes?.count == 3, "\(o)")
+        let again = try DashboardScenarioTests.simulate(try Scenario.parse(yaml: Self.yaml(recovery: ", connectionStateRecovery: {}"), source: "r.yaml"))
+        #expect(again.metrics == run.metrics, "reproducible by seed")
+    }
+
+    @Test func aClientAwayLongerThanTheServerKeepsSessionsStartsAfresh() throws {
+        let run = try DashboardScenarioTests.simulate(try Scenario.parse(
+            yaml: Self.yaml(recovery: ", connectionStateRecovery: { maxDisconnectionDuration: 10s }"), source: "r.yaml"))
+        let o = run.metrics.overall
+        let b = try #require(o.broadcast)
+        #expect(o.recoveredReconnects == 0 && b.recovered == 0 && b.recoveredWhileDead == 0, "\(o)")
+        #expect(b.missedWhileDisconnected >= 3 * 15, "\(b)")
+    }
+
+    @Test func theFieldIsReadAsSocketIOTakesItAndBadValuesNameTheirPlace() throws {
+        func settings(_ field: String) throws -> SocketIORecoveryOptions? {
+            let scenario = try Scenario.parse(yaml: "name: x\nduration: 1m\nserver: { builtin: socketio, connectionStateRecovery: \(field) }\nclients: { builtin: socketio, count: 1 }\n", source: "r.yaml")
+            guard case .socketIO(let server) = scenario.server else { return nil }
+            return server.connectionStateRecovery
+        }
+        #expect(try settings("{}") == SocketIORecoveryOptions())
+        #expect(try settings("true") == SocketIORecoveryOptions())
+        #expect(try settings("false") == nil)
+        #expect(try settings("{ maxDisconnectionDuration: 30s, skipMiddlewares: false }")
+            == SocketIORecoveryOptions(maxDisconnectionDuration: .seconds(30), skipMiddlewares: false))
+        #expect(throws: ScenarioError.self) { try settings("{ maxDisconnectDuration: 30s }") }
+        do {
+            _ = try settings("{ maxDisconnectionDuration: -1s }")
+            Issue.record("a negative duration was accepted")
+        } catch {
+            #expect("\(error)".contains("r.yaml:3:") && "\(error)".contains("server.connectionStateRecovery.maxDisconnectionDuration"), "\(error)")
+        }
+    }
+}
+
 /// A health check keyed to chosen events (issue 10, both sides' application layer): only those
 /// Socket.IO events count as traffic, so a dashboard watching for an event its server never
 /// sends goes stale on a healthy network.

@@ -73,7 +73,7 @@ import LabCore
         ("link: { both: { loss: { rto: 1s } } }\n", "t.yaml:5:23: link.both.loss: missing a loss model; expected one of bernoulli, gilbertElliott, fourState"),
         // Sweeps.
         ("sweeps: { server.pingTimeout: [10s, 20x] }\n", "t.yaml:5:37: server.pingTimeout: '20x' has an unknown unit 'x'; expected a number with a unit (ns, us, ms, s, m, h), e.g. \"250ms\""),
-        ("sweeps: { server.pingTimout: [10s] }\n", "t.yaml:5:11: server: unknown field 'pingTimout' (did you mean 'pingTimeout'?); expected one of builtin, pingInterval, pingTimeout, stack, detector"),
+        ("sweeps: { server.pingTimout: [10s] }\n", "t.yaml:5:11: server: unknown field 'pingTimout' (did you mean 'pingTimeout'?); expected one of builtin, pingInterval, pingTimeout, stack, detector, connectionStateRecovery"),
         ("sweeps: { name: [a, b] }\n", "t.yaml:5:11: sweeps: 'name' cannot be swept"),
         ("sweeps: { server.pingTimeout: [] }\n", "t.yaml:5:31: sweeps.server.pingTimeout: needs at least one value"),
         ("sweeps: { \"server..x\": [1s] }\n", "t.yaml:5:11: sweeps: 'server..x' is not a field path; expected names joined by dots, e.g. server.pingTimeout"),

@@ -26,6 +26,11 @@ public enum SocketIOClientOutput: Sendable, Hashable {
 /// the driver skips it, from `transportOpened(at:)`. Deadlines are exclusive: a CONNECT answer or an
 /// ack that arrives exactly at its deadline is late, whatever order the driver delivers it and the
 /// timer in. After the session closes every input returns no actions.
+///
+/// Connection state recovery (socket.io 4.6+) as socket.io-client does it: the session keeps the
+/// private id the server sent with CONNECT and the offset of the last event it processed
+/// (`recoveryToken`), sends both with the next attempt's CONNECT, and reports `recovered` when the
+/// server answers with the same private id.
 public struct SocketIOClientSession: Sendable {
     /// The actions this machine returns.
     public typealias Action = HeartbeatAction<SocketIOTimer, SocketIOClientOutput>
@@ -78,10 +83,15 @@ public struct SocketIOClientSession: Sendable {
     private var sendBuffer: [(ackID: Int64?, message: SocketIOMessage)] = []
     /// Events received before the namespace connected (socket.io-client's receiveBuffer).
     private var receiveBuffer: [SocketIOEvent] = []
+    /// The private session id and last offset, carried from one attempt's session to the next.
+    public private(set) var recoveryToken: SocketIORecoveryToken?
+    /// Whether the namespace connect recovered the previous session (socket.io-client's `recovered`).
+    public private(set) var recovered = false
 
-    /// A session that has not started.
-    public init(options: Options = Options()) {
+    /// A session that has not started, carrying the previous attempt's `recoveryToken` if any.
+    public init(options: Options = Options(), resuming token: SocketIORecoveryToken? = nil) {
         self.options = options
+        self.recoveryToken = token
     }
 
     /// Whether the namespace is connected.
@@ -113,7 +123,8 @@ public struct SocketIOClientSession: Sendable {
             }
             var actions = connectDeadline == nil ? armConnectTimer(now: now) : []
             state = .connecting
-            actions.append(.send(.message(SocketIOMessage(.connect(namespace: options.namespace, auth: options.auth)))))
+            let auth = recoveryToken.map { $0.connectPayload(auth: options.auth) } ?? options.auth
+            actions.append(.send(.message(SocketIOMessage(.connect(namespace: options.namespace, auth: auth)))))
             return actions
         default:
             return []
@@ -245,7 +256,9 @@ public struct SocketIOClientSession: Sendable {
             guard case .object(let object)? = packet.data, case .string(let sid)? = object["sid"] else {
                 return [.send(.connectFailed(.incompatibleServer))]
             }
-            return connect(sid: sid)
+            var pid: String?
+            if case .string(let given)? = object["pid"] { pid = given }
+            return connect(sid: sid, pid: pid)
         case .connectError:
             guard case .connecting = state else { return [] }
             var actions = finish(.forcedClose, closeTransport: true)
@@ -257,7 +270,10 @@ public struct SocketIOClientSession: Sendable {
             let event = SocketIOEvent(name: packet.eventName ?? "", arguments: packet.arguments,
                                       ackID: packet.ackID, attachments: message.attachments)
             if let id = packet.ackID { acks.owe(id) }
-            if isConnected { return [.send(.event(event))] }
+            if isConnected {
+                processed(event)
+                return [.send(.event(event))]
+            }
             receiveBuffer.append(event)
             return []
         case .ack, .binaryAck:
@@ -277,9 +293,22 @@ public struct SocketIOClientSession: Sendable {
         }
     }
 
-    /// socket.io-client's onconnect: buffered events, then buffered emits, then "connect".
-    private mutating func connect(sid: String) -> [Action] {
+    /// socket.io-client's emitEvent: with a private id, an event without an ack whose last argument
+    /// is a string moves the offset there.
+    private mutating func processed(_ event: SocketIOEvent) {
+        guard recoveryToken?.pid != nil, event.ackID == nil, case .string(let offset)? = event.arguments.last else { return }
+        recoveryToken?.offset = offset
+    }
+
+    /// socket.io-client's onconnect: the private id (recovered when it is the one we had), buffered
+    /// events, then buffered emits, then "connect".
+    private mutating func connect(sid: String, pid: String?) -> [Action] {
+        recovered = pid != nil && recoveryToken?.pid == pid
+        if pid != nil || recoveryToken != nil {
+            recoveryToken = SocketIORecoveryToken(pid: pid, offset: recoveryToken?.offset)
+        }
         state = .connected(sid: sid)
+        for event in receiveBuffer { processed(event) }
         var actions: [Action] = [.observe(.opened)]
         if connectDeadline != nil {
             actions.append(.cancel(.connectTimeout))

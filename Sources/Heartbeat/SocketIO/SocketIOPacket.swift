@@ -76,9 +76,12 @@ public struct SocketIOPacket: Sendable, Hashable {
         SocketIOPacket(type: .connect, namespace: namespace, data: auth.map { .object($0) })
     }
 
-    /// The server's answer to a successful namespace connection, carrying the socket id.
-    public static func connected(namespace: String = defaultNamespace, sid: String) -> SocketIOPacket {
-        SocketIOPacket(type: .connect, namespace: namespace, data: .object(["sid": .string(sid)]))
+    /// The server's answer to a successful namespace connection, carrying the socket id, and the
+    /// private session id when the server has connection state recovery on.
+    public static func connected(namespace: String = defaultNamespace, sid: String, pid: String? = nil) -> SocketIOPacket {
+        var data: JSONObject = ["sid": .string(sid)]
+        if let pid { data["pid"] = .string(pid) }
+        return SocketIOPacket(type: .connect, namespace: namespace, data: .object(data))
     }
 
     /// A namespace disconnection, from either side.

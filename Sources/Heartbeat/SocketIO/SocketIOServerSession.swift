@@ -16,6 +16,8 @@ public enum SocketIOServerOutput: Sendable, Hashable {
     case ackReceived(SocketIOAck)
     /// One of our emit-with-acks will get no answer.
     case ackFailed(id: Int64, SocketIOAckFailure)
+    /// A recovered session's missed event goes out again (the message follows this output).
+    case replayed(SocketIOEvent)
 }
 
 /// One Socket.IO v5 namespace connection, server side, as a sans-IO state machine: it answers the
@@ -30,6 +32,12 @@ public enum SocketIOServerOutput: Sendable, Hashable {
 /// `disconnect(closeTransport: true, at:)`.
 /// Deadlines are exclusive (see `SocketIOClientSession`); after the session closes every input
 /// returns no actions.
+///
+/// With a recovery store (socket.io's `connectionStateRecovery`) the session hands the client a
+/// private session id with CONNECT, appends an offset to every event it sends without an ack, keeps
+/// itself in the store when it ends for a recoverable reason, and gives a client that comes back
+/// with its private id and last offset its old socket id and the events it missed (sent before the
+/// CONNECT answer, as socket.io does; `recovered` is then true).
 public struct SocketIOServerSession: Sendable {
     /// The actions this machine returns.
     public typealias Action = HeartbeatAction<SocketIOTimer, SocketIOServerOutput>
@@ -72,19 +80,29 @@ public struct SocketIOServerSession: Sendable {
 
     /// The settings this session was made with.
     public let options: Options
-    /// The socket id handed to the client on connect.
-    public let sid: String
+    /// The socket id handed to the client on connect (the old one, for a recovered session).
+    public private(set) var sid: String
     /// The current state.
     public private(set) var state: State = .idle
+    /// The store for connection state recovery, if the server has it on.
+    public let recovery: SocketIORecoveryStore?
+    /// The private session id handed to the client with CONNECT (only with recovery).
+    public private(set) var pid: String?
+    /// Whether this connect recovered an earlier session.
+    public private(set) var recovered = false
 
     private var connectDeadline: Instant?
     private var acks = SocketIOAckTable()
     private var assembler = SocketIOMessageAssembler()
+    /// A recovered session's missed events, held while the application decides on the connect.
+    private var pendingReplay: [Action] = []
 
-    /// A session that will hand out `sid` (draw it with `makeSocketID(using:)` for reproducible runs).
-    public init(sid: String, options: Options = Options()) {
+    /// A session that will hand out `sid` (draw it with `makeSocketID(using:)` for reproducible runs),
+    /// recovering sessions through `recovery` when given.
+    public init(sid: String, options: Options = Options(), recovery: SocketIORecoveryStore? = nil) {
         self.sid = sid
         self.options = options
+        self.recovery = recovery
     }
 
     /// A socket id like socket.io's base64id: 15 random bytes as 20 URL-safe base64 characters,
@@ -144,11 +162,31 @@ public struct SocketIOServerSession: Sendable {
         case .connect:
             guard state == .awaitingConnect else { return [] }
             if let deadline = connectDeadline, now >= deadline { return timeOut(timerFired: false) }
-            if options.requiresAcceptance {
+            var replay: [Action] = []
+            if let recovery {
+                // socket.io's _createSocket: a string pid and offset ask for the old session.
+                if case .object(let auth)? = packet.data, case .string(let pid)? = auth["pid"],
+                   case .string(let offset)? = auth["offset"], let restored = recovery.restore(pid: pid, offset: offset, at: now) {
+                    sid = restored.sid
+                    self.pid = pid
+                    recovered = true
+                    for missed in restored.missed {
+                        replay.append(.send(.replayed(SocketIOEvent(name: missed.event, arguments: missed.arguments,
+                                                                    ackID: nil, attachments: []))))
+                        replay.append(.send(.message(SocketIOMessage(.event(missed.event, missed.arguments,
+                                                                            namespace: options.namespace)))))
+                    }
+                } else {
+                    self.pid = recovery.newPrivateID()
+                }
+            }
+            if options.requiresAcceptance, !(recovered && recovery?.options.skipMiddlewares == true) {
+                // The replay waits for the decision; a refused client gets none.
+                pendingReplay = replay
                 state = .awaitingAcceptance(auth: packet.data)
                 return [.send(.connectRequested(auth: packet.data))]
             }
-            return join(auth: packet.data)
+            return replay + join(auth: packet.data)
         case .disconnect:
             guard isConnected else { return [] }
             return finish(.clientNamespaceDisconnect, closeTransport: false)
@@ -179,7 +217,9 @@ public struct SocketIOServerSession: Sendable {
     public mutating func accept(at now: Instant) -> [Action] {
         guard case .awaitingAcceptance(let auth) = state else { return [] }
         if let deadline = connectDeadline, now >= deadline { return timeOut(timerFired: false) }
-        return join(auth: auth)
+        let replay = pendingReplay
+        pendingReplay = []
+        return replay + join(auth: auth)
     }
 
     /// Refuses the pending CONNECT with a CONNECT_ERROR `{"message":...,"data":...}`; the client
@@ -187,6 +227,8 @@ public struct SocketIOServerSession: Sendable {
     public mutating func reject(message: String, data: JSONValue? = nil, at now: Instant) -> [Action] {
         guard case .awaitingAcceptance = state else { return [] }
         state = .awaitingConnect
+        pendingReplay = []
+        recovered = false
         let packet = SocketIOPacket.connectError(namespace: options.namespace, message: message, data: data)
         return [.send(.message(SocketIOMessage(packet)))]
     }
@@ -196,9 +238,20 @@ public struct SocketIOServerSession: Sendable {
                               at now: Instant) throws(SocketIOEmitError) -> [Action] {
         guard !SocketIOPacket.reservedEventNames.contains(event) else { throw .reservedEventName(event) }
         guard isConnected else { return [] }
-        let packet = SocketIOPacket.event(event, arguments, namespace: options.namespace,
+        // With recovery every event without an ack is kept, its offset last (socket.io's socket.emit
+        // through the session-aware adapter).
+        let sent = recovery.map { $0.record(event, arguments, to: .socket(sid), at: now) } ?? arguments
+        let packet = SocketIOPacket.event(event, sent, namespace: options.namespace,
                                           attachmentCount: attachments.count)
         return [.send(.message(SocketIOMessage(packet, attachments: attachments)))]
+    }
+
+    /// Sends broadcast event number `sequence` of the server's stream (due by `now`) to this client;
+    /// with recovery it carries the stream's offset for that event, the same for every client.
+    public mutating func emitBroadcast(sequence: Int64, _ arguments: [JSONValue], at now: Instant) -> [Action] {
+        guard isConnected else { return [] }
+        let sent = recovery?.broadcastArguments(sequence: sequence, at: now) ?? arguments
+        return [.send(.message(SocketIOMessage(.event(BroadcastDetail.event, sent, namespace: options.namespace))))]
     }
 
     /// Emits an event that wants an ack, with `options.ackTimeout`.
@@ -244,6 +297,11 @@ public struct SocketIOServerSession: Sendable {
     /// The transport closed under the session; it ends with that reason.
     public mutating func transportClosed(_ reason: CloseReason, at now: Instant) -> [Action] {
         guard !isClosed else { return [] }
+        // socket.io's _onclose: a connected socket that ends for a recoverable reason is kept (the
+        // other reasons, a namespace disconnect by either side or a parse error, end it for good).
+        if isConnected, let recovery, let pid, SocketIORecoveryOptions.isRecoverable(reason) {
+            recovery.persist(pid: pid, sid: sid, at: now)
+        }
         return finish(reason, closeTransport: false)
     }
 
@@ -269,7 +327,7 @@ public struct SocketIOServerSession: Sendable {
             actions.append(.cancel(.connectTimeout))
             connectDeadline = nil
         }
-        actions.append(.send(.message(SocketIOMessage(.connected(namespace: options.namespace, sid: sid)))))
+        actions.append(.send(.message(SocketIOMessage(.connected(namespace: options.namespace, sid: sid, pid: pid)))))
         actions.append(.send(.connected(auth: auth)))
         return actions
     }
@@ -279,6 +337,7 @@ public struct SocketIOServerSession: Sendable {
     }
 
     private mutating func finish(_ reason: CloseReason, closeTransport: Bool, timerFired: Bool = false) -> [Action] {
+        pendingReplay = []
         var actions: [Action] = []
         if connectDeadline != nil, !timerFired { actions.append(.cancel(.connectTimeout)) }
         connectDeadline = nil

@@ -8,8 +8,9 @@ public enum ClientStackNote: Sendable, Hashable {
     /// The namespace connected ("connect").
     case connected
     /// A reconnect succeeded after this many attempts: the namespace connected again (socket.io-client
-    /// reports "reconnect" at the transport's open; the connection counts from here).
-    case reconnected(attempts: Int)
+    /// reports "reconnect" at the transport's open; the connection counts from here), and whether the
+    /// server recovered the session (connection state recovery: same socket id, missed events replayed).
+    case reconnected(attempts: Int, recovered: Bool)
     /// The reconnection attempts are used up ("reconnect_failed").
     case reconnectFailed
     /// A connect attempt failed, for this reason ("connect_error").
@@ -33,7 +34,8 @@ public enum ClientStackNote: Sendable, Hashable {
         switch self {
         case .reconnectAttempt(let n): (.reconnectAttempt, nil, nil, n)
         case .connected: (.connect, nil, "socket.io /", nil)
-        case .reconnected(let n): (.connect, nil, "reconnected after \(n) attempts", nil)
+        case .reconnected(let n, let recovered):
+            (.connect, nil, "reconnected after \(n) attempts" + (recovered ? ClientStackNote.recoveredSuffix : ""), nil)
         case .reconnectFailed: (.connectError, "reconnect failed", nil, nil)
         case .connectError(let error): (.connectError, error.rawValue, nil, nil)
         case .ping: (.ping, nil, nil, nil)
@@ -44,6 +46,11 @@ public enum ClientStackNote: Sendable, Hashable {
         case .disconnected(let reason): (.disconnect, reason.rawValue, nil, nil)
         }
     }
+}
+
+extension ClientStackNote {
+    /// What a connect's log detail ends with when the server recovered the session.
+    public static let recoveredSuffix = ", recovered"
 }
 
 /// Why a client's connect attempt failed, as the event log names it.
@@ -312,7 +319,8 @@ public struct SocketIOClientStack: Sendable {
         guard !stopped else { return }
         if attempt > 0 { out.append(.note(.reconnectAttempt(attempt))) }
         heartbeat = EngineIOClientHeartbeat(configuration: configuration.heartbeat)
-        session = SocketIOClientSession(options: configuration.namespace)
+        // socket.io-client's Socket outlives its attempts: its private id and last offset carry over.
+        session = SocketIOClientSession(options: configuration.namespace, resuming: session.recoveryToken)
         hasTransport = true
         session(session.start(at: now), now, &out)
         out.append(.openTransport(attempt: attempt))
@@ -356,7 +364,7 @@ public struct SocketIOClientStack: Sendable {
             namespaceConnected = true
             // A connection counts from the namespace connect, not the transport's open: a server
             // that never acknowledges CONNECT has connected nobody.
-            out.append(.note(reconnectedAfter.map { .reconnected(attempts: $0) } ?? .connected))
+            out.append(.note(reconnectedAfter.map { .reconnected(attempts: $0, recovered: session.recovered) } ?? .connected))
             reconnectedAfter = nil
             if let interval = configuration.emitInterval { out.append(.arm(.emit, at: now + interval)) }
             // The dashboard's socket.on("connect"): start the custom ping and the health check.

@@ -3,8 +3,9 @@ import LabCore
 /// What a Socket.IO server endpoint reports for the event log; each driver writes these in its
 /// own log representation.
 public enum ServerEndpointNote: Sendable, Hashable {
-    /// The namespace connected; `auth` is the client's CONNECT payload.
-    case connected(auth: JSONValue?)
+    /// The namespace connected; `auth` is the client's CONNECT payload; `recovered` when connection
+    /// state recovery gave the client its earlier session back.
+    case connected(auth: JSONValue?, recovered: Bool = false)
     /// A heartbeat ping went out.
     case pingSent
     /// The client's pong came back after `rtt`.
@@ -20,11 +21,17 @@ public enum ServerEndpointNote: Sendable, Hashable {
     /// The session ended, for this reason (recorded once: the namespace's reason when it has one).
     case disconnected(CloseReason)
 
+    /// Whether this is the namespace's connect.
+    public var isConnect: Bool {
+        if case .connected = self { return true }
+        return false
+    }
+
     /// The event-log kind, reason and detail this note is written as (the live log's text; the
     /// simulator interns the same strings).
     public var logFields: (kind: EventKind, reason: String?, detail: String?) {
         switch self {
-        case .connected: (.connect, nil, "socket.io /")
+        case .connected(_, let recovered): (.connect, nil, recovered ? "socket.io / recovered" : "socket.io /")
         case .pingSent: (.ping, nil, nil)
         case .pong: (.pong, nil, nil)
         case .eventReceived(let name): (.messageReceived, nil, name)
@@ -65,6 +72,8 @@ public struct SocketIOServerEndpoint: Sendable {
         public var broadcastSize: Int = 64
         /// The server's clock origin for the broadcast stream (its start).
         public var broadcastOrigin: Instant = .zero
+        /// The server's store for connection state recovery (nil: off), one for all its sessions.
+        public var recovery: SocketIORecoveryStore?
 
         /// A configuration; the defaults are socket.io's (25 s / 20 s) and no workload.
         public init(heartbeat: EngineIOServerHeartbeat.Configuration = .engineIO,
@@ -125,6 +134,8 @@ public struct SocketIOServerEndpoint: Sendable {
     /// Whether the namespace is connected and the session open (kept, not computed: drivers read it per tick).
     public private(set) var isConnected = false
     private var disconnectNoted = false
+    /// A recovered session's replayed events, noted once its connect is.
+    private var replayNotes: [Action] = []
     /// Event names of the app's emits with acks, by ack id, for the log.
     private var pendingAcks: [Int64: String] = [:]
 
@@ -133,7 +144,7 @@ public struct SocketIOServerEndpoint: Sendable {
         self.sid = sid
         self.configuration = configuration
         heartbeat = EngineIOServerHeartbeat(configuration: configuration.heartbeat)
-        session = SocketIOServerSession(sid: sid + "#ns", options: configuration.namespace)
+        session = SocketIOServerSession(sid: sid + "#ns", options: configuration.namespace, recovery: configuration.recovery)
         app = BuiltinSocketIOApp(emitInterval: configuration.emitInterval, emitSize: configuration.emitSize,
                                  pingEvent: configuration.pingEvent, pongEvent: configuration.pongEvent)
     }
@@ -201,11 +212,10 @@ public struct SocketIOServerEndpoint: Sendable {
             guard isConnected, let interval = configuration.broadcastInterval else { return [] }
             // The slot that is due now (the timer fires at it or a little after).
             let (sequence, next) = broadcastSlots(at: now, every: interval)
-            if sequence >= 1, let actions = try? session.emit(
-                BroadcastDetail.event,
-                BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize), at: now) {
+            if sequence >= 1 {
+                let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize)
                 out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
-                session(actions, now, &out)
+                session(session.emitBroadcast(sequence: sequence, arguments, at: now), now, &out)
             }
             out.append(.arm(.broadcast, at: next))
         }
@@ -265,11 +275,16 @@ public struct SocketIOServerEndpoint: Sendable {
                 session(session.accept(at: now), now, &out)
             case .send(.connected(let auth)):
                 isConnected = true
-                out.append(.note(.connected(auth: auth)))
+                out.append(.note(.connected(auth: auth, recovered: session.recovered)))
+                // The missed events went out before the CONNECT answer; the log has them after the connect.
+                out += replayNotes
+                replayNotes = []
                 if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
                 if let interval = configuration.broadcastInterval {
                     out.append(.arm(.broadcast, at: broadcastSlots(at: now, every: interval).next))
                 }
+            case .send(.replayed(let event)):
+                replayNotes.append(.note(.eventSent(BuiltinSocketIOApp.logName(of: event))))
             case .send(.event(let event)):
                 out.append(.note(.eventReceived(event.name)))
                 for r in app.replies(to: event) { reply(r, now, &out) }
