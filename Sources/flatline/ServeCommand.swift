@@ -1,4 +1,5 @@
 import ArgumentParser
+import Heartbeat
 import LabCore
 import LiveComponents
 import NIOCore
@@ -38,6 +39,15 @@ struct ServeSocketIO: AsyncParsableCommand {
     @Option(name: .customLong("emit-rate"), help: "Rate of 'tick' events sent to each client, e.g. 2/s (0/s for none).")
     var emitRate = "0/s"
 
+    @Option(name: .customLong("broadcast-rate"),
+            help: "Rate of the 'broadcast' stream on the server's clock, to every connected client, e.g. 4/s (0/s for none).")
+    var broadcastRate = "0/s"
+
+    @Option(name: .customLong("connection-state-recovery"),
+            help: "Turn on socket.io's connection state recovery, keeping sessions and events this long (its maxDisconnectionDuration, e.g. 2m).",
+            transform: DurationArgument.init(parsing:))
+    var recovery: DurationArgument?
+
     @Option(help: "URL path of the endpoint.")
     var path = "/socket.io/"
 
@@ -54,6 +64,7 @@ struct ServeSocketIO: AsyncParsableCommand {
         c.pingTimeout = pingTimeout.value
         do {
             c.emitInterval = try EventRate(parsing: emitRate).interval
+            c.broadcastInterval = try EventRate(parsing: broadcastRate).interval
         } catch {
             throw ValidationError(error.message)
         }
@@ -62,6 +73,10 @@ struct ServeSocketIO: AsyncParsableCommand {
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /, got '\(path)'") }
         c.path = path.hasSuffix("/") ? path : path + "/"
         c.seed = seed
+        if let recovery {
+            guard recovery.value > .zero else { throw ValidationError("--connection-state-recovery must be > 0") }
+            c.recovery = SocketIORecoveryOptions(maxDisconnectionDuration: recovery.value)
+        }
         return c
     }
 

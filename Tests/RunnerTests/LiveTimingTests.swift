@@ -152,4 +152,40 @@ import Testing
             #expect(b.producedWhileDead >= 3 * 15 && b.missed == 0 && b.duplicated == 0 && b.outOfOrder == 0, "\(name): \(b)")
         }
     }
+
+    /// Connection state recovery live (issue 11): Flatline's own server keeps the sessions of the
+    /// clients a blackhole cut off, and when they come back through the proxy it gives them their
+    /// socket ids and every broadcast event they missed, as the simulation of the same file predicts.
+    @Test func liveComponentsRecoverTheirSessionsAfterABlackhole() async throws {
+        let yaml = """
+            name: live-recovery
+            duration: 20s
+            seed: 5
+            server: { builtin: socketio, pingInterval: 1s, pingTimeout: 1s, connectionStateRecovery: { maxDisconnectionDuration: 1m } }
+            clients: { builtin: socketio, count: 3, connectTimeout: 2s, reconnection: { delay: 500ms, delayMax: 500ms, randomization: 0 } }
+            workload: { broadcast: { rate: 4/s, size: 100B } }
+            toleratedStall: 1s
+            phases:
+              - { at: 5s, for: 5s, both: blackhole }
+            """
+        let scenario = try Scenario.parse(yaml: yaml, source: "live-recovery.yaml")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-reclive-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(scenario, source: "live-recovery.yaml", timeScale: 1, seed: nil)
+        let live = try #require(result.metrics.first).overall
+        let simulated = try DashboardScenarioTests.simulate(scenario).metrics.overall
+        for (name, o) in [("live", live), ("simulated", simulated)] {
+            // Each client dropped once (a detection) and came back to its own session.
+            #expect(o.detections >= 3 && o.falseDisconnects == 0, "\(name): \(o)")
+            #expect(o.recoveredReconnects == o.reconnectTimes?.count && o.recoveredReconnects >= 3, "\(name): \(o)")
+            let b = try #require(o.broadcast, "\(name): no broadcast counted")
+            // What went into the dead link and what was produced before the reconnect came by the replay.
+            #expect(b.missed == 0 && b.delivered == b.produced, "\(name): \(b)")
+            #expect(b.recoveredWhileDead >= 3 * 15 && b.recovered > 0, "\(name): \(b)")
+            #expect(b.duplicated == 0 && b.outOfOrder == 0, "\(name): \(b)")
+        }
+        let folder = try #require(result.folder)
+        let text = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
+        #expect(text.contains("\"socket.io / recovered\"") && text.contains("recovered\""), "both sides log the recovered connect")
+    }
 }

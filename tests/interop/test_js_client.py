@@ -89,3 +89,66 @@ def test_js_client_times_out_when_the_link_stalls():
         "pingInterval_s": interval, "pingTimeout_s": timeout,
         "socketio_js_client_detection_after_last_ping_s": round(detection, 4),
     }, indent=2) + "\n")
+
+
+def test_js_client_recovers_its_session_and_the_missed_events_after_a_reset():
+    """Connection state recovery (issue 11): the real socket.io JS client 4.8.1 against Flatline's
+    server with recovery on. The proxy resets the client's connection and refuses its reconnects
+    for a second (reset_peer); when it lets them through, the client reconnects with the private id
+    and offset it was given, gets its socket id back with `recovered` true, and receives every
+    broadcast event produced meanwhile, in order, once."""
+    rate = 10
+    port, api, listen = free_port(), free_port(), free_port()
+    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "500ms",
+                               "--ping-timeout", "500ms", "--broadcast-rate", f"{rate}/s",
+                               "--connection-state-recovery", "1m"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proxy = subprocess.Popen([BIN, "proxy", "--port", str(api)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    js = None
+    try:
+        wait_port(port)
+        wait_port(api)
+        assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
+            "name": "js", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
+        js = subprocess.Popen(["node", str(HERE / "js_recovery_client.js"), BUNDLE, WS, f"http://127.0.0.1:{listen}", "5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert requests.post(f"http://127.0.0.1:{api}/proxies/js/toxics", json={
+            "name": "cut", "type": "reset_peer", "stream": "downstream", "attributes": {"timeout": 0}}).status_code == 200
+        time.sleep(1.0)
+        assert requests.delete(f"http://127.0.0.1:{api}/proxies/js/toxics/cut").status_code == 204
+        out, err = js.communicate(timeout=30)
+    finally:
+        for p in (server, proxy, js):
+            if p and p.poll() is None:
+                p.terminate()
+                p.communicate(timeout=5)
+    events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    connects = [e for e in events if e["type"] == "connect"]
+    disconnects = [e for e in events if e["type"] == "disconnect"]
+    assert len(connects) >= 2 and disconnects, events
+    assert disconnects[0]["reason"] in ("transport close", "transport error"), disconnects
+    first, last = connects[0], connects[-1]
+    assert first["recovered"] is False
+    assert last["recovered"] is True and last["id"] == first["id"], connects
+    seqs = [e["seq"] for e in events if e["type"] == "broadcast"]
+    # Every event from the first received to the last, once and in order: none lost across the cut.
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    # The offset socket.io appends is a string the client handed its handler as the last argument.
+    assert all(isinstance(e["offset"], str) for e in events if e["type"] == "broadcast")
+    cut_at = disconnects[0]["t"]
+    back_at = last["t"]
+    assert back_at - cut_at >= 0.8, (cut_at, back_at)
+    # About rate × time away were produced while it was away. The server replays them before its
+    # CONNECT answer; socket.io-client buffers them and hands them over just before "connect".
+    at = events.index(last)
+    since = max(i for i, e in enumerate(events[:at]) if e["type"] in ("disconnect", "connect_error"))
+    replayed = [e for e in events[since + 1:at] if e["type"] == "broadcast"]
+    assert len(replayed) >= int(rate * (back_at - cut_at) * 0.7), (len(replayed), cut_at, back_at)
+    results = ROOT / "results" / "interop"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "recovery-js-client.json").write_text(json.dumps({
+        "broadcast_rate_per_s": rate, "time_away_s": round(back_at - cut_at, 3),
+        "events_replayed_on_recovery": len(replayed), "events_received": len(seqs),
+        "recovered": last["recovered"], "same_socket_id": last["id"] == first["id"],
+    }, indent=2) + "\n")
