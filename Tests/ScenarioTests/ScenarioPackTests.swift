@@ -1,3 +1,4 @@
+import Heartbeat
 import Scenario
 import Testing
 import Foundation
@@ -36,6 +37,17 @@ import LabCore
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasPrefix("# "), "each scenario starts with a header comment")
         #expect(text.contains("What it demonstrates"))
+    }
+
+    @Test func theRecoveryPairDiffersOnlyInConnectionStateRecovery() throws {
+        let missing = try Scenario.load(path: Self.folder.appendingPathComponent("dashboard-missed-events.yaml").path)
+        var recovering = try Scenario.load(path: Self.folder.appendingPathComponent("dashboard-recovery.yaml").path)
+        guard case .socketIO(var server) = recovering.server else { throw ScenarioTestFailure("a built-in server expected") }
+        #expect(server.connectionStateRecovery == SocketIORecoveryOptions(maxDisconnectionDuration: .seconds(120)))
+        server.connectionStateRecovery = nil
+        recovering.server = .socketIO(server)
+        recovering.name = missing.name
+        #expect(recovering == missing)
     }
 
     @Test func dashboardPairDiffersInTheFixedSettings() throws {
