@@ -46,6 +46,8 @@ public struct EngineIOServerConfiguration: Sendable {
     public var broadcastInterval: TimeSpan?
     /// The encoded size a broadcast event is padded to.
     public var broadcastSize = 64
+    /// The application's replay of the broadcast stream on connect (nil: none).
+    public var broadcastReplay: BroadcastReplay?
     /// socket.io's connection state recovery (a scenario's `server.connectionStateRecovery`); nil for off.
     public var recovery: SocketIORecoveryOptions?
 

@@ -46,6 +46,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         endpointConfiguration.broadcastSize = configuration.broadcastSize
         endpointConfiguration.broadcastOrigin = server.startedAt
         endpointConfiguration.recovery = server.recovery
+        endpointConfiguration.broadcastReplay = configuration.broadcastReplay
         self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: endpointConfiguration)
     }
 

@@ -16,6 +16,8 @@ public struct SocketIOClientConfiguration: Sendable {
     public var seed: UInt64 = 0
     /// How often the client emits "echo" with an ack; nil for never.
     public var emitInterval: TimeSpan?
+    /// The application's replay of the broadcast stream (a scenario's `workload.broadcast.replay`).
+    public var broadcastReplay: BroadcastReplay?
     /// Connection id used in the event log.
     public var name = "c1"
     /// The namespace CONNECT's payload (socket.io-client's `auth`); nil sends none. Against
@@ -85,7 +87,7 @@ public final class SocketIOClient: @unchecked Sendable {
                 namespace: .init(auth: configuration.auth, connectTimeout: configuration.connectTimeout),
                 reconnection: configuration.reconnection,
                 customPing: configuration.customPing, healthCheck: configuration.healthCheck,
-                emitInterval: configuration.emitInterval),
+                emitInterval: configuration.emitInterval, broadcastReplay: configuration.broadcastReplay),
             generator: SeededGenerator(seed: configuration.seed, stream: [0x7265]))
     }
 

@@ -91,6 +91,7 @@ struct LiveTopology {
             serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
             serverConfig.broadcastInterval = scenario.workload.broadcast?.rate.interval
             serverConfig.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
+            serverConfig.broadcastReplay = scenario.workload.broadcastReplay
             if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
                 serverConfig.pingEvent = ping.pingEvent
                 serverConfig.pongEvent = ping.pongEvent
@@ -130,6 +131,7 @@ struct LiveTopology {
                 c.reconnection = clientSettings.reconnection.options
                 c.seed = seed &+ UInt64(i)
                 c.emitInterval = scenario.workload.clientToServer?.rate.interval
+                c.broadcastReplay = scenario.workload.broadcastReplay
                 c.healthCheck = clientSettings.application.healthCheck?.options
                 c.customPing = clientSettings.application.customPing?.options
                 c.heartbeat = clientSettings.heartbeat

@@ -85,6 +85,7 @@ public enum ScenarioSimulation {
         workload.encodesServerEvents = false
         workload.broadcastInterval = scenario.workload.broadcast?.rate.interval
         workload.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
+        workload.broadcastReplay = scenario.workload.broadcastReplay
         let application = SimulationApplicationLayer(healthCheck: client.application.healthCheck?.options,
                                                      customPing: client.application.customPing?.options)
         var configuration = SimulationConfiguration(

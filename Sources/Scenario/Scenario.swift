@@ -517,6 +517,9 @@ public struct Workload: Sendable, Hashable {
     /// k / rate after the server starts, numbered k, and goes to every client connected then, so
     /// what a client misses while it is away is counted (a dashboard broadcasting its updates).
     public var broadcast: MessageFlow?
+    /// The application's replay of the broadcast stream on connect (`workload.broadcast.replay`):
+    /// the server pushes its last events, or the client asks for what it missed (nil: none).
+    public var broadcastReplay: BroadcastReplay?
 
     /// Creates a workload.
     public init(serverToClient: MessageFlow? = nil, clientToServer: MessageFlow? = nil, broadcast: MessageFlow? = nil) {

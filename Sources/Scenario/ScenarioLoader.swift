@@ -624,9 +624,12 @@ extension Scenario {
 
     static func workload(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Workload {
         let r = try MappingReader(node, path, known: ["serverToClient", "clientToServer", "broadcast"])
+        var replay: BroadcastReplay?
         func flow(_ key: String) throws(ScenarioError) -> MessageFlow? {
             guard let n = r[key] else { return nil }
-            let f = try MappingReader(n, r.path(key), known: ["rate", "size"], what: "a mapping with rate and size")
+            let f = try MappingReader(n, r.path(key), known: key == "broadcast" ? ["rate", "size", "replay"] : ["rate", "size"],
+                                      what: "a mapping with rate and size")
+            if let n = f["replay"] { replay = try broadcastReplay(n, f.path("replay")) }
             let sizeNode = try f.required("size")
             let size = try ScenarioRead.size(sizeNode, f.path("size"))
             // Each message is made whole in memory: bounded, so no file that passes check aborts a run.
@@ -635,8 +638,23 @@ extension Scenario {
             }
             return MessageFlow(rate: try ScenarioRead.eventRate(try f.required("rate"), f.path("rate")), size: size)
         }
-        return Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"),
-                        broadcast: try flow("broadcast"))
+        var workload = Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"),
+                                broadcast: try flow("broadcast"))
+        workload.broadcastReplay = replay
+        return workload
+    }
+
+    /// `replay: { last: 20, mode: push | request }`: the application's history on connect.
+    static func broadcastReplay(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> BroadcastReplay {
+        let r = try MappingReader(node, path, known: ["last", "mode"], what: "a mapping with last and mode")
+        let last = try ScenarioRead.integer(try r.required("last"), r.path("last"), min: 1, max: 100_000)
+        let modes = BroadcastReplay.Mode.allCases.map(\.rawValue)
+        let modeNode = try r.required("mode")
+        let text = try ScenarioRead.scalar(modeNode, r.path("mode"), expected: modes.joined(separator: " or "))
+        guard let mode = BroadcastReplay.Mode(rawValue: text) else {
+            throw ScenarioRead.error(modeNode, r.path("mode"), "unknown mode '\(text)'; expected one of \(modes.joined(separator: ", "))")
+        }
+        return BroadcastReplay(last: last, mode: mode)
     }
 
     static func expectations(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Expectations {

@@ -47,7 +47,8 @@ final class SimulatedConnection {
                                  reconnection: configuration.reconnection,
                                  customPing: configuration.application.customPing,
                                  healthCheck: configuration.application.healthCheck,
-                                 emitInterval: configuration.workload.clientEmitInterval),
+                                 emitInterval: configuration.workload.clientEmitInterval,
+                                 broadcastReplay: configuration.workload.broadcastReplay),
             generator: random.derived(0x7265))
     }
 

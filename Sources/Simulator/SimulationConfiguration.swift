@@ -46,6 +46,8 @@ public struct SimulationWorkload: Sendable, Hashable {
     public var broadcastInterval: TimeSpan?
     /// The encoded size a broadcast event is padded to.
     public var broadcastSize: Int = 64
+    /// The application's replay of the broadcast stream on connect (nil: none).
+    public var broadcastReplay: BroadcastReplay?
     /// When true (the default) every tick is built, encoded and parsed by the Socket.IO machines as
     /// live; when false a tick is a sized placeholder: the server's session must be connected, the
     /// link sees the exact encoded size, the client's Engine.IO machine receives it as a message,

@@ -61,6 +61,7 @@ final class SimulationEngine {
             encodesTicks: encodesTicks)
         endpoint.broadcastInterval = configuration.workload.broadcastInterval
         endpoint.broadcastSize = configuration.workload.broadcastSize
+        endpoint.broadcastReplay = configuration.workload.broadcastReplay
         if let options = configuration.recovery {
             let stream = configuration.workload.broadcastInterval.map {
                 SocketIORecoveryStore.Broadcast(interval: $0, origin: .zero, size: configuration.workload.broadcastSize)

@@ -243,4 +243,18 @@ struct SocketIORecoveryTests {
             }
         }
     }
+
+    // MARK: The application's own replay
+
+    @Test func aReplayCarriesAtMostItsLengthOfTheEventsAfterSince() {
+        let replay = BroadcastReplay(last: 5, mode: .push)
+        #expect(replay.sequences(current: 20, since: 0) == 16...20)
+        #expect(replay.sequences(current: 20, since: 17) == 18...20)
+        #expect(replay.sequences(current: 3, since: 0) == 1...3)
+        #expect(replay.sequences(current: 20, since: 20) == nil)
+        #expect(replay.sequences(current: 0, since: 0) == nil)
+        let request = SocketIOEvent(name: "history", arguments: BroadcastReplay.requestArguments(since: 7), ackID: nil, attachments: [])
+        #expect(BroadcastReplay.since(in: request) == 7)
+        #expect(BroadcastReplay.since(in: SocketIOEvent(name: "echo", arguments: [], ackID: nil, attachments: [])) == nil)
+    }
 }

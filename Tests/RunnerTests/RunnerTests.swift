@@ -419,6 +419,35 @@ import Testing
         #expect(b.missedWhileDisconnected >= 3 * 15, "\(b)")
     }
 
+    static func replayYAML(_ replay: String, recovery: String = "") -> String {
+        yaml(recovery: recovery).replacingOccurrences(of: "size: 200B }", with: "size: 200B, replay: \(replay) }")
+    }
+
+    /// Application-level replay (issue 11): the server pushing its last events on every connect
+    /// fills the gap at the price of duplicates; the client asking for what came after its newest
+    /// gets the gap with few, though live events overtake the answer (out of order); a connect that
+    /// recovered its session gets no replay.
+    @Test func anApplicationsOwnReplayFillsTheGapWithDuplicatesOrOutOfOrderEvents() throws {
+        let push = try #require(try DashboardScenarioTests.simulate(try Scenario.parse(
+            yaml: Self.replayYAML("{ last: 60, mode: push }"), source: "r.yaml")).metrics.overall.broadcast)
+        #expect(push.missed == 0 && push.recovered >= 3 * 15, "\(push)")
+        // Each reconnect resends 60 events, of which the client had all but the gap.
+        #expect(push.duplicated >= 3 * (60 - 50), "\(push)")
+        let short = try #require(try DashboardScenarioTests.simulate(try Scenario.parse(
+            yaml: Self.replayYAML("{ last: 5, mode: push }"), source: "r.yaml")).metrics.overall.broadcast)
+        #expect(short.missedWhileDisconnected >= 3 * 10, "a history of 5 cannot cover an 18 s gap: \(short)")
+
+        let request = try #require(try DashboardScenarioTests.simulate(try Scenario.parse(
+            yaml: Self.replayYAML("{ last: 100, mode: request }"), source: "r.yaml")).metrics.overall.broadcast)
+        #expect(request.missed == 0 && request.recovered >= 3 * 15, "\(request)")
+        #expect(request.duplicated < push.duplicated, "only what went live while the request was on its way: \(request)")
+
+        let both = try DashboardScenarioTests.simulate(try Scenario.parse(
+            yaml: Self.replayYAML("{ last: 60, mode: push }", recovery: ", connectionStateRecovery: {}"), source: "r.yaml")).metrics.overall
+        let b = try #require(both.broadcast)
+        #expect(both.recoveredReconnects == 3 && b.missed == 0 && b.duplicated == 0, "a recovered connect is not replayed to: \(b)")
+    }
+
     /// The pack's pair: the same flapping dashboard with a live feed, without and with recovery.
     @Test func thePacksRecoveryScenarioRemovesTheMissedEventsOfTheFlappingOne() throws {
         let missing = try DashboardScenarioTests.simulate(try Scenario.load(path: DashboardScenarioTests.path("dashboard-missed-events.yaml")))
@@ -434,6 +463,25 @@ import Testing
         let o = recovering.metrics.overall
         #expect(o.falseDisconnects > 500 && o.recoveredReconnects == o.reconnectTimes?.count, "\(o)")
         #expect(missing.verdicts.map(\.passed) == [false, false] && recovering.verdicts.map(\.passed) == [true, true])
+    }
+
+    @Test func theReplayIsReadUnderTheBroadcastAndBadValuesNameTheirPlace() throws {
+        func parse(_ workload: String) throws -> Scenario {
+            try Scenario.parse(yaml: "name: x\nduration: 1m\nserver: { builtin: socketio }\nclients: { builtin: socketio, count: 1 }\nworkload: \(workload)\n", source: "w.yaml")
+        }
+        #expect(try parse("{ broadcast: { rate: 1/s, size: 64B, replay: { last: 20, mode: request } } }").workload.broadcastReplay
+            == BroadcastReplay(last: 20, mode: .request))
+        for (bad, says) in [("{ broadcast: { rate: 1/s, size: 64B, replay: { last: 0, mode: push } } }", "workload.broadcast.replay.last"),
+                            ("{ broadcast: { rate: 1/s, size: 64B, replay: { last: 5, mode: pull } } }", "unknown mode 'pull'"),
+                            ("{ broadcast: { rate: 1/s, size: 64B, replay: { last: 5 } } }", "mode"),
+                            ("{ serverToClient: { rate: 1/s, size: 64B, replay: { last: 5, mode: push } } }", "unknown field 'replay'")] {
+            do {
+                _ = try parse(bad)
+                Issue.record("accepted: \(bad)")
+            } catch {
+                #expect("\(error)".hasPrefix("w.yaml:5:") && "\(error)".contains(says), "\(error)")
+            }
+        }
     }
 
     @Test func theFieldIsReadAsSocketIOTakesItAndBadValuesNameTheirPlace() throws {

@@ -89,19 +89,23 @@ public struct SocketIOClientStack: Sendable {
         public var healthCheck: HealthCheck.Options?
         /// How often the client emits "echo" with an ack once connected (nil: never).
         public var emitInterval: TimeSpan?
+        /// The application's replay of the broadcast stream: with `request`, the client asks for
+        /// the events after the newest it received on every connect that did not recover (nil: none).
+        public var broadcastReplay: BroadcastReplay?
 
         /// A configuration; the defaults are socket.io-client's, with no application layer.
         public init(heartbeat: EngineIOClientHeartbeat.Configuration = .engineIOClient,
                     namespace: SocketIOClientSession.Options = .init(),
                     reconnection: ReconnectionOptions = .init(),
                     customPing: CustomPing.Options? = nil, healthCheck: HealthCheck.Options? = nil,
-                    emitInterval: TimeSpan? = nil) {
+                    emitInterval: TimeSpan? = nil, broadcastReplay: BroadcastReplay? = nil) {
             self.heartbeat = heartbeat
             self.namespace = namespace
             self.reconnection = reconnection
             self.customPing = customPing
             self.healthCheck = healthCheck
             self.emitInterval = emitInterval
+            self.broadcastReplay = broadcastReplay
         }
     }
 
@@ -159,6 +163,8 @@ public struct SocketIOClientStack: Sendable {
     private var reconnectedAfter: Int?
     private var stopped = false
     private var echoCount: Int64 = 0
+    /// The newest broadcast event received, over every attempt (the replay request's `since`).
+    private var newestBroadcast: Int64 = 0
 
     /// A stack with this configuration, drawing reconnection jitter from `generator`.
     public init(configuration: Configuration, generator: SeededGenerator) {
@@ -370,6 +376,12 @@ public struct SocketIOClientStack: Sendable {
             // The dashboard's socket.on("connect"): start the custom ping and the health check.
             if customPing != nil { customPing(customPing!.connected(at: now), now, &out) }
             if healthCheck != nil, isConnected { healthCheck(healthCheck!.connected(at: now), now, &out) }
+            if configuration.broadcastReplay?.mode == .request, !session.recovered, isConnected,
+               let emitted = try? session.emit(BroadcastReplay.requestEvent,
+                                               BroadcastReplay.requestArguments(since: newestBroadcast), at: now) {
+                out.append(.note(.eventSent(BroadcastReplay.requestEvent)))
+                session(emitted, now, &out)
+            }
         case .connectFailed(let failure):
             switch failure {
             case .timedOut: out.append(.note(.connectError(.timedOut)))
@@ -380,7 +392,9 @@ public struct SocketIOClientStack: Sendable {
                 reconnection(reconnection.stop(at: now), now, &out)
             }
         case .event(let event):
-            out.append(.note(.eventReceived(BuiltinSocketIOApp.logName(of: event))))
+            let name = BuiltinSocketIOApp.logName(of: event)
+            if let k = BroadcastDetail.sequence(in: name) { newestBroadcast = max(newestBroadcast, k) }
+            out.append(.note(.eventReceived(name)))
             if let check = healthCheck, check.counts(event: event.name) { observe(.message, now, &out) }
             if let id = event.ackID { session(session.ack(id, event.arguments, at: now), now, &out) }
             if customPing != nil, isConnected {

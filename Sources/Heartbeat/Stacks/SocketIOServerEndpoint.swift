@@ -74,6 +74,8 @@ public struct SocketIOServerEndpoint: Sendable {
         public var broadcastOrigin: Instant = .zero
         /// The server's store for connection state recovery (nil: off), one for all its sessions.
         public var recovery: SocketIORecoveryStore?
+        /// The application's replay of the broadcast stream on connect (nil: none).
+        public var broadcastReplay: BroadcastReplay?
 
         /// A configuration; the defaults are socket.io's (25 s / 20 s) and no workload.
         public init(heartbeat: EngineIOServerHeartbeat.Configuration = .engineIO,
@@ -282,12 +284,19 @@ public struct SocketIOServerEndpoint: Sendable {
                 if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
                 if let interval = configuration.broadcastInterval {
                     out.append(.arm(.broadcast, at: broadcastSlots(at: now, every: interval).next))
+                    if let replay = configuration.broadcastReplay, replay.mode == .push, !session.recovered {
+                        replayBroadcast(replay, since: 0, every: interval, now, &out)
+                    }
                 }
             case .send(.replayed(let event)):
                 replayNotes.append(.note(.eventSent(BuiltinSocketIOApp.logName(of: event))))
             case .send(.event(let event)):
                 out.append(.note(.eventReceived(event.name)))
                 for r in app.replies(to: event) { reply(r, now, &out) }
+                if let replay = configuration.broadcastReplay, replay.mode == .request,
+                   let interval = configuration.broadcastInterval, let since = BroadcastReplay.since(in: event) {
+                    replayBroadcast(replay, since: since, every: interval, now, &out)
+                }
             case .send(.ackReceived(let ack)):
                 out.append(.note(.ackReceived(pendingAcks.removeValue(forKey: ack.id) ?? "\(ack.id)")))
             case .send(.ackFailed(let id, let failure)):
@@ -303,6 +312,20 @@ public struct SocketIOServerEndpoint: Sendable {
                 }
             case .observe: break
             }
+        }
+    }
+
+    /// The application's history: the broadcast events after `since`, at most `replay.last`, sent
+    /// to this client as ordinary emits (with recovery on, each gets a new offset, as a socket.io
+    /// app's `socket.emit` would).
+    private mutating func replayBroadcast(_ replay: BroadcastReplay, since: Int64, every interval: TimeSpan,
+                                          _ now: Instant, _ out: inout [Action]) {
+        guard let range = replay.sequences(current: broadcastSlots(at: now, every: interval).current, since: since) else { return }
+        for sequence in range {
+            let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize)
+            guard let actions = try? session.emit(BroadcastDetail.event, arguments, at: now) else { return }
+            out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
+            session(actions, now, &out)
         }
     }
 
