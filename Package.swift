@@ -193,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "LiveComponentsTests",
             dependencies: [
-                "LiveComponents", "Heartbeat", "LabCore", "TestSupport",
+                "LiveComponents", "Heartbeat", "LabCore", "TestSupport", "FaultProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -29,6 +29,12 @@ public struct ProxySnapshot: Sendable, Hashable {
     public var upstream: String
     public var enabled: Bool
     public var toxics: [Toxic]
+    /// Every upstream (server instance), in order; `upstream` is the first.
+    public var upstreams: [String] = []
+    /// How new connections are spread over them.
+    public var balance: BalancePolicy = .roundRobin
+    /// Each upstream's state: in or out, and its open connections.
+    public var upstreamStates: [UpstreamBalancer.Upstream] = []
 }
 
 /// Counters of one proxy, for the Prometheus endpoint.
@@ -55,7 +61,8 @@ public final class Proxy: @unchecked Sendable {
 
     private struct State {
         var listen: HostPort
-        var upstream: HostPort
+        var upstreams: [HostPort]
+        var balancer: UpstreamBalancer
         var enabled: Bool
         var toxics: [Toxic] = []
         var listener: (any Channel)?
@@ -79,7 +86,8 @@ public final class Proxy: @unchecked Sendable {
          connector: @escaping UpstreamConnector = ProxyConnection.tcpConnector, enabled: Bool = false) {
         self.name = name
         // `enabled` without a listener: a test's proxy, handed its client channels through `accept`.
-        self.state = NIOLockedValueBox(State(listen: listen, upstream: upstream, enabled: enabled))
+        self.state = NIOLockedValueBox(State(listen: listen, upstreams: [upstream],
+                                             balancer: UpstreamBalancer(count: 1, policy: .roundRobin), enabled: enabled))
         self.group = group
         self.seed = seed
         self.window = window
@@ -95,8 +103,9 @@ public final class Proxy: @unchecked Sendable {
     /// The current configuration.
     public var snapshot: ProxySnapshot {
         state.withLockedValue { s in
-            ProxySnapshot(name: name, listen: s.listen.description, upstream: s.upstream.description,
-                          enabled: s.enabled, toxics: s.toxics)
+            ProxySnapshot(name: name, listen: s.listen.description, upstream: s.upstreams[0].description,
+                          enabled: s.enabled, toxics: s.toxics, upstreams: s.upstreams.map(\.description),
+                          balance: s.balancer.policy, upstreamStates: s.balancer.upstreams)
         }
     }
 
@@ -186,7 +195,10 @@ public final class Proxy: @unchecked Sendable {
     public func update(listen: HostPort?, upstream: HostPort?) async throws(ProxyError) {
         let (wasEnabled, listenChanged) = state.withLockedValue { s -> (Bool, Bool) in
             let changed = listen.map { $0 != s.listen } ?? false
-            if let upstream { s.upstream = upstream }
+            if let upstream {
+                s.upstreams = [upstream]
+                s.balancer = UpstreamBalancer(count: 1, policy: s.balancer.policy)
+            }
             return (s.enabled, changed)
         }
         if listenChanged, let listen {
@@ -194,6 +206,44 @@ public final class Proxy: @unchecked Sendable {
             state.withLockedValue { $0.listen = listen }
             if wasEnabled { try await enable() }
         }
+    }
+
+    /// Puts several upstreams (server instances) behind the proxy, spread by `balance`; open
+    /// connections keep theirs. One upstream is the plain proxy.
+    public func setUpstreams(_ upstreams: [HostPort], balance: BalancePolicy) throws(ProxyError) {
+        guard !upstreams.isEmpty else { throw .invalidUpstreams("at least one upstream is needed") }
+        state.withLockedValue { s in
+            var balancer = UpstreamBalancer(count: upstreams.count, policy: balance)
+            // The connections still open to an upstream that stays (same index) count on it.
+            for c in s.connections.values {
+                if let i = c.upstreamIndex, i < upstreams.count, i < s.upstreams.count, s.upstreams[i] == upstreams[i] {
+                    balancer.count(openOn: i)
+                }
+            }
+            s.upstreams = upstreams
+            s.balancer = balancer
+        }
+    }
+
+    /// Takes upstream `index` out (no new connections go to it; open ones stay) or puts it back.
+    public func setUpstream(_ index: Int, enabled: Bool) throws(ProxyError) {
+        let found = state.withLockedValue { s -> Bool in
+            guard s.upstreams.indices.contains(index) else { return false }
+            s.balancer.setEnabled(enabled, upstream: index)
+            return true
+        }
+        guard found else { throw .upstreamNotFound(index) }
+    }
+
+    /// Closes every open connection to upstream `index` (a reset, as a load balancer that drops an
+    /// instance's connections): the clients reconnect, to the instances still in.
+    public func dropConnections(toUpstream index: Int) async {
+        let conns = state.withLockedValue { s in s.connections.values.filter { $0.upstreamIndex == index } }
+        for closing in conns.map({ $0.abort(reason: "upstream \(index) dropped", reset: true) }) { try? await closing.get() }
+    }
+
+    func learnSession(_ sid: String, upstream: Int) {
+        state.withLockedValue { $0.balancer.learn(sid: sid, upstream: upstream) }
     }
 
     // MARK: Toxics
@@ -285,21 +335,45 @@ public final class Proxy: @unchecked Sendable {
         let connection = ProxyConnection(id: id, client: child, owner: self, seed: seed, window: window, observer: observer,
                                          connector: connector)
         try child.pipeline.syncOperations.addHandler(ProxySideHandler(connection: connection, side: .client))
-        let (toxics, upstream, enabled) = state.withLockedValue { s in
+        let host = Self.host(of: connection.clientAddress)
+        let (toxics, chosen, policy, enabled) = state.withLockedValue { s -> ([Toxic], (HostPort, Int)?, BalancePolicy, Bool) in
             s.connections[id] = connection
-            return (s.toxics, s.upstream, s.enabled)
+            guard s.enabled, s.balancer.policy != .sid else { return (s.toxics, nil, s.balancer.policy, s.enabled) }
+            let index = s.balancer.choose(clientHost: host)
+            return (s.toxics, index.map { (s.upstreams[$0], $0) }, s.balancer.policy, s.enabled)
         }
         accepted.add(1, ordering: .relaxed)
         guard enabled else {
             connection.terminate(reason: "proxy disabled", reset: false)
             return
         }
-        connection.start(toxics: toxics, upstream: upstream, connectTimeout: .seconds(10))
+        if policy == .sid {
+            connection.startRouted(toxics: toxics, connectTimeout: .seconds(10)) { [weak self] sid in
+                self?.state.withLockedValue { s in
+                    s.balancer.choose(clientHost: host, sid: sid).map { (s.upstreams[$0], $0) }
+                }
+            }
+        } else if let (upstream, index) = chosen {
+            connection.start(toxics: toxics, upstream: upstream, index: index, connectTimeout: .seconds(10))
+        } else {
+            connection.terminate(reason: "no upstream in", reset: true)
+        }
+    }
+
+    /// The IP of "[IPv4]127.0.0.1/127.0.0.1:5000"-style or "127.0.0.1:5000" addresses (stickiness
+    /// by address ignores the port).
+    static func host(of address: String) -> String {
+        var text = Substring(address)
+        if let slash = text.lastIndex(of: "/") { text = text[text.index(after: slash)...] }
+        if let colon = text.lastIndex(of: ":") { text = text[..<colon] }
+        return String(text)
     }
 
     func connectionEnded(_ connection: ProxyConnection, reason: String) {
         if reason.contains("reset") { resets.add(1, ordering: .relaxed) }
-        state.withLockedValue { _ = $0.connections.removeValue(forKey: connection.id) }
+        state.withLockedValue { s in
+            if s.connections.removeValue(forKey: connection.id) != nil, let i = connection.upstreamIndex { s.balancer.closed(i) }
+        }
     }
 
     func countBytes(_ count: Int, direction: LinkDirection) {

@@ -99,6 +99,21 @@ final class ProxyConnection: @unchecked Sendable {
     private var actionTimerAt: Instant?
     /// The upstream connect while it is in flight (nil before it starts and once it ends).
     private var connecting: EventLoopFuture<any Channel>?
+    /// Which of the proxy's upstreams this connection goes to, once chosen.
+    private(set) var upstreamIndex: Int?
+    /// For a proxy balancing by Engine.IO session: picks the upstream from the first request
+    /// line's `sid` (nil: none), until the connection is routed.
+    private var router: ((String?) -> (HostPort, Int)?)?
+    /// The client's first bytes while the connection waits for its route (at most `routeHeadLimit`).
+    private var requestHead: [UInt8] = []
+    /// The server's first bytes, read for the session id its open packet hands out (a handshake
+    /// routed by balancing, not by a known sid); nil once done.
+    private var answerHead: [UInt8]?
+    private var connectTimeout: TimeAmount = .seconds(10)
+    /// How much of a request the router waits for before routing without a sid.
+    static let routeHeadLimit = 8192
+    /// How much of an answer is read for the open packet's sid.
+    static let answerHeadLimit = 4096
 
     /// Bytes read from the client (upstream link).
     let bytesUpstream = Synchronization.Atomic<Int64>(0)
@@ -156,14 +171,53 @@ final class ProxyConnection: @unchecked Sendable {
 
     // MARK: Lifecycle
 
-    /// Starts the connection: waits for any slow-connect delay, then connects upstream.
-    func start(toxics: [Toxic], upstream: HostPort, connectTimeout: TimeAmount) {
+    /// Starts the connection: waits for any slow-connect delay, then connects to upstream number
+    /// `index` of the proxy at `upstream`.
+    func start(toxics: [Toxic], upstream: HostPort, index: Int, connectTimeout: TimeAmount) {
         eventLoop.preconditionInEventLoop()
         applyToxicsOnLoop(toxics)
         observer?.connectionOpened(id: id, proxy: proxyName, at: openedAt)
-        let delay = pump.schedule.connectDelay
-        if delay > .zero {
-            scheduler.schedule(at: scheduler.now + delay) { [self] in
+        upstreamIndex = index
+        self.connectTimeout = connectTimeout
+        connectAfterDelay(upstream)
+    }
+
+    /// Starts a connection whose upstream depends on its first request (balancing by Engine.IO
+    /// session): what the client sends waits, in order, until its first line is read (or
+    /// `routeHeadLimit` bytes, or its FIN), then `router` picks the upstream from the line's `sid`.
+    /// A connection routed without a sid reads the answer's open packet so the session's later
+    /// requests can follow it (`learnSession`).
+    func startRouted(toxics: [Toxic], connectTimeout: TimeAmount,
+                     router: @escaping (String?) -> (HostPort, Int)?) {
+        eventLoop.preconditionInEventLoop()
+        applyToxicsOnLoop(toxics)
+        observer?.connectionOpened(id: id, proxy: proxyName, at: openedAt)
+        self.connectTimeout = connectTimeout
+        self.router = router
+    }
+
+    /// Routes a connection waiting for its first request line.
+    private func route(complete: Bool) {
+        guard let router else { return }
+        let sid = UpstreamBalancer.sessionID(inRequest: requestHead)
+        let lineRead = requestHead.contains(UInt8(ascii: "\n"))
+        guard complete || lineRead || requestHead.count >= Self.routeHeadLimit else { return }
+        self.router = nil
+        requestHead = []
+        guard let (upstream, index) = router(sid) else {
+            terminate(reason: "no upstream in", reset: true)
+            return
+        }
+        upstreamIndex = index
+        if sid == nil { answerHead = [] }
+        connectAfterDelay(upstream)
+    }
+
+    private func connectAfterDelay(_ upstream: HostPort) {
+        // A slow connect counts from the accept, however long the route took.
+        let due = openedAt + pump.schedule.connectDelay
+        if due > scheduler.now {
+            scheduler.schedule(at: due) { [self] in
                 connectUpstream(upstream, timeout: connectTimeout)
             }
         } else {
@@ -214,9 +268,9 @@ final class ProxyConnection: @unchecked Sendable {
     /// both channels are closed and a connect in flight has ended, so a shutdown that waits for it
     /// leaves nothing that could still schedule work on a loop about to stop.
     @discardableResult
-    func abort(reason: String) -> EventLoopFuture<Void> {
+    func abort(reason: String, reset: Bool = false) -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
-            self.terminate(reason: reason, reset: false)
+            self.terminate(reason: reason, reset: reset)
             var closing = self.sides.compactMap { $0.channel?.closeFuture }
             if let connecting = self.connecting {
                 // The connect's own completion closes a channel that arrives after the end.
@@ -324,6 +378,8 @@ final class ProxyConnection: @unchecked Sendable {
     /// Whether the handler on `side` may read more: the other side is connected and writable and
     /// the link's queue is within the flow-control window.
     func mayRead(from side: Side) -> Bool {
+        // A connection waiting for its route reads its first request (at most routeHeadLimit bytes).
+        if side == .client, router != nil, !closed { return true }
         guard !closed, let destination = sides[side.other.rawValue].channel else { return false }
         let direction = side.inbound
         return destination.isWritable && outboxes[direction.index].bytes + pump.heldBytes(direction) < window
@@ -351,6 +407,18 @@ final class ProxyConnection: @unchecked Sendable {
         }
         owner?.countBytes(count, direction: direction)
         observer?.chunk(id: id, direction: direction, bytes: buffer, at: now)
+        if direction == .upstream, router != nil {
+            requestHead += buffer.readableBytesView.prefix(Self.routeHeadLimit - requestHead.count)
+            route(complete: false)
+        } else if direction == .downstream, var head = answerHead {
+            head += buffer.readableBytesView.prefix(Self.answerHeadLimit - head.count)
+            if let sid = UpstreamBalancer.sessionID(inOpenPacket: head), let index = upstreamIndex {
+                owner?.learnSession(sid, upstream: index)
+                answerHead = nil
+            } else {
+                answerHead = head.count >= Self.answerHeadLimit ? nil : head
+            }
+        }
         // NIO's first read on an accepted channel does not ask the pipeline, so data can come before
         // the upstream channel: the pump holds it until `farEndConnected`.
         pumping { $0.write(ProxyChunk(buffer: buffer), bytes: count, on: direction, at: now, $1) }
@@ -370,6 +438,8 @@ final class ProxyConnection: @unchecked Sendable {
     func inputClosed(on side: Side) {
         guard !closed, !sides[side.rawValue].inputClosed else { return }
         sides[side.rawValue].inputClosed = true
+        if side == .client, router != nil { route(complete: true) }
+        guard !closed else { return }
         let direction = side.inbound
         let now = scheduler.now
         pumping { $0.writeFIN(on: direction, at: now, $1) }

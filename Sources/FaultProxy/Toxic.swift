@@ -43,6 +43,10 @@ public enum ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAddress(field: String, value: String, reason: String)
     case listenFailed(String, reason: String)
     case invalidToxic(ConditionError)
+    /// An upstream pool that cannot be (none given).
+    case invalidUpstreams(String)
+    /// No upstream with this index.
+    case upstreamNotFound(Int)
 
     public var description: String {
         switch self {
@@ -53,6 +57,8 @@ public enum ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidAddress(let field, let value, let reason): "\(field): '\(value)' \(reason)"
         case .listenFailed(let address, let reason): "listen \(address): \(reason)"
         case .invalidToxic(let error): "attributes.\(error.field): \(error.reason)"
+        case .invalidUpstreams(let reason): "upstreams: \(reason)"
+        case .upstreamNotFound(let index): "upstream not found: \(index)"
         }
     }
 }

@@ -133,6 +133,8 @@ struct APIError: Error, Sendable, CustomStringConvertible {
             self.init(status: 400, field: field, reason: "'\(value)' \(reason)")
         case .listenFailed: self.init(status: 500, reason: error.description)
         case .invalidToxic(let c): self.init(status: 400, field: "attributes.\(c.field)", reason: c.reason)
+        case .invalidUpstreams(let reason): self.init(status: 400, field: "upstreams", reason: reason)
+        case .upstreamNotFound: self.init(status: 404, reason: error.description)
         }
     }
 }

@@ -116,6 +116,16 @@ public actor ControlAPI {
             return try await updateToxic(toxicName, of: try proxy(name), try body(request))
         case (.connections(let name), _):
             return .json(200, connectionsJSON(try proxy(name)))
+        case (.upstreams(let name), _):
+            return .json(200, upstreamsJSON(try proxy(name)))
+        case (.upstream(let name, let index), "GET"):
+            let proxy = try proxy(name)
+            guard case .array(let all) = upstreamsJSON(proxy), all.indices.contains(index) else {
+                throw APIError(ProxyError.upstreamNotFound(index))
+            }
+            return .json(200, all[index])
+        case (.upstream(let name, let index), _):
+            return try await updateUpstream(index, of: try proxy(name), try body(request))
         }
     }
 
@@ -143,6 +153,7 @@ public actor ControlAPI {
         do throws(ProxyError) {
             proxy = try await registry.create(name: draft.name, listen: draft.listen, upstream: draft.upstream,
                                               enabled: draft.enabled)
+            if let pool = draft.pool { try proxy.setUpstreams(pool.upstreams, balance: pool.balance) }
         } catch {
             throw APIError(error)
         }
@@ -161,7 +172,13 @@ public actor ControlAPI {
         case .bool(let b)?: enabled = b
         case let other?: throw APIError.wrongType("enabled", expected: "a boolean", got: other)
         }
+        // A balance alone keeps the proxy's upstreams.
+        let current = proxy.snapshot.upstreams.compactMap { try? HostPort(parsing: $0, field: "upstream") }
+        let pool = try ProxyDraft.pool(r, upstream: upstream, current: upstream == nil ? current : [])
         do throws(ProxyError) {
+            if let pool {
+                try proxy.setUpstreams(pool.upstreams, balance: pool.balance)
+            }
             let current = proxy.snapshot
             let newListen = listen.flatMap { $0.description == current.listen ? nil : $0 }
             let newUpstream = upstream.flatMap { $0.description == current.upstream ? nil : $0 }
@@ -217,13 +234,63 @@ public actor ControlAPI {
 
     private func proxyJSON(_ proxy: Proxy) -> JSONValue {
         let s = proxy.snapshot
-        return .object([
+        var object: JSONObject = [
             "name": .string(s.name),
             "listen": .string(s.listen),
             "upstream": .string(s.upstream),
             "enabled": .bool(s.enabled),
             "toxics": .array(s.toxics.map { toxicJSON($0, proxy: s.name) }),
-        ])
+        ]
+        // Flatline's extension: shown only for a pool, so a plain proxy reads as Toxiproxy's.
+        if s.upstreams.count > 1 || s.balance != .roundRobin {
+            object["upstreams"] = .array(s.upstreams.map(JSONValue.string))
+            object["balance"] = .string(s.balance.rawValue)
+        }
+        return .object(object)
+    }
+
+    private func upstreamsJSON(_ proxy: Proxy) -> JSONValue {
+        let s = proxy.snapshot
+        return .array(s.upstreams.enumerated().map { i, address in
+            let state = s.upstreamStates.indices.contains(i) ? s.upstreamStates[i] : UpstreamBalancer.Upstream()
+            return .object(["index": .integer(Int64(i)), "address": .string(address), "enabled": .bool(state.enabled),
+                            "connections": .integer(Int64(state.active))])
+        })
+    }
+
+    /// `POST /proxies/{name}/upstreams/{i}` `{"enabled": false, "drop": true}`: takes the instance
+    /// out of the balancing (and with `drop`, resets its open connections, so its clients reconnect
+    /// to the others), or puts it back.
+    private func updateUpstream(_ index: Int, of proxy: Proxy, _ body: JSONValue) async throws(APIError) -> APIResponse {
+        guard case .object(let object) = body else { throw APIError.badBody("expected a JSON object, got \(body.typeName)") }
+        let r = AttributeReader(object: object, path: "")
+        for key in object.keys where !["enabled", "drop"].contains(key) {
+            throw APIError.badRequest("unknown field '\(key)'; expected enabled or drop", field: key)
+        }
+        var drop = false
+        switch r.value("drop") {
+        case nil: break
+        case .bool(let b)?: drop = b
+        case let other?: throw APIError.wrongType("drop", expected: "a boolean", got: other)
+        }
+        var enabled: Bool?
+        switch r.value("enabled") {
+        case nil: break
+        case .bool(let b)?: enabled = b
+        case let other?: throw APIError.wrongType("enabled", expected: "a boolean", got: other)
+        }
+        do throws(ProxyError) {
+            if let enabled {
+                try proxy.setUpstream(index, enabled: enabled)
+            } else if !proxy.snapshot.upstreams.indices.contains(index) {
+                throw .upstreamNotFound(index)
+            }
+        } catch {
+            throw APIError(error)
+        }
+        if drop { await proxy.dropConnections(toUpstream: index) }
+        guard case .array(let all) = upstreamsJSON(proxy) else { return .noContent() }
+        return .json(200, all[index])
     }
 
     private func connectionsJSON(_ proxy: Proxy) -> JSONValue {
@@ -298,6 +365,7 @@ public actor ControlAPI {
                     proxy = try await registry.create(name: draft.name, listen: draft.listen, upstream: draft.upstream,
                                                       enabled: draft.enabled)
                 }
+                if let pool = draft.pool { try proxy.setUpstreams(pool.upstreams, balance: pool.balance) }
                 if let toxics = draft.toxics {
                     await proxy.removeAllToxics()
                     remembered[ExactName(draft.name)] = nil
@@ -347,6 +415,47 @@ struct ProxyDraft: Sendable {
     var enabled: Bool
     /// Toxics to install (populate only, Flatline's extension); nil leaves a kept proxy's toxics alone.
     var toxics: [ToxicDraft]?
+    /// Several upstreams and how to balance over them (Flatline's extension); nil for one.
+    var pool: (upstreams: [HostPort], balance: BalancePolicy)?
+
+    /// `upstreams: ["h:p", …]` and `balance: "round_robin" | "least_connections" | "source" | "sid"`,
+    /// if either is given; `upstream`, when given too, must be the first of `upstreams`.
+    static func pool(_ r: AttributeReader, upstream: HostPort?,
+                     current: [HostPort] = []) throws(APIError) -> (upstreams: [HostPort], balance: BalancePolicy)? {
+        let list = r.value("upstreams")
+        let balanceValue = r.value("balance")
+        guard list != nil || balanceValue != nil else { return nil }
+        var upstreams: [HostPort] = upstream.map { [$0] } ?? current
+        if let list {
+            guard case .array(let items) = list, !items.isEmpty else {
+                throw APIError.wrongType("upstreams", expected: "a non-empty array of host:port", got: list)
+            }
+            upstreams = []
+            for (i, item) in items.enumerated() {
+                guard case .string(let text) = item else {
+                    throw APIError.wrongType("upstreams[\(i)]", expected: "a host:port string", got: item)
+                }
+                do throws(APIError) {
+                    upstreams.append(try address(text, field: "upstream"))
+                } catch {
+                    throw APIError.badRequest("'\(text)' must be host:port with a port in 1-65535", field: "upstreams[\(i)]")
+                }
+            }
+            if let upstream, upstream != upstreams[0] {
+                throw APIError.badRequest("'\(upstream)' is not the first of upstreams", field: "upstream")
+            }
+        }
+        guard !upstreams.isEmpty else { throw APIError.missingField("upstreams") }
+        var balance = BalancePolicy.roundRobin
+        if let balanceValue {
+            let names = BalancePolicy.allCases.map(\.rawValue)
+            guard case .string(let text) = balanceValue, let policy = BalancePolicy(rawValue: text) else {
+                throw APIError.badRequest("expected one of \(names.joined(separator: ", ")), got \(balanceValue)", field: "balance")
+            }
+            balance = policy
+        }
+        return (upstreams, balance)
+    }
 
     /// Parses "host:port"; an upstream needs a real port.
     static func address(_ text: String, field: String) throws(APIError) -> HostPort {
@@ -369,10 +478,11 @@ struct ProxyDraft: Sendable {
         guard !name.isEmpty else { throw APIError.missingField("name") }
         try ResourceName.validate(name, field: "name")
         let upstreamText = try r.string("upstream") ?? ""
-        guard !upstreamText.isEmpty else { throw APIError.missingField("upstream") }
         let listenText = try r.string("listen") ?? ""
         let listen = try address(listenText.isEmpty ? "127.0.0.1:0" : listenText, field: "listen")
-        let upstream = try address(upstreamText, field: "upstream")
+        let given = upstreamText.isEmpty ? nil : try address(upstreamText, field: "upstream")
+        let pool = try Self.pool(r, upstream: given)
+        guard let upstream = given ?? pool?.upstreams.first else { throw APIError.missingField("upstream") }
         var enabled = true
         switch r.value("enabled") {
         case nil: break
@@ -393,7 +503,7 @@ struct ProxyDraft: Sendable {
             }
             toxics = drafts
         }
-        return ProxyDraft(name: name, listen: listen, upstream: upstream, enabled: enabled, toxics: toxics)
+        return ProxyDraft(name: name, listen: listen, upstream: upstream, enabled: enabled, toxics: toxics, pool: pool)
     }
 
     /// Parses a populate document: an array of proxies or `{"proxies": [...]}`; a name given twice is an error.

@@ -13,11 +13,16 @@ enum Route: Sendable, Hashable {
     case toxics(proxy: String)
     case toxic(proxy: String, toxic: String)
     case connections(proxy: String)
+    /// `/proxies/{name}/upstreams`: the server instances behind a proxy.
+    case upstreams(proxy: String)
+    /// `/proxies/{name}/upstreams/{index}`: one of them, to take out or put back.
+    case upstream(proxy: String, index: Int)
 
     /// The methods the resource accepts (Toxiproxy 2.x's, plus PATCH wherever it takes POST updates).
     var allowedMethods: [String] {
         switch self {
-        case .version, .metrics, .connections: ["GET"]
+        case .version, .metrics, .connections, .upstreams: ["GET"]
+        case .upstream: ["GET", "POST", "PATCH"]
         case .reset, .populate: ["POST"]
         case .proxies, .toxics: ["GET", "POST"]
         case .proxy, .toxic: ["GET", "POST", "PATCH", "DELETE"]
@@ -62,8 +67,12 @@ enum Route: Sendable, Hashable {
             switch segments[2] {
             case "toxics": return .toxics(proxy: segments[1])
             case "connections": return .connections(proxy: segments[1])
+            case "upstreams": return .upstreams(proxy: segments[1])
             default: throw .notFound
             }
+        case 4 where segments[0] == "proxies" && segments[2] == "upstreams":
+            guard let index = Int(segments[3]), index >= 0, String(index) == segments[3] else { throw .notFound }
+            return .upstream(proxy: segments[1], index: index)
         case 4 where segments[0] == "proxies" && segments[2] == "toxics":
             return .toxic(proxy: segments[1], toxic: segments[3])
         default:
