@@ -210,10 +210,12 @@ public final class Proxy: @unchecked Sendable {
 
     /// Puts several upstreams (server instances) behind the proxy, spread by `balance`; open
     /// connections keep theirs. One upstream is the plain proxy.
-    public func setUpstreams(_ upstreams: [HostPort], balance: BalancePolicy) throws(ProxyError) {
+    /// `firstTurn` is the upstream the turn starts at (several proxies in front of one pool, one per
+    /// client, start apart so that their first clients spread).
+    public func setUpstreams(_ upstreams: [HostPort], balance: BalancePolicy, firstTurn: Int = 0) throws(ProxyError) {
         guard !upstreams.isEmpty else { throw .invalidUpstreams("at least one upstream is needed") }
         state.withLockedValue { s in
-            var balancer = UpstreamBalancer(count: upstreams.count, policy: balance)
+            var balancer = UpstreamBalancer(count: upstreams.count, policy: balance, firstTurn: firstTurn)
             // The connections still open to an upstream that stays (same index) count on it.
             for c in s.connections.values {
                 if let i = c.upstreamIndex, i < upstreams.count, i < s.upstreams.count, s.upstreams[i] == upstreams[i] {

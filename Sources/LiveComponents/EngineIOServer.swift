@@ -48,6 +48,8 @@ public struct EngineIOServerConfiguration: Sendable {
     public var broadcastSize = 64
     /// The application's replay of the broadcast stream on connect (nil: none).
     public var broadcastReplay: BroadcastReplay?
+    /// Which instance this server is (1-based) when several run behind a proxy; its connects say so.
+    public var instance: Int?
     /// socket.io's connection state recovery (a scenario's `server.connectionStateRecovery`); nil for off.
     public var recovery: SocketIORecoveryOptions?
 
@@ -70,6 +72,12 @@ public final class EngineIOServer: @unchecked Sendable {
     private var sidRandom: SeededGenerator
     /// The store for connection state recovery that every session of this server shares (nil: off).
     let recovery: SocketIORecoveryStore?
+
+    /// The instance's process died (a scenario's `server: { down: [k] }`): what the recovery store
+    /// kept is gone with it.
+    public func clearRecovery() {
+        recovery?.clear(at: Instant.monotonicNow())
+    }
 
     /// The bound port.
     public private(set) var port = 0

@@ -47,6 +47,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         endpointConfiguration.broadcastOrigin = server.startedAt
         endpointConfiguration.recovery = server.recovery
         endpointConfiguration.broadcastReplay = configuration.broadcastReplay
+        endpointConfiguration.instance = configuration.instance
         self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: endpointConfiguration)
     }
 
@@ -248,7 +249,7 @@ final class EngineIOServerSession: @unchecked Sendable {
             case .cancel(let timer): timers.cancel(timer)
             case .cancelAllTimers: timers.cancelAll()
             case .note(let note) where note.isConnect:
-                if case .connected(let auth, _) = note, case .object(let fields)? = auth,
+                if case .connected(let auth, _, _) = note, case .object(let fields)? = auth,
                    case .string(let name)? = fields["flatline"] { logName = name }
                 server.record(logName, .connect, detail: note.logFields.detail, at: now)
             case .note(.pong(let rtt)):

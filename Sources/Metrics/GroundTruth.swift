@@ -274,6 +274,48 @@ extension GroundTruth {
         self.init(periods: periods, toleratedStall: scenario.toleratedStall, duration: scenario.duration)
     }
 
+    /// This truth with the scenario's instance outages (`server: { down: [k] }`) added: a connection
+    /// whose server session was on instance k when it went down was reset by the instance's death,
+    /// so for it the link is dead from then until its next session on a live instance, at most
+    /// `resetWindow` (its disconnect is a detection, found at once). Which connection was where comes from the log: the servers' connects name their
+    /// instance (`InstanceDetail`).
+    public func addingInstanceOutages<Events: Collection>(_ outages: [(instance: Int, range: Range<TimeSpan>)], events: Events,
+                                                          resetWindow: TimeSpan = .seconds(1)) -> GroundTruth
+        where Events.Element == LabEvent {
+        guard !outages.isEmpty else { return self }
+        // Each connection's server sessions: [since, until) on an instance (1-based).
+        var sessions: [String: [(instance: Int, range: Range<TimeSpan>)]] = [:]
+        var open: [String: (instance: Int, since: TimeSpan)] = [:]
+        for event in events where event.side == .server {
+            if event.kind == .connect, let detail = event.detail, detail.hasPrefix("socket.io"),
+               let instance = InstanceDetail.instance(in: detail) {
+                // A session that vanished with its instance logged no disconnect: it ended by now.
+                if let session = open[event.connection] {
+                    sessions[event.connection, default: []].append((session.instance, session.since..<max(session.since, event.time)))
+                }
+                open[event.connection] = (instance, event.time)
+            } else if event.kind == .disconnect, let session = open.removeValue(forKey: event.connection) {
+                sessions[event.connection, default: []].append((session.instance, session.since..<max(session.since, event.time)))
+            }
+        }
+        for (connection, session) in open {
+            sessions[connection, default: []].append((session.instance, session.since..<TimeSpan.nanoseconds(Int64.max)))
+        }
+        var added = periods
+        for outage in outages {
+            let at = outage.range.lowerBound
+            for (connection, list) in sessions where list.contains(where: { $0.instance == outage.instance + 1 && $0.range.contains(at) }) {
+                // Dead until the balancer gave it a live instance (its next session), at most `resetWindow`
+                // when a reset alone ends it (the disconnect comes at once; a client slow to come back
+                // is away, not dead).
+                let next = list.map(\.range.lowerBound).filter { $0 > at }.min()
+                let end = min(outage.range.upperBound, next ?? at + resetWindow, at + resetWindow)
+                added.append(LinkPeriod(start: at, end: max(end, at + .milliseconds(1)), kind: .dead, connection: connection))
+            }
+        }
+        return GroundTruth(periods: added, toleratedStall: toleratedStall, duration: duration)
+    }
+
     /// The periods a scenario's baseline link and timeline imply (see `init(scenario:)`).
     public static func periods(of scenario: Scenario) -> [LinkPeriod] {
         var result: [LinkPeriod] = []

@@ -234,6 +234,8 @@ public struct RunMetrics: Sendable, Hashable {
     public var missedDetections: [MissedDetection]
     /// Disconnect events by side and reason, sorted by side then reason.
     public var disconnectCounts: [DisconnectCount]
+    /// Each server instance's share, when several ran behind the proxy (empty otherwise).
+    public var instances: [InstanceMetrics] = []
 
     /// Computes the metrics of a run of `duration` from its events. Events are taken in time
     /// order (ties in log order); `fault` events and the connection "run" are ignored.
@@ -286,7 +288,7 @@ public struct RunMetrics: Sendable, Hashable {
             .sorted { (sideOrder[$0.side]!, $0.reason) < (sideOrder[$1.side]!, $1.reason) }
 
         let overall = ConnectionAccumulator.combine(overallMembers, allForTraffic: perConnection, side: runSide, duration: duration)
-        return RunMetrics(
+        var metrics = RunMetrics(
             duration: duration,
             connections: perConnection.map { $0.metrics(duration: duration) },
             overall: overall,
@@ -299,6 +301,8 @@ public struct RunMetrics: Sendable, Hashable {
             },
             missedDetections: perConnection.flatMap(\.missed),
             disconnectCounts: disconnectCounts)
+        metrics.instances = InstanceMetrics.compute(events)
+        return metrics
     }
 
     /// Orders names with digit runs compared as numbers: "c2" < "c10".

@@ -86,7 +86,7 @@ public enum LiveScenarioRun {
                 var events = Self.ownEvents(in: program.stdout, shift: started - outcome.origin, before: outcome.ranFor)
                 for k in events.indices { if let name = names[events[k].connection] { events[k].connection = name } }
                 outcome.programs[i].eventsMerged = events.count
-                if program.name == "server", !events.isEmpty { serverLogged = true }
+                if Self.isServerProgram(program.name), !events.isEmpty { serverLogged = true }
                 collected += events
             }
             if !collected.isEmpty {
@@ -143,6 +143,9 @@ public enum LiveScenarioRun {
 
     /// Starts one external program with its templates expanded and its working directory resolved
     /// against the scenario file's folder; errors name the scenario and the field.
+    /// Whether a started program is one of the server's instances ("server", "server-2", …).
+    static func isServerProgram(_ name: String) -> Bool { name == "server" || name.hasPrefix("server-") }
+
     static func startProgram(_ component: ExternalComponent, name: String, field: String, values: [String: String],
                              folder: URL, logs: URL, scenario: String, parts: LiveRunParts) throws -> ExternalProcess {
         let directory = component.directory(relativeTo: folder)
@@ -197,7 +200,7 @@ final class LiveRunParts: @unchecked Sendable {
     /// The built-in server's own event loop, which a `server: pause` phase blocks.
     let serverGroup: MultiThreadedEventLoopGroup
     private let lock = NSLock()
-    private var server: EngineIOServer?
+    private var servers: [EngineIOServer] = []
     private var registry: ProxyRegistry?
     private var clients: [SocketIOClient] = []
     private var processes: [(process: ExternalProcess, command: [String])] = []
@@ -219,7 +222,7 @@ final class LiveRunParts: @unchecked Sendable {
         }
     }
 
-    func setServer(_ server: EngineIOServer) { lock.withLock { self.server = server } }
+    func addServer(_ server: EngineIOServer) { lock.withLock { servers.append(server) } }
     func setRegistry(_ registry: ProxyRegistry) { lock.withLock { self.registry = registry } }
     func addClient(_ client: SocketIOClient) { lock.withLock { clients.append(client) } }
 
@@ -275,14 +278,14 @@ final class LiveRunParts: @unchecked Sendable {
             return !began
         }
         guard first else { return }
-        let (server, registry, clients, processes) = lock.withLock {
-            (self.server, self.registry, self.clients, self.processes.map { $0.process })
+        let (servers, registry, clients, processes) = lock.withLock {
+            (self.servers, self.registry, self.clients, self.processes.map { $0.process })
         }
-        let clientPrograms = processes.filter { $0.name != "server" }
-        let serverPrograms = processes.filter { $0.name == "server" }
+        let clientPrograms = processes.filter { !LiveScenarioRun.isServerProgram($0.name) }
+        let serverPrograms = processes.filter { LiveScenarioRun.isServerProgram($0.name) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: LiveRunPart(name: "proxy") { await registry?.removeAll() }),
-            .init(service: LiveRunPart(name: "server") { await server?.stop() }),
+            .init(service: LiveRunPart(name: "server") { for server in servers { await server.stop() } }),
             .init(service: LiveRunPart(name: "server program") {
                 await withTaskGroup(of: Void.self) { tasks in
                     for program in serverPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }

@@ -26,8 +26,12 @@ struct LiveTopology {
     /// The proxies: one for every client when the scenario has per-connection random faults (so
     /// each client's own episodes apply to its connections alone), otherwise one for all.
     let proxies: [Proxy]
-    /// The external server's process, when the server is a program.
-    let serverProcess: ExternalProcess?
+    /// The external server's process, when the server is a program (the first instance's).
+    var serverProcess: ExternalProcess? { serverProcesses.first }
+    /// Every external server instance's process.
+    let serverProcesses: [ExternalProcess]
+    /// The built-in server's instances.
+    let servers: [EngineIOServer]
 
     /// Starts the server, then the proxy, then the clients. An external server must be ready
     /// before the run's clock starts; an interruption while waiting for it is an error (nothing ran).
@@ -36,8 +40,8 @@ struct LiveTopology {
         let events = MemoryEventSink()
         let tapEvents = MemoryEventSink()
         let folder = URL(fileURLWithPath: source).deletingLastPathComponent()
-        let (upstreamPort, origin, serverProcess) = try await startServer(scenario, source: source, seed: seed, logs: logs,
-                                                                          folder: folder, events: events, parts: parts)
+        let (upstreamPorts, origin, serverProcesses, servers) = try await startServers(scenario, source: source, seed: seed, logs: logs,
+                                                                                       folder: folder, events: events, parts: parts)
         // The proxy, with the Engine.IO tap when the server is a program that writes no events.
         var tap: EngineIOTap?
         if case .external = scenario.server { tap = EngineIOTap(events: tapEvents, startedAt: origin) }
@@ -48,59 +52,82 @@ struct LiveTopology {
         for index in 0..<(perClient ? max(1, scenario.clients.count) : 1) {
             let proxy = try await registry.create(name: perClient ? "\(scenario.name)-c\(index + 1)" : scenario.name,
                                                   listen: HostPort(host: "127.0.0.1", port: 0),
-                                                  upstream: HostPort(host: "127.0.0.1", port: upstreamPort))
+                                                  upstream: HostPort(host: "127.0.0.1", port: upstreamPorts[0]))
+            if upstreamPorts.count > 1 || scenario.balance != .roundRobin {
+                try proxy.setUpstreams(upstreamPorts.map { HostPort(host: "127.0.0.1", port: $0) }, balance: scenario.balance,
+                                       firstTurn: index)
+            }
             for toxic in LiveScenarioRun.toxics(scenario.link, prefix: "baseline") { try await proxy.addToxic(toxic) }
             proxies.append(proxy)
         }
         try startClients(scenario, proxyPorts: proxies.map(\.listenAddress.port), source: source, seed: seed, logs: logs,
                          folder: folder, origin: origin, events: events, parts: parts)
-        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, proxies: proxies, serverProcess: serverProcess)
+        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, proxies: proxies,
+                            serverProcesses: serverProcesses, servers: servers)
     }
 
-    /// The server on a loopback port: its port, the run's origin (after an external server is
-    /// ready), and the external server's process.
-    private static func startServer(_ scenario: Scenario, source: String, seed: UInt64, logs: URL, folder: URL,
-                                    events: MemoryEventSink, parts: LiveRunParts)
-        async throws -> (port: Int, origin: Instant, process: ExternalProcess?) {
+    /// The server's instances on loopback ports (`server.instances`, one by default): their ports,
+    /// the run's origin (after every external instance is ready), the external instances' processes
+    /// and the built-in instances.
+    private static func startServers(_ scenario: Scenario, source: String, seed: UInt64, logs: URL, folder: URL,
+                                     events: MemoryEventSink, parts: LiveRunParts)
+        async throws -> (ports: [Int], origin: Instant, processes: [ExternalProcess], servers: [EngineIOServer]) {
+        let count = max(1, scenario.serverInstances)
         switch scenario.server {
         case .external(let component):
-            let port = try ReadinessCheck.freeLoopbackPort()
-            let values = ["host": "127.0.0.1", "port": "\(port)"]
-            let process = try LiveScenarioRun.startProgram(component, name: "server", field: "server", values: values,
-                                                           folder: folder, logs: logs, scenario: source, parts: parts)
-            let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
-            do {
-                try await ReadinessCheck.wait(for: probe, port: port, process: process, group: parts.group)
-            } catch is CancellationError {
-                throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
-            } catch let error as ReadinessError {
-                throw RunnerError(scenario: source, message: "server: \(error.message)")
+            var ports: [Int] = []
+            var processes: [ExternalProcess] = []
+            for instance in 1...count {
+                let port = try ReadinessCheck.freeLoopbackPort()
+                let values = ["host": "127.0.0.1", "port": "\(port)", "instance": "\(instance)"]
+                let process = try LiveScenarioRun.startProgram(component, name: instance == 1 ? "server" : "server-\(instance)",
+                                                               field: "server", values: values,
+                                                               folder: folder, logs: logs, scenario: source, parts: parts)
+                ports.append(port)
+                processes.append(process)
             }
-            return (port, Instant.monotonicNow(), process)
+            let probe = component.readiness ?? ReadinessProbe(kind: .tcp)
+            for (port, process) in zip(ports, processes) {
+                do {
+                    try await ReadinessCheck.wait(for: probe, port: port, process: process, group: parts.group)
+                } catch is CancellationError {
+                    throw RunnerError(scenario: source, message: "interrupted while waiting for the server to be ready; nothing ran")
+                } catch let error as ReadinessError {
+                    throw RunnerError(scenario: source, message: count == 1 ? "server: \(error.message)"
+                                      : "server (instance \(processes.firstIndex { $0 === process }.map { $0 + 1 } ?? 0)): \(error.message)")
+                }
+            }
+            return (ports, Instant.monotonicNow(), processes, [])
         case .socketIO(let settings):
             let origin = Instant.monotonicNow()
-            var serverConfig = EngineIOServerConfiguration()
-            serverConfig.pingInterval = settings.pingInterval
-            serverConfig.pingTimeout = settings.pingTimeout
-            serverConfig.seed = seed
-            // server.stack python-socketio: the same service-task phase as the simulation's run 0.
-            serverConfig.serviceSweepPhase = settings.serviceSweepPhase(seed: seed, run: 0)
-            serverConfig.detector = settings.detector
-            serverConfig.recovery = settings.connectionStateRecovery
-            serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
-            serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
-            serverConfig.broadcastInterval = scenario.workload.broadcast?.rate.interval
-            serverConfig.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
-            serverConfig.broadcastReplay = scenario.workload.broadcastReplay
-            if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
-                serverConfig.pingEvent = ping.pingEvent
-                serverConfig.pongEvent = ping.pongEvent
+            var servers: [EngineIOServer] = []
+            for instance in 1...count {
+                var serverConfig = EngineIOServerConfiguration()
+                serverConfig.pingInterval = settings.pingInterval
+                serverConfig.pingTimeout = settings.pingTimeout
+                // Each instance its own session ids (and recovery store: no shared adapter).
+                serverConfig.seed = instance == 1 ? seed : seed &+ UInt64(instance) &* 0x9e37_79b9
+                serverConfig.instance = count > 1 ? instance : nil
+                // server.stack python-socketio: the same service-task phase as the simulation's run 0.
+                serverConfig.serviceSweepPhase = settings.serviceSweepPhase(seed: seed, run: 0)
+                serverConfig.detector = settings.detector
+                serverConfig.recovery = settings.connectionStateRecovery
+                serverConfig.emitInterval = scenario.workload.serverToClient?.rate.interval
+                serverConfig.emitSize = Int(scenario.workload.serverToClient?.size.bytes ?? 64)
+                serverConfig.broadcastInterval = scenario.workload.broadcast?.rate.interval
+                serverConfig.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
+                serverConfig.broadcastReplay = scenario.workload.broadcastReplay
+                if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
+                    serverConfig.pingEvent = ping.pingEvent
+                    serverConfig.pongEvent = ping.pongEvent
+                }
+                // On an event loop of its own, so that a `server: pause` phase can block it alone.
+                let server = try await EngineIOServer.start(group: parts.serverGroup, port: 0, configuration: serverConfig,
+                                                            events: events, startedAt: origin)
+                parts.addServer(server)
+                servers.append(server)
             }
-            // On an event loop of its own, so that a `server: pause` phase can block it alone.
-            let server = try await EngineIOServer.start(group: parts.serverGroup, port: 0, configuration: serverConfig,
-                                                        events: events, startedAt: origin)
-            parts.setServer(server)
-            return (server.port, origin, nil)
+            return (servers.map(\.port), origin, [], servers)
         }
     }
 
@@ -135,6 +162,7 @@ struct LiveTopology {
                 c.healthCheck = clientSettings.application.healthCheck?.options
                 c.customPing = clientSettings.application.customPing?.options
                 c.heartbeat = clientSettings.heartbeat
+                c.transports = clientSettings.transports
                 let throttle = scenario.clientTimerThrottle
                 if !throttle.isEmpty {
                     c.timerDeadline = { due in origin + throttle.deadline(due - origin) }
@@ -234,6 +262,31 @@ enum LivePhaseScheduler {
         }
         // Each restart's down and up run in order, whatever the machine's load.
         let serial = SerialTasks()
+        // An instance that is down, emulated at the proxies as a restart is: taken out of the
+        // balancing, its connections reset; a built-in instance loses its recovery store with it.
+        for outage in scenario.instanceOutages {
+            let proxies = topology.proxies
+            let servers = topology.servers
+            let label = "instance \(outage.instance + 1)"
+            parts.addTimer(loop.scheduleTask(deadline: deadline(start + outage.range.lowerBound)) {
+                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                       detail: "\(label): down"))
+                serial.then {
+                    for proxy in proxies {
+                        try? proxy.setUpstream(outage.instance, enabled: false)
+                        await proxy.dropConnections(toUpstream: outage.instance)
+                    }
+                    if servers.indices.contains(outage.instance) { servers[outage.instance].clearRecovery() }
+                }
+            })
+            if outage.range.upperBound < scenario.duration {
+                parts.addTimer(loop.scheduleTask(deadline: deadline(start + outage.range.upperBound)) {
+                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                           detail: "\(label): up"))
+                    serial.then { for proxy in proxies { try? proxy.setUpstream(outage.instance, enabled: true) } }
+                })
+            }
+        }
         for restart in scenario.serverRestarts(seed: seed, run: 0) {
             let proxies = topology.proxies
             parts.addTimer(loop.scheduleTask(deadline: deadline(start + restart.lowerBound)) {

@@ -126,7 +126,8 @@ public struct ScenarioRunner: Sendable {
         // An interrupted run is judged over what ran: the timeline cut where it stopped.
         let ran = outcome.interrupted ? scaled.truncated(to: max(outcome.ranFor, .milliseconds(1))) : scaled
         // Random faults: the episodes and restarts of run 0, as the live topology applied them.
-        let truth = ran.faults.isEmpty ? GroundTruth(scenario: ran) : GroundTruth(scenario: ran, seed: baseSeed, run: 0)
+        let truth = (ran.faults.isEmpty ? GroundTruth(scenario: ran) : GroundTruth(scenario: ran, seed: baseSeed, run: 0))
+            .addingInstanceOutages(ran.instanceOutages, events: outcome.events)
         let metrics = RunMetrics.compute(events: outcome.events, truth: truth, duration: ran.duration,
                                          options: MetricsOptions(scenario: ran))
         let log = outcome.events.map { $0.jsonLine + "\n" }.joined()
@@ -140,7 +141,7 @@ public struct ScenarioRunner: Sendable {
             if case .external = scenario.clients.component { notes.append("time scale: the external clients' own settings are not rescaled") }
         }
         if let cadence = Self.cadenceNote(outcome.events) { notes.append(cadence) }
-        let serverLogged = outcome.programs.contains { $0.name == "server" && $0.eventsMerged > 0 }
+        let serverLogged = outcome.programs.contains { LiveScenarioRun.isServerProgram($0.name) && $0.eventsMerged > 0 }
         if case .external = scenario.server, !serverLogged {
             notes.append("external server: its side is seen through the proxy's Engine.IO tap (WebSocket transport only)")
         }
@@ -149,7 +150,7 @@ public struct ScenarioRunner: Sendable {
         }
         for program in outcome.programs where program.eventsMerged > 0 {
             notes.append("\(program.name): \(program.eventsMerged) events of its own event log merged, its times counted from when it was started"
-                + (program.name == "server" ? " (the proxy tap's view of it left out)" : ""))
+                + (LiveScenarioRun.isServerProgram(program.name) ? " (the proxy tap's view of it left out)" : ""))
         }
         for program in outcome.programs {
             guard let trace = program.traceback else { continue }
@@ -167,6 +168,24 @@ public struct ScenarioRunner: Sendable {
         result.ranFor = ran.duration
         result.programs = outcome.programs
         return result
+    }
+
+    /// With several server instances, a line per instance (run 1's sessions, recoveries, clients
+    /// that came back elsewhere, reconnect times), and what recovery could not do across them.
+    static func instanceNotes(_ scenario: Scenario, _ metrics: RunMetrics?) -> [String] {
+        guard let metrics, !metrics.instances.isEmpty else { return [] }
+        var notes = metrics.instances.map { i in
+            "instance \(i.instance) (run 1): \(i.sessions) sessions (\(i.recoveredSessions) recovered), "
+                + "\(i.movedAway) ended with the client back on another instance"
+                + (i.reconnectTimes.map { ", clients back after " + MetricText.decimal($0.mean.seconds, places: 3) + " s on average (max "
+                    + MetricText.decimal($0.max.seconds, places: 3) + " s)" } ?? "")
+        }
+        let moved = metrics.instances.reduce(0) { $0 + $1.movedAway }
+        if case .socketIO(let server) = scenario.server, server.connectionStateRecovery != nil, moved > 0 {
+            notes.append("connection state recovery: \(moved) sessions ended on one instance and their clients came back on another, "
+                         + "which keeps no record of them (each instance has its own store, no shared adapter): they started afresh")
+        }
+        return notes
     }
 
     /// Writes a simulated run's events as JSON lines, a megabyte at a time: the same bytes as
@@ -202,6 +221,7 @@ public struct ScenarioRunner: Sendable {
                                     measured: "no client ever completed a connect" + (connectErrors.map { ": \($0)" } ?? ""), passed: false))
         }
         let aggregate = RunMetrics.aggregate(metrics)
+        let limitations = limitations + Self.instanceNotes(scenario, metrics.first)
         let runID = writer.newRunID(scenario: scenario.name, seed: seed, mode: mode)
         let summary = RunSummary(scenario: scenario, source: source, seed: seed, mode: mode, runs: metrics.count,
                                  version: version, verdicts: verdicts, aggregate: aggregate, limitations: limitations,

@@ -55,7 +55,8 @@ public enum ScenarioSimulation {
         case nil:
             break
         }
-        let runTruth = scenario.faults.isEmpty && result.cut == nil ? truth : GroundTruth(scenario: ran, seed: seed, run: run)
+        let runTruth = (scenario.faults.isEmpty && result.cut == nil ? truth : GroundTruth(scenario: ran, seed: seed, run: run))
+            .addingInstanceOutages(ran.instanceOutages, events: result.log)
         // From the compact log directly: no array of millions of events.
         return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: ran.duration,
                                            options: MetricsOptions(scenario: scenario)))
@@ -66,6 +67,10 @@ public enum ScenarioSimulation {
                                      source: String) throws(RunnerError) -> SimulationConfiguration {
         guard case .socketIO(let server) = scenario.server else {
             throw RunnerError(scenario: source, message: "server: an external component can only run live (--mode live)")
+        }
+        if case .socketIO(let client) = scenario.clients.component, client.transports.contains("polling") {
+            throw RunnerError(scenario: source, message: "clients.transports: long-polling runs live only (--mode live); "
+                              + "the simulator models the WebSocket transport")
         }
         guard case .socketIO(let client) = scenario.clients.component else {
             throw RunnerError(scenario: source, message: "clients: an external component can only run live (--mode live)")
@@ -98,6 +103,9 @@ public enum ScenarioSimulation {
             baseline: scenario.link, phases: phases, workload: workload)
         configuration.serverPauses = scenario.serverPauses
         configuration.recovery = server.connectionStateRecovery
+        configuration.instances = scenario.serverInstances
+        configuration.balance = scenario.balance
+        configuration.instanceOutages = scenario.instanceOutages
         if let phase = server.serviceSweepPhase(seed: seed ?? scenario.seed, run: run) {
             configuration.server.serviceSweepOrigin = .zero + phase
         }

@@ -33,6 +33,14 @@ public struct Scenario: Sendable {
     public var repetitions: Int
     /// Random fault processes each connection draws its own episodes from (`faults:`).
     public var faults = FaultProcesses()
+    /// How many instances of the server run behind the proxy (`server.instances`, default 1).
+    public var serverInstances = 1
+    /// How the proxy spreads new connections over them (`server.balance`, default round robin,
+    /// as a load balancer without sticky sessions).
+    public var balance: BalancePolicy = .roundRobin
+
+    /// The most server instances a scenario may run.
+    public static let mostServerInstances = 16
     /// The document the scenario was loaded from, kept so overrides and sweeps can re-validate it.
     var document: ScenarioNode
     /// The scenarios `expandSweeps()` returns, built (and so validated) when the file was loaded.
@@ -49,6 +57,7 @@ extension Scenario: Hashable {
             && lhs.clients == rhs.clients && lhs.link == rhs.link && lhs.phases == rhs.phases
             && lhs.workload == rhs.workload && lhs.toleratedStall == rhs.toleratedStall
             && lhs.expectations == rhs.expectations && lhs.sweeps == rhs.sweeps && lhs.repetitions == rhs.repetitions
+            && lhs.serverInstances == rhs.serverInstances && lhs.balance == rhs.balance
     }
 
     /// Hashes the settings, not the places they were written.
@@ -140,6 +149,9 @@ public struct SocketIOClientSettings: Sendable, Hashable {
     /// A failure detector setting the silence limit instead of the handshake's
     /// `pingInterval + pingTimeout` (`detector:`); nil for engine.io-client's fixed limit.
     public var detector: DetectorChoice?
+    /// socket.io-client's `transports`, in order (`clients.transports`): `[websocket]` by default;
+    /// `[polling]`, or `[polling, websocket]` to start on long-polling and upgrade.
+    public var transports: [String] = ["websocket"]
     /// Whose detection semantics the client keeps (`stack:`): nil for engine.io-client's (only a
     /// ping re-arms its deadline, "ping timeout"), `python-socketio` for python-engineio's client
     /// (any packet re-arms it; it closes with "transport error").
@@ -266,7 +278,7 @@ public struct ExternalComponent: Sendable, Hashable {
     }
 
     /// The placeholders a command or environment value may use.
-    public static let serverPlaceholders = ["host", "port"] + runPlaceholders
+    public static let serverPlaceholders = ["host", "port", "instance"] + runPlaceholders
     /// The placeholders a client's command or environment value may use.
     public static let clientPlaceholders = ["host", "port", "index"] + runPlaceholders
     /// Placeholders of the run's time scale, so it is written once: `{timeScale}`, and the
@@ -425,10 +437,14 @@ public struct Phase: Sendable, Hashable {
     /// (from the run's start), as in a hidden browser tab whose timers the browser throttles;
     /// messages are still handled as they arrive. Nil: timers run on time.
     public var clientTimerAlignment: TimeSpan?
+    /// `server: { down: [2] }`: these server instances (1-based) are down for the phase: the
+    /// connections on them are reset at its start (their kernel answers for the dead process), the
+    /// balancing sends new connections elsewhere, and at its end they are back, empty.
+    public var instancesDown: [Int] = []
 
     /// Creates a phase.
     public init(at: TimeSpan, end: End, every: TimeSpan? = nil, conditions: LinkConditions, note: String? = nil,
-                serverPause: Bool = false, clientTimerAlignment: TimeSpan? = nil) {
+                serverPause: Bool = false, clientTimerAlignment: TimeSpan? = nil, instancesDown: [Int] = []) {
         self.at = at
         self.end = end
         self.every = every
@@ -436,6 +452,7 @@ public struct Phase: Sendable, Hashable {
         self.note = note
         self.serverPause = serverPause
         self.clientTimerAlignment = clientTimerAlignment
+        self.instancesDown = instancesDown
     }
 
     /// The phase's [start, end) occurrences within a run of `duration` (several when it repeats).
@@ -465,6 +482,14 @@ extension Scenario {
             for range in phase.occurrences(within: duration) { result.append((range, index)) }
         }
         return result.sorted { ($0.range.lowerBound, $0.phase) < ($1.range.lowerBound, $1.phase) }
+    }
+
+    /// When each server instance is down (`server: { down: [k] }` phases): the instance, 0-based,
+    /// and the [start, end) of each occurrence, in time order.
+    public var instanceOutages: [(instance: Int, range: Range<TimeSpan>)] {
+        timeline().flatMap { occurrence in
+            phases[occurrence.phase].instancesDown.map { (instance: $0 - 1, range: occurrence.range) }
+        }
     }
 
     /// When the server is paused (`server: pause` phases), as sorted, merged [start, end) ranges.

@@ -78,6 +78,7 @@ extension Scenario {
             throw ScenarioRead.error(root["duration"]!, "duration", "a scenario runs at most \(ScenarioBounds.longestScenario), got \(duration)")
         }
         server = try Scenario.server(try root.required("server", hint: ": a built-in (builtin: socketio) or external (command: [...]) server"), "server")
+        (serverInstances, balance) = try Scenario.serverPool(root["server"]!, "server")
         var builtinServer = false
         var serverPingInterval: TimeSpan?
         if case .socketIO(let settings) = server {
@@ -113,6 +114,15 @@ extension Scenario {
             let (list, points) = try Scenario.sweeps(node, document: document, validate: validateSweeps)
             sweeps = list
             sweepPoints = points
+        }
+        // A phase's instances must exist.
+        if let node = root["phases"], case .sequence(let items) = node.content {
+            for (index, phase) in phases.enumerated() {
+                for k in phase.instancesDown where k > serverInstances {
+                    throw ScenarioRead.error(items[index], ScenarioRead.child("phases", index: index) + ".server.down",
+                                             "instance \(k) does not exist: the server runs \(serverInstances) instance\(serverInstances == 1 ? "" : "s") (server.instances)")
+                }
+            }
         }
         try checkWork(root)
     }
@@ -195,10 +205,16 @@ extension Scenario {
     // MARK: Components
 
     private static let serverBuiltinFields = ["builtin", "pingInterval", "pingTimeout", "stack", "detector", "connectionStateRecovery"]
+        + serverPoolFields
+    /// The fields of either kind of server that say how many instances run and how they are balanced.
+    static let serverPoolFields = ["instances", "balance"]
+    /// The transports a client may name.
+    public static let clientTransports = ["polling", "websocket"]
     /// The server stacks whose detection semantics the built-in server can keep.
     public static let serverStacks = ["socketio-js", "python-socketio"]
     private static let externalFields = ["command", "env", "cwd"]
-    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth", "detector", "stack"]
+    private static let clientBuiltinFields = ["count", "builtin", "connectTimeout", "reconnection", "application", "auth", "detector", "stack",
+                                              "transports"]
     /// The client stacks whose detection semantics the built-in client can keep.
     public static let clientStacks = ["socketio-js", "python-socketio"]
 
@@ -224,7 +240,7 @@ extension Scenario {
             }
             return .socketIO(settings)
         }
-        let r = try MappingReader(node, path, known: externalFields + ["readiness"])
+        let r = try MappingReader(node, path, known: externalFields + ["readiness"] + serverPoolFields)
         var component = try external(r, placeholders: ExternalComponent.serverPlaceholders)
         let usesPort = (component.command + component.environment.values).contains { $0.contains("{port}") }
         guard usesPort else {
@@ -251,6 +267,25 @@ extension Scenario {
         return options
     }
 
+    /// `server.instances` (1 to 16) and `server.balance`, for either kind of server.
+    static func serverPool(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> (instances: Int, balance: BalancePolicy) {
+        let r = try MappingReader(anyKeys: node, path, what: "a mapping")
+        var instances = 1
+        if let n = r["instances"] {
+            instances = try ScenarioRead.integer(n, r.path("instances"), min: 1, max: Scenario.mostServerInstances)
+        }
+        var balance = BalancePolicy.roundRobin
+        if let n = r["balance"] {
+            let names = BalancePolicy.allCases.map(\.rawValue)
+            let text = try ScenarioRead.scalar(n, r.path("balance"), expected: names.joined(separator: " or "))
+            guard let policy = BalancePolicy(rawValue: text) else {
+                throw ScenarioRead.error(n, r.path("balance"), "unknown balance '\(text)'; expected one of \(names.joined(separator: ", "))")
+            }
+            balance = policy
+        }
+        return (instances, balance)
+    }
+
     static func clients(_ node: ScenarioNode, _ path: String, builtinServer: Bool = true,
                         serverPingInterval: TimeSpan? = nil) throws(ScenarioError) -> ClientGroup {
         let probe = try MappingReader(anyKeys: node, path, what: "a mapping with count and builtin or command")
@@ -273,6 +308,21 @@ extension Scenario {
                     throw ScenarioRead.error(n, r.path("stack"), "unknown stack '\(text)'; expected one of \(clientStacks.joined(separator: ", "))")
                 }
                 settings.stack = text == "socketio-js" ? nil : text
+            }
+            if let n = r["transports"] {
+                let items = try ScenarioRead.sequence(n, r.path("transports"), expected: "a list such as [polling, websocket]")
+                var transports: [String] = []
+                for (index, item) in items.enumerated() {
+                    let itemPath = ScenarioRead.child(r.path("transports"), index: index)
+                    let text = try ScenarioRead.scalar(item, itemPath, expected: clientTransports.joined(separator: " or "))
+                    guard clientTransports.contains(text) else {
+                        throw ScenarioRead.error(item, itemPath, "unknown transport '\(text)'; expected one of \(clientTransports.joined(separator: ", "))")
+                    }
+                    guard !transports.contains(text) else { throw ScenarioRead.error(item, itemPath, "'\(text)' is listed twice") }
+                    transports.append(text)
+                }
+                guard !transports.isEmpty else { throw ScenarioRead.error(n, r.path("transports"), "needs at least one transport") }
+                settings.transports = transports
             }
             return ClientGroup(count: count, component: .socketIO(settings))
         }
@@ -598,12 +648,28 @@ extension Scenario {
         }
         let conditions = try ScenarioConditions.link(r)
         var serverPause = false
+        var instancesDown: [Int] = []
         if let n = r["server"] {
-            let text = try ScenarioRead.scalar(n, r.path("server"), expected: "pause")
-            guard text == "pause" else {
-                throw ScenarioRead.error(n, r.path("server"), "expected 'pause' (the server's event loop is blocked for the phase), got '\(text)'")
+            if case .mapping = n.content {
+                let s = try MappingReader(n, r.path("server"), known: ["down"], what: "a mapping such as { down: [2] } (instance 2 is down)")
+                let downNode = try s.required("down")
+                let items: [ScenarioNode]
+                if case .sequence(let list) = downNode.content { items = list } else { items = [downNode] }
+                for (index, item) in items.enumerated() {
+                    let itemPath = items.count == 1 && !ScenarioNode.isSequence(downNode) ? s.path("down")
+                        : ScenarioRead.child(s.path("down"), index: index)
+                    let k = try ScenarioRead.integer(item, itemPath, min: 1, max: Scenario.mostServerInstances)
+                    guard !instancesDown.contains(k) else { throw ScenarioRead.error(item, itemPath, "instance \(k) is listed twice") }
+                    instancesDown.append(k)
+                }
+                guard !instancesDown.isEmpty else { throw ScenarioRead.error(downNode, s.path("down"), "needs at least one instance") }
+            } else {
+                let text = try ScenarioRead.scalar(n, r.path("server"), expected: "pause, or { down: [k] }")
+                guard text == "pause" else {
+                    throw ScenarioRead.error(n, r.path("server"), "expected 'pause' (the server's event loop is blocked for the phase) or { down: [k] } (instance k is down), got '\(text)'")
+                }
+                serverPause = true
             }
-            serverPause = true
         }
         var alignment: TimeSpan?
         if let n = r["clients"] {
@@ -611,13 +677,13 @@ extension Scenario {
                                       what: "a mapping such as { timerAlignment: 1m } (a throttled background tab)")
             alignment = try ScenarioRead.duration(try c.required("timerAlignment"), c.path("timerAlignment"), positive: true)
         }
-        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil else {
+        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil || !instancesDown.isEmpty else {
             throw ScenarioRead.error(node, path, "a phase needs conditions (both, upstream or downstream, e.g. both: stall), "
                 + "server: pause, or clients: { timerAlignment: … }")
         }
         let note = try r.optional("note") { (n, p) throws(ScenarioError) in try ScenarioRead.scalar(n, p, expected: "a text") }
         return Phase(at: at, end: end, every: every, conditions: conditions, note: note, serverPause: serverPause,
-                     clientTimerAlignment: alignment)
+                     clientTimerAlignment: alignment, instancesDown: instancesDown)
     }
 
     // MARK: Workload and expectations

@@ -41,6 +41,12 @@ struct ScenarioNode: Sendable, Hashable {
     var content: Content
     var place: SourcePlace
 
+    /// Whether `node` is a sequence.
+    static func isSequence(_ node: ScenarioNode) -> Bool {
+        if case .sequence = node.content { return true }
+        return false
+    }
+
     /// A plain scalar that YAML reads as null (`~`, `null`, or nothing at all).
     var isNull: Bool {
         if case .scalar(let text, true) = content { return ["", "~", "null", "Null", "NULL"].contains(text) }

@@ -33,6 +33,8 @@ final class SimulatedTransport {
     /// Whether the client still has this transport open.
     @exclusivity(unchecked) var clientOpen = true
     @exclusivity(unchecked) var serverState = ServerState.awaitingRequest
+    /// The server instance (0-based) the balancer gave this connection at its accept.
+    private(set) var instance = 0
 
     // The server's end: the same endpoint the live server's sessions run.
     @exclusivity(unchecked) var endpoint: SocketIOServerEndpoint
@@ -221,6 +223,7 @@ final class SimulatedTransport {
     func serverCrashed() {
         guard serverState != .closed else { return }
         perform([.cancelAllTimers])
+        if serverState == .open { engine.instanceClosed(instance) }
         serverState = .closed
         resetUnderClient()
     }
@@ -271,6 +274,13 @@ final class SimulatedTransport {
             serverState = .closed
             resetUnderClient()
         case (.upgradeRequest, .awaitingRequest):
+            guard let chosen = engine.chooseInstance() else {
+                // Every instance is down: nothing listens behind the balancer.
+                serverState = .closed
+                resetUnderClient()
+                return
+            }
+            instance = chosen
             accept()
         case (.engineIO(let p), .open):
             perform(endpoint.received(p, at: engine.now))
@@ -282,7 +292,7 @@ final class SimulatedTransport {
     /// The upgrade request arrived: answer 101, open the Engine.IO session, start the namespace.
     private func accept() {
         serverState = .open
-        endpoint = SocketIOServerEndpoint(sid: connection.nextSocketID(), configuration: engine.serverEndpoint)
+        endpoint = SocketIOServerEndpoint(sid: connection.nextSocketID(), configuration: engine.serverEndpoints[instance])
         engine.record(.connect, side: .server, connection: connection.index, detail: engine.detailEngineIO)
         transmit(.upgradeResponse, .downstream)
         perform(endpoint.opened(upgrades: [], at: engine.now))
@@ -346,8 +356,8 @@ final class SimulatedTransport {
         case .eventSent(let name):
             engine.counters.messagesSent += 1
             engine.record(.messageSent, side: .server, connection: index, detail: engine.eventName(name))
-        case .connected(_, let recovered):
-            if recovered {
+        case .connected(_, let recovered, let instance):
+            if recovered || instance != nil {
                 engine.record(.connect, side: .server, connection: index, reason: nil, detail: note.logFields.detail)
             } else {
                 engine.record(.connect, side: .server, connection: index, detail: engine.detailSocketIO)
@@ -426,6 +436,7 @@ final class SimulatedTransport {
     private func serverClosed() {
         guard serverState == .open else { return }
         serverState = .closed
+        engine.instanceClosed(instance)
         if serverSendsFIN { transmitClose(.downstream) }
         connection.transportMayBeFinished(self)
     }

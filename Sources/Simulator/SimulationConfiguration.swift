@@ -132,6 +132,13 @@ public struct SimulationConfiguration: Sendable {
     public var serverNamespace: SocketIOServerSession.Options
     /// The server's connection state recovery (socket.io's `connectionStateRecovery`); nil for off.
     public var recovery: SocketIORecoveryOptions?
+    /// How many server instances run behind the balancer (each with its own sessions and recovery store).
+    public var instances = 1
+    /// How the balancer spreads new connections over them.
+    public var balance: BalancePolicy = .roundRobin
+    /// When each instance (0-based) is down: its connections are reset at the start, no new ones
+    /// go to it, and it comes back empty at the end.
+    public var instanceOutages: [(instance: Int, range: Range<TimeSpan>)] = []
     /// The client's Engine.IO heartbeat settings.
     public var clientHeartbeat: EngineIOClientHeartbeat.Configuration
     /// The client's Socket.IO options (connect timeout, ...).

@@ -24,8 +24,13 @@ final class SimulationEngine {
     /// Whether ticks go in catch-up batches (`SimulationConfiguration.batchesTicks`): then every
     /// scheduled callback first brings its connection up to now (`SimulatedConnection.catchUp`).
     let batchesTicks: Bool
-    /// What every simulated server endpoint runs (the live server's composition, this run's settings).
-    let serverEndpoint: SocketIOServerEndpoint.Configuration
+    /// What every simulated server endpoint runs (the live server's composition, this run's settings):
+    /// the first instance's.
+    var serverEndpoint: SocketIOServerEndpoint.Configuration { serverEndpoints[0] }
+    /// Each server instance's configuration (its own recovery store), by 0-based index.
+    let serverEndpoints: [SocketIOServerEndpoint.Configuration]
+    /// Spreads accepted connections over the instances, as the live proxy's balancer does.
+    private var balancer: UpstreamBalancer
 
     init(configuration: SimulationConfiguration) {
         self.configuration = configuration
@@ -62,15 +67,23 @@ final class SimulationEngine {
         endpoint.broadcastInterval = configuration.workload.broadcastInterval
         endpoint.broadcastSize = configuration.workload.broadcastSize
         endpoint.broadcastReplay = configuration.workload.broadcastReplay
-        if let options = configuration.recovery {
-            let stream = configuration.workload.broadcastInterval.map {
-                SocketIORecoveryStore.Broadcast(interval: $0, origin: .zero, size: configuration.workload.broadcastSize)
+        let instances = max(1, configuration.instances)
+        serverEndpoints = (0..<instances).map { index in
+            var instance = endpoint
+            if instances > 1 { instance.instance = index + 1 }
+            if let options = configuration.recovery {
+                let stream = configuration.workload.broadcastInterval.map {
+                    SocketIORecoveryStore.Broadcast(interval: $0, origin: .zero, size: configuration.workload.broadcastSize)
+                }
+                // Private session ids from the run's own stream of draws; each instance its own store
+                // (no shared adapter).
+                instance.recovery = SocketIORecoveryStore(
+                    options: options, broadcast: stream, origin: .zero,
+                    seed: configuration.seed &+ 0x5ec0_7e41 &+ configuration.run &* 0x9e37_79b9_7f4a_7c15 &+ UInt64(index) &* 0x2545_f491)
             }
-            // Private session ids from the run's own stream of draws.
-            endpoint.recovery = SocketIORecoveryStore(options: options, broadcast: stream, origin: .zero,
-                                                      seed: configuration.seed &+ 0x5ec0_7e41 &+ configuration.run &* 0x9e37_79b9_7f4a_7c15)
+            return instance
         }
-        serverEndpoint = endpoint
+        balancer = UpstreamBalancer(count: instances, policy: configuration.balance)
         serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
     }
 
@@ -206,6 +219,13 @@ final class SimulationEngine {
                 }
             }
         }
+        for outage in configuration.instanceOutages where Instant.zero + outage.range.lowerBound <= end
+            && outage.instance < serverEndpoints.count {
+            scheduler.schedule(at: Instant.zero + outage.range.lowerBound) { [unowned self] in instanceGoesDown(outage.instance) }
+            if Instant.zero + outage.range.upperBound <= end {
+                scheduler.schedule(at: Instant.zero + outage.range.upperBound) { [unowned self] in instanceComesBack(outage.instance) }
+            }
+        }
         for restart in configuration.serverRestarts where Instant.zero + restart.lowerBound <= end {
             scheduler.schedule(at: Instant.zero + restart.lowerBound) { [unowned self] in serverGoesDown() }
             if Instant.zero + restart.upperBound <= end {
@@ -272,7 +292,41 @@ final class SimulationEngine {
             for transport in connection.transports { transport.serverCrashed() }
         }
         // The restarted process starts with an empty recovery store, as socket.io's in-memory adapter.
-        serverEndpoint.recovery?.clear(at: scheduler.now)
+        for instance in serverEndpoints { instance.recovery?.clear(at: scheduler.now) }
+    }
+
+    // MARK: Server instances
+
+    /// The instance (0-based) for a connection the server side accepts now; nil when all are down.
+    /// The simulated clients share one address, so `source` puts them all on one instance, and
+    /// `sid` (WebSocket: one connection a session) balances in turn, as live.
+    func chooseInstance() -> Int? {
+        balancer.choose(clientHost: "127.0.0.1")
+    }
+
+    /// A connection accepted by `instance` closed on the server's side.
+    func instanceClosed(_ instance: Int) {
+        balancer.closed(instance)
+    }
+
+    /// Instance `instance` (0-based) goes down: its connections are reset, the balancer sends no new
+    /// ones to it, and its recovery store is gone with its process.
+    private func instanceGoesDown(_ instance: Int) {
+        if batchesTicks {
+            for connection in connections { connection.catchUp() }
+        }
+        record(.fault, side: .proxy, connection: -1, detail: string("instance \(instance + 1): down"))
+        balancer.setEnabled(false, upstream: instance)
+        for connection in connections {
+            for transport in connection.transports where transport.instance == instance { transport.serverCrashed() }
+        }
+        serverEndpoints[instance].recovery?.clear(at: scheduler.now)
+    }
+
+    /// Instance `instance` is back, empty.
+    private func instanceComesBack(_ instance: Int) {
+        balancer.setEnabled(true, upstream: instance)
+        record(.fault, side: .proxy, connection: -1, detail: string("instance \(instance + 1): up"))
     }
 
     /// The restarted server listens again.

@@ -188,4 +188,23 @@ import Testing
         let text = try String(contentsOf: folder.appendingPathComponent("events.jsonl"), encoding: .utf8)
         #expect(text.contains("\"socket.io / recovered\"") && text.contains("recovered\""), "both sides log the recovered connect")
     }
+
+    /// Several instances live (issue 11): three built-in servers behind the proxy's balancer; the
+    /// instance taken down at 6 s loses its two clients, which the proxy sends to the others within
+    /// the backoff, as the simulation of the same file predicts (ServerInstancesTests).
+    @Test func liveInstancesFailOverAsSimulated() async throws {
+        let scenario = try Scenario.parse(yaml: ServerInstancesTests.yaml, source: "live-failover.yaml")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-failover-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(scenario, source: "live-failover.yaml", timeScale: 1, seed: nil)
+        let live = try #require(result.metrics.first)
+        let simulated = try ServerInstancesTests.simulate(ServerInstancesTests.yaml)
+        #expect(live.instances.map(\.sessions) == simulated.instances.map(\.sessions), "\(live.instances)")
+        #expect(live.instances.map(\.movedAway) == [0, 2, 0])
+        #expect(live.overall.detections == 2 && live.overall.falseDisconnects == 0 && live.overall.missedDetections == 0, "\(live.overall)")
+        let back = try #require(live.instances[1].reconnectTimes)
+        #expect(back.max < .seconds(1), "\(back)")
+        let summary = try String(contentsOf: try #require(result.folder).appendingPathComponent("summary.json"), encoding: .utf8)
+        #expect(summary.contains("no shared adapter"), "the results say recovery could not follow the clients")
+    }
 }

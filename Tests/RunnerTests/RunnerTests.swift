@@ -505,6 +505,76 @@ import Testing
     }
 }
 
+/// Several server instances behind the proxy, simulated (issue 11): the balancer spreads the
+/// clients, an instance that goes down loses its clients to the others at once (detections, not
+/// mistakes), and each instance's own recovery store cannot recover a client that lands elsewhere.
+@Suite struct ServerInstancesTests {
+    static let yaml = """
+        name: failover
+        duration: 20s
+        seed: 3
+        server: { builtin: socketio, instances: 3, balance: round_robin, pingInterval: 1s, pingTimeout: 1s, connectionStateRecovery: {} }
+        clients: { builtin: socketio, count: 6, connectTimeout: 2s, reconnection: { delay: 300ms, delayMax: 300ms, randomization: 0 } }
+        workload: { broadcast: { rate: 4/s, size: 100B } }
+        toleratedStall: 1s
+        phases:
+          - { at: 6s, for: 6s, server: { down: [2] }, note: instance 2 dies }
+        """
+
+    static func simulate(_ text: String) throws -> RunMetrics {
+        let scenario = try Scenario.parse(yaml: text, source: "i.yaml")
+        let (_, metrics) = try ScenarioSimulation.simulate(scenario, run: 0, seed: scenario.seed, source: "i.yaml",
+                                                           truth: GroundTruth(scenario: scenario))
+        return metrics
+    }
+
+    @Test func anInstanceThatGoesDownLosesItsClientsToTheOthersAtOnce() throws {
+        let metrics = try Self.simulate(Self.yaml)
+        #expect(metrics.instances.map(\.instance) == [1, 2, 3])
+        // In turn: two clients an instance; instance 2's two come back on 1 and 3 after the 300 ms backoff.
+        #expect(metrics.instances.map(\.sessions) == [3, 2, 3], "\(metrics.instances)")
+        #expect(metrics.instances.map(\.movedAway) == [0, 2, 0])
+        let back = try #require(metrics.instances[1].reconnectTimes)
+        #expect(back.count == 2 && back.max <= .milliseconds(350), "\(back)")
+        let o = metrics.overall
+        #expect(o.detections == 2 && o.falseDisconnects == 0 && o.missedDetections == 0, "the reset is the instance's death, found at once: \(o)")
+        // Recovery is on, but the new instance has no record of them.
+        #expect(o.recoveredReconnects == 0)
+        let b = try #require(o.broadcast)
+        #expect(b.missed == 0 && b.producedWhileDead > 0, "\(b)")
+    }
+
+    @Test func oneInstanceAndNoPhaseIsTheOneServerItWas() throws {
+        let one = try Self.simulate(Self.yaml.replacingOccurrences(of: "instances: 3", with: "instances: 1")
+            .replacingOccurrences(of: "phases:\n  - { at: 6s, for: 6s, server: { down: [2] }, note: instance 2 dies }", with: ""))
+        #expect(one.instances.isEmpty, "a lone server's connects name no instance")
+        #expect(one.overall.disconnects == 0)
+    }
+
+    @Test func theInstancesAndTheirPhasesAreCheckedWithTheirPlace() throws {
+        func error(_ text: String) -> String {
+            do {
+                _ = try Scenario.parse(yaml: text, source: "i.yaml")
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(error(Self.yaml.replacingOccurrences(of: "down: [2]", with: "down: [4]"))
+            .contains("phases[0].server.down: instance 4 does not exist: the server runs 3 instances (server.instances)"))
+        #expect(error(Self.yaml.replacingOccurrences(of: "instances: 3", with: "instances: 17")).contains("server.instances"))
+        #expect(error(Self.yaml.replacingOccurrences(of: "round_robin", with: "random")).contains("unknown balance 'random'"))
+        #expect(error(Self.yaml.replacingOccurrences(of: "down: [2]", with: "down: [2, 2]")).contains("listed twice"))
+        #expect(error(Self.yaml.replacingOccurrences(of: "count: 6,", with: "count: 6, transports: [carrier-pigeon],"))
+            .contains("clients.transports[0]: unknown transport 'carrier-pigeon'"))
+        let scenario = try Scenario.parse(yaml: Self.yaml.replacingOccurrences(of: "down: [2]", with: "down: 3"), source: "i.yaml")
+        #expect(scenario.instanceOutages.map(\.instance) == [2] && scenario.serverInstances == 3 && scenario.balance == .roundRobin)
+        // Long-polling is live only: the simulator says so instead of pretending.
+        let polling = try Scenario.parse(yaml: Self.yaml.replacingOccurrences(of: "count: 6,", with: "count: 6, transports: [polling],"), source: "i.yaml")
+        #expect(throws: RunnerError.self) { try ScenarioSimulation.configuration(for: polling, run: 0, source: "i.yaml") }
+    }
+}
+
 /// A health check keyed to chosen events (issue 10, both sides' application layer): only those
 /// Socket.IO events count as traffic, so a dashboard watching for an event its server never
 /// sends goes stale on a healthy network.

@@ -47,7 +47,7 @@ import LabCore
         #expect(error(["server.pingTimeout=6x"])
             == "--set:1:20: server.pingTimeout: '6x' has an unknown unit 'x'; expected a number with a unit (ns, us, ms, s, m, h), e.g. \"250ms\"")
         #expect(error(["server.pingTimout=60s"])
-            == "--set:1:1: server: unknown field 'pingTimout' (did you mean 'pingTimeout'?); expected one of builtin, pingInterval, pingTimeout, stack, detector, connectionStateRecovery")
+            == "--set:1:1: server: unknown field 'pingTimout' (did you mean 'pingTimeout'?); expected one of builtin, pingInterval, pingTimeout, stack, detector, connectionStateRecovery, instances, balance")
         #expect(error(["server.pingTimeout"]) == "--set:1:1: expected path=value such as server.pingTimeout=60s, got 'server.pingTimeout'")
         #expect(error(["server..x=1"])
             == "--set:1:1: 'server..x' is not a field path; expected names joined by dots, e.g. server.pingTimeout or phases[0].for")

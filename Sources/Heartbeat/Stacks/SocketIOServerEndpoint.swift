@@ -4,8 +4,9 @@ import LabCore
 /// own log representation.
 public enum ServerEndpointNote: Sendable, Hashable {
     /// The namespace connected; `auth` is the client's CONNECT payload; `recovered` when connection
-    /// state recovery gave the client its earlier session back.
-    case connected(auth: JSONValue?, recovered: Bool = false)
+    /// state recovery gave the client its earlier session back; `instance` the server instance
+    /// (1-based) when several run behind the proxy.
+    case connected(auth: JSONValue?, recovered: Bool = false, instance: Int? = nil)
     /// A heartbeat ping went out.
     case pingSent
     /// The client's pong came back after `rtt`.
@@ -31,7 +32,8 @@ public enum ServerEndpointNote: Sendable, Hashable {
     /// simulator interns the same strings).
     public var logFields: (kind: EventKind, reason: String?, detail: String?) {
         switch self {
-        case .connected(_, let recovered): (.connect, nil, recovered ? "socket.io / recovered" : "socket.io /")
+        case .connected(_, let recovered, let instance):
+            (.connect, nil, "socket.io /" + (recovered ? " recovered" : "") + (instance.map(InstanceDetail.suffix) ?? ""))
         case .pingSent: (.ping, nil, nil)
         case .pong: (.pong, nil, nil)
         case .eventReceived(let name): (.messageReceived, nil, name)
@@ -76,6 +78,8 @@ public struct SocketIOServerEndpoint: Sendable {
         public var recovery: SocketIORecoveryStore?
         /// The application's replay of the broadcast stream on connect (nil: none).
         public var broadcastReplay: BroadcastReplay?
+        /// Which server instance this is (1-based), when several run behind the proxy (nil: the only one).
+        public var instance: Int?
 
         /// A configuration; the defaults are socket.io's (25 s / 20 s) and no workload.
         public init(heartbeat: EngineIOServerHeartbeat.Configuration = .engineIO,
@@ -277,7 +281,7 @@ public struct SocketIOServerEndpoint: Sendable {
                 session(session.accept(at: now), now, &out)
             case .send(.connected(let auth)):
                 isConnected = true
-                out.append(.note(.connected(auth: auth, recovered: session.recovered)))
+                out.append(.note(.connected(auth: auth, recovered: session.recovered, instance: configuration.instance)))
                 // The missed events went out before the CONNECT answer; the log has them after the connect.
                 out += replayNotes
                 replayNotes = []

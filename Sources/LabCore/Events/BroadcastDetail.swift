@@ -14,3 +14,19 @@ public enum BroadcastDetail {
         return Int64(detail.dropFirst(event.utf8.count + 1))
     }
 }
+
+/// How a server's connect names its instance when several run behind the proxy: the detail ends
+/// in " on instance 2" (docs/events.md), written by the Socket.IO machines and read by the
+/// metrics and the ground truth, so the two agree on one format.
+public enum InstanceDetail {
+    /// The text a connect detail ends with for instance `instance` (1-based).
+    public static func suffix(_ instance: Int) -> String { " on instance \(instance)" }
+
+    /// The instance a connect detail names; nil when it names none.
+    public static func instance(in detail: String) -> Int? {
+        let marker = " on instance "
+        guard let digits = detail.split(separator: " ").last, let instance = Int(digits),
+              detail.dropLast(digits.count).hasSuffix(marker) else { return nil }
+        return instance
+    }
+}

@@ -41,10 +41,11 @@ public struct UpstreamBalancer: Sendable, Hashable {
     private var sessionOrder: [String] = []
     private var sessionHead = 0
 
-    /// A balancer over `count` upstreams, all in.
-    public init(count: Int, policy: BalancePolicy) {
+    /// A balancer over `count` upstreams, all in, whose turn starts at `firstTurn` (mod count).
+    public init(count: Int, policy: BalancePolicy, firstTurn: Int = 0) {
         self.policy = policy
         upstreams = Array(repeating: Upstream(), count: max(count, 0))
+        turn = count > 0 ? ((firstTurn % count) + count) % count : 0
     }
 
     /// The upstream for a new connection from `clientHost` (for `sid`, the session its first
