@@ -276,11 +276,13 @@ extension GroundTruth {
 
     /// This truth with the scenario's instance outages (`server: { down: [k] }`) added: a connection
     /// whose server session was on instance k when it went down was reset by the instance's death,
-    /// so for it the link is dead from then until its next session on a live instance, at most
-    /// `resetWindow` (its disconnect is a detection, found at once). Which connection was where comes from the log: the servers' connects name their
+    /// so for it the link is dead from then for the reset's flight (`resetWindow`, or until its next
+    /// session if sooner): its disconnect is a detection, found at once. After that the other
+    /// instances are there: the time the client takes to come back is time away, and the events it
+    /// misses then are missed, as after any detection. Which connection was where comes from the log: the servers' connects name their
     /// instance (`InstanceDetail`).
     public func addingInstanceOutages<Events: Collection>(_ outages: [(instance: Int, range: Range<TimeSpan>)], events: Events,
-                                                          resetWindow: TimeSpan = .seconds(1)) -> GroundTruth
+                                                          resetWindow: TimeSpan = .milliseconds(250)) -> GroundTruth
         where Events.Element == LabEvent {
         guard !outages.isEmpty else { return self }
         // Each connection's server sessions: [since, until) on an instance (1-based).
@@ -305,9 +307,6 @@ extension GroundTruth {
         for outage in outages {
             let at = outage.range.lowerBound
             for (connection, list) in sessions where list.contains(where: { $0.instance == outage.instance + 1 && $0.range.contains(at) }) {
-                // Dead until the balancer gave it a live instance (its next session), at most `resetWindow`
-                // when a reset alone ends it (the disconnect comes at once; a client slow to come back
-                // is away, not dead).
                 let next = list.map(\.range.lowerBound).filter { $0 > at }.min()
                 let end = min(outage.range.upperBound, next ?? at + resetWindow, at + resetWindow)
                 added.append(LinkPeriod(start: at, end: max(end, at + .milliseconds(1)), kind: .dead, connection: connection))

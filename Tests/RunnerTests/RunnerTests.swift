@@ -202,7 +202,8 @@ import Testing
     static func simulate(_ scenario: Scenario) throws -> (metrics: RunMetrics, verdicts: [Verdict]) {
         let configuration = try ScenarioSimulation.configuration(for: scenario, run: 0, source: scenario.name)
         let result = Simulation(configuration).run()
-        let metrics = RunMetrics.compute(events: result.events, truth: GroundTruth(scenario: scenario), duration: scenario.duration,
+        let truth = GroundTruth(scenario: scenario).addingInstanceOutages(scenario.instanceOutages, events: result.events)
+        let metrics = RunMetrics.compute(events: result.events, truth: truth, duration: scenario.duration,
                                          options: MetricsOptions(scenario: scenario))
         return (metrics, scenario.expectations.verdicts(for: metrics))
     }
@@ -268,6 +269,16 @@ import Testing
     @Test(arguments: files)
     func packFileMeetsItsIntent(_ file: String) throws {
         let scenario = try Scenario.load(path: DashboardScenarioTests.path(file))
+        if case .socketIO(let client) = scenario.clients.component, client.transports.contains("polling") {
+            // Long-polling runs live only (tests/interop/test_pack_live.py runs it): the simulator says so.
+            do {
+                _ = try ScenarioSimulation.configuration(for: scenario, run: 0, source: file)
+                Issue.record("\(file): the simulator accepted long-polling")
+            } catch {
+                #expect("\(error)".contains("long-polling runs live only"), "\(error)")
+            }
+            return
+        }
         for point in scenario.expandSweeps() {
             let (metrics, verdicts) = try DashboardScenarioTests.simulate(point)
             let passed = verdicts.allSatisfy(\.passed)
@@ -540,8 +551,9 @@ import Testing
         #expect(o.detections == 2 && o.falseDisconnects == 0 && o.missedDetections == 0, "the reset is the instance's death, found at once: \(o)")
         // Recovery is on, but the new instance has no record of them.
         #expect(o.recoveredReconnects == 0)
+        // What was broadcast while they came back is missed (measured: 2, one each), not recovered.
         let b = try #require(o.broadcast)
-        #expect(b.missed == 0 && b.producedWhileDead > 0, "\(b)")
+        #expect((1...4).contains(b.missed) && b.missedWhileDisconnected == b.missed && b.recovered == 0, "\(b)")
     }
 
     @Test func oneInstanceAndNoPhaseIsTheOneServerItWas() throws {

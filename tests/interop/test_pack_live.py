@@ -30,6 +30,7 @@ def run(file, out, *extra):
     # loaded 2-core machine after the pause.
     ("server-event-loop-stall.yaml", "0.05"),
     ("throttled-background-tab.yaml", "0.02"), # 20 min in 24 s: throttled timers, the outage noticed late
+    ("instance-failover.yaml", "0.1"),         # 5 min in 30 s: three instances, one dies, its clients move
 ])
 def test_pack_file_live_reaches_the_simulated_verdicts(tmp_path, file, scale):
     sim_code, sim_verdicts, sim = run(file, tmp_path / "sim")
@@ -42,3 +43,29 @@ def test_pack_file_live_reaches_the_simulated_verdicts(tmp_path, file, scale):
     assert detections > 0
     assert live["metrics"]["detections"]["mean"] == detections, live["metrics"]
     assert live["metrics"]["missedDetections"]["mean"] == sim["metrics"]["missedDetections"]["mean"] == 0
+
+
+def test_polling_behind_two_instances_needs_sticky_sessions_live(tmp_path):
+    """polling-two-instances.yaml runs live only (long-polling): balanced in turn its clients never
+    get sessions going (fails by design); sticky by the Engine.IO sid they all do."""
+    proc = subprocess.run([BIN, "run", str(PACK / "polling-two-instances.yaml"), "--out", str(tmp_path), "--mode", "live",
+                           "--time-scale", "0.1"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    points = {}
+    for folder in tmp_path.iterdir():
+        run = next(folder.iterdir())
+        points[folder.name] = json.loads((run / "summary.json").read_text())
+    rr = points["polling-two-instances+server.balance=round_robin"]
+    sid = points["polling-two-instances+server.balance=sid"]
+    assert [v["passed"] for v in rr["verdicts"]] != [True] * len(rr["verdicts"]), rr["verdicts"]
+    # Little or nothing delivered (with no client ever connected there is no delivery figure at all).
+    assert rr["metrics"].get("broadcastDelivery", {"mean": 0})["mean"] < 0.5, rr["metrics"]
+    assert all(v["passed"] for v in sid["verdicts"]), sid["verdicts"]
+    assert sid["metrics"]["broadcastDelivery"]["mean"] == 1, sid["metrics"]["broadcastDelivery"]
+    # Both instances held sessions: the handshakes were spread, the sessions kept where they were made.
+    notes = [n for n in sid["limitations"] if n.startswith("instance ")]
+    assert len(notes) == 2 and all("0 ended with the client back on another instance" in n for n in notes), notes
+    # The simulator refuses long-polling, saying so.
+    sim = subprocess.run([BIN, "run", str(PACK / "polling-two-instances.yaml"), "--out", str(tmp_path / "sim")],
+                         capture_output=True, text=True, timeout=60)
+    assert sim.returncode == 2 and "long-polling runs live only" in sim.stderr, sim.stdout + sim.stderr
