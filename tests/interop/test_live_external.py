@@ -320,3 +320,48 @@ clients: {{ count: 2, builtin: socketio, connectTimeout: 1s{auth}, reconnection:
     verdict = [v for v in summary["verdicts"] if v["name"] == "connected"]
     assert verdict and verdict[0]["measured"].startswith("no client ever completed a connect: "), summary["verdicts"]
     assert "refused by server" in verdict[0]["measured"], verdict
+
+
+@pytest.mark.parametrize("balance", ["sid", "round_robin"])
+def test_two_python_socketio_instances_behind_the_balancer_over_polling(tmp_path, balance):
+    """`server.instances: 2` with an external server (issue 11): Flatline starts two real
+    python-socketio servers, each on its own {port}, behind its proxy's balancer, and its built-in
+    clients long-poll through it. Sticky by the Engine.IO sid every client keeps one session on one
+    instance; balanced in turn the requests of a session scatter and nobody stays connected."""
+    marker = str(tmp_path)
+    scenario = write(tmp_path, "two-instances", f"""
+name: two-instances
+seed: 3
+duration: 6s
+server:
+  command: [{PY}, {HERE / 'sio_server.py'}, "{{port}}", "1", "1", --tag, "{marker}", "instance-{{instance}}"]
+  env: {{ PYTHONUNBUFFERED: "1" }}
+  readiness: {{ tcp: true, timeout: 15s }}
+  instances: 2
+  balance: {balance}
+clients: {{ count: 4, builtin: socketio, transports: [polling], connectTimeout: 2s,
+           reconnection: {{ delay: 300ms, delayMax: 300ms, randomization: 0 }} }}
+toleratedStall: 1s
+expect: {{ falseDisconnects: 0 }}
+""")
+    proc, folders = run(scenario, tmp_path / "results")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    folder = folders[0]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [p["name"] for p in summary["programs"]] == ["server", "server-2"]
+    logs = [[json.loads(l) for l in (folder / "logs" / f"{name}.stdout").read_text().splitlines() if l.strip()]
+            for name in ("server", "server-2")]
+    connects = [sum(1 for e in log if e["type"] == "connect") for log in logs]
+    events = [json.loads(l) for l in (folder / "events.jsonl").read_text().splitlines() if l.strip()]
+    client_connects = [e for e in events if e["side"] == "client" and e["type"] == "connect"]
+    drops = [e for e in events if e["side"] == "client" and e["type"] == "disconnect"]
+    if balance == "sid":
+        assert proc.returncode == 0, proc.stdout
+        assert connects == [2, 2], connects  # the handshakes in turn, each session kept where it was made
+        assert sorted(e["conn"] for e in client_connects) == ["c1", "c2", "c3", "c4"], client_connects
+        assert drops == [], drops
+    else:
+        # Every session's requests scatter: python-engineio answers the other instance's 400.
+        assert len(drops) + sum(1 for e in events if e["side"] == "client" and e["type"] == "connect_error") >= 4, events
+        assert len(client_connects) < 4 or drops, client_connects
+    assert processes_mentioning(marker) == []
