@@ -415,6 +415,8 @@ struct ProxyDraft: Sendable {
     var enabled: Bool
     /// Toxics to install (populate only, Flatline's extension); nil leaves a kept proxy's toxics alone.
     var toxics: [ToxicDraft]?
+    /// The most upstreams one proxy balances over.
+    static let mostUpstreams = 64
     /// Several upstreams and how to balance over them (Flatline's extension); nil for one.
     var pool: (upstreams: [HostPort], balance: BalancePolicy)?
 
@@ -429,6 +431,9 @@ struct ProxyDraft: Sendable {
         if let list {
             guard case .array(let items) = list, !items.isEmpty else {
                 throw APIError.wrongType("upstreams", expected: "a non-empty array of host:port", got: list)
+            }
+            guard items.count <= Self.mostUpstreams else {
+                throw APIError.badRequest("at most \(Self.mostUpstreams) upstreams, got \(items.count)", field: "upstreams")
             }
             upstreams = []
             for (i, item) in items.enumerated() {

@@ -55,6 +55,9 @@ import Testing
                 let r = await f.call("POST", "/proxies", body)
                 #expect(r.status == 400 && r.error?.hasPrefix(field + ": ") == true, "\(body): \(r.status) \(r.error ?? "")")
             }
+            let many = (1...65).map { "\"127.0.0.1:\(9000 + $0)\"" }.joined(separator: ",")
+            let tooMany = await f.call("POST", "/proxies", #"{"name":"a","upstreams":["# + many + "]}")
+            #expect(tooMany.status == 400 && tooMany.error?.contains("at most 64 upstreams") == true, "\(tooMany.error ?? "")")
             #expect(await f.call("GET", "/proxies").json == .object([:]), "nothing was created")
             await f.createProxy("a")
             #expect(await f.call("GET", "/proxies/a/upstreams/1").status == 404)
