@@ -110,6 +110,8 @@ final class ProxyConnection: @unchecked Sendable {
     /// routed by balancing, not by a known sid); nil once done.
     private var answerHead: [UInt8]?
     private var connectTimeout: TimeAmount = .seconds(10)
+    /// The proxy's toxics as last installed (re-read when a routed connection learns its upstream).
+    private var installedToxics: [Toxic] = []
     /// How much of a request the router waits for before routing without a sid.
     static let routeHeadLimit = 8192
     /// How much of an answer is read for the open packet's sid.
@@ -147,6 +149,7 @@ final class ProxyConnection: @unchecked Sendable {
         toxics.compactMap { toxic in
             guard toxic.stream == direction else { return nil }
             if let only = toxic.connection, only != id { return nil }
+            if let only = toxic.upstream, only != upstreamIndex { return nil }
             let draw = ToxicityDraw.value(seed: seed, connection: id, name: toxic.name)
             return ActiveCondition(name: toxic.name, condition: toxic.condition,
                                    since: max(toxic.createdAt ?? openedAt, openedAt), applies: draw < toxic.toxicity)
@@ -161,6 +164,7 @@ final class ProxyConnection: @unchecked Sendable {
 
     private func applyToxicsOnLoop(_ toxics: [Toxic]) {
         guard !closed else { return }
+        installedToxics = toxics
         let up = activeConditions(toxics, direction: .upstream)
         let down = activeConditions(toxics, direction: .downstream)
         let now = scheduler.now
@@ -175,9 +179,9 @@ final class ProxyConnection: @unchecked Sendable {
     /// `index` of the proxy at `upstream`.
     func start(toxics: [Toxic], upstream: HostPort, index: Int, connectTimeout: TimeAmount) {
         eventLoop.preconditionInEventLoop()
+        upstreamIndex = index
         applyToxicsOnLoop(toxics)
         observer?.connectionOpened(id: id, proxy: proxyName, at: openedAt)
-        upstreamIndex = index
         self.connectTimeout = connectTimeout
         connectAfterDelay(upstream)
     }
@@ -209,6 +213,8 @@ final class ProxyConnection: @unchecked Sendable {
             return
         }
         upstreamIndex = index
+        // Toxics limited to one upstream apply from here.
+        if installedToxics.contains(where: { $0.upstream != nil }) { applyToxicsOnLoop(installedToxics) }
         if sid == nil { answerHead = [] }
         connectAfterDelay(upstream)
     }

@@ -17,13 +17,16 @@ public struct Toxic: Sendable, Hashable {
     public var condition: Condition
     /// When set, only this connection (by id) suffers it.
     public var connection: UInt64?
+    /// When set, only connections to this upstream (by index, a server instance) suffer it.
+    public var upstream: Int?
     /// When it was installed, on the proxy's clock (its event loops'), so that timed conditions on
     /// older connections count from here; nil until a proxy installs it (and stamps it then).
     public var createdAt: Instant?
 
     /// Creates a toxic.
     public init(name: String, type: String, stream: LinkDirection, toxicity: Double = 1, condition: Condition,
-                connection: UInt64? = nil, createdAt: Instant? = nil) {
+                connection: UInt64? = nil, upstream: Int? = nil, createdAt: Instant? = nil) {
+        self.upstream = upstream
         self.name = name
         self.type = type
         self.stream = stream

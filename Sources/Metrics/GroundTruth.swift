@@ -281,10 +281,15 @@ extension GroundTruth {
     /// instances are there: the time the client takes to come back is time away, and the events it
     /// misses then are missed, as after any detection. Which connection was where comes from the log: the servers' connects name their
     /// instance (`InstanceDetail`).
-    public func addingInstanceOutages<Events: Collection>(_ outages: [(instance: Int, range: Range<TimeSpan>)], events: Events,
+    ///
+    /// A blackholed instance (`server: { blackhole: [k] }`) is dead, both ways, for every connection
+    /// whose session was on it, from the blackhole's start (or the session's, if later) to its end or
+    /// the connection's next session on another instance.
+    public func addingInstanceOutages<Events: Collection>(_ outages: [(instance: Int, range: Range<TimeSpan>)],
+                                                          blackholes: [(instance: Int, range: Range<TimeSpan>)] = [], events: Events,
                                                           resetWindow: TimeSpan = .milliseconds(250)) -> GroundTruth
         where Events.Element == LabEvent {
-        guard !outages.isEmpty else { return self }
+        guard !outages.isEmpty || !blackholes.isEmpty else { return self }
         // Each connection's server sessions: [since, until) on an instance (1-based).
         var sessions: [String: [(instance: Int, range: Range<TimeSpan>)]] = [:]
         var open: [String: (instance: Int, since: TimeSpan)] = [:]
@@ -310,6 +315,17 @@ extension GroundTruth {
                 let next = list.map(\.range.lowerBound).filter { $0 > at }.min()
                 let end = min(outage.range.upperBound, next ?? at + resetWindow, at + resetWindow)
                 added.append(LinkPeriod(start: at, end: max(end, at + .milliseconds(1)), kind: .dead, connection: connection))
+            }
+        }
+        for blackhole in blackholes {
+            for (connection, list) in sessions {
+                for (i, session) in list.enumerated() where session.instance == blackhole.instance + 1 {
+                    let from = max(session.range.lowerBound, blackhole.range.lowerBound)
+                    // Until the connection's next session (on another instance), or the blackhole's end.
+                    let next = i + 1 < list.count ? list[i + 1].range.lowerBound : blackhole.range.upperBound
+                    let to = min(blackhole.range.upperBound, next)
+                    if from < to { added.append(LinkPeriod(start: from, end: to, kind: .dead, connection: connection)) }
+                }
             }
         }
         return GroundTruth(periods: added, toleratedStall: toleratedStall, duration: duration)

@@ -262,6 +262,27 @@ enum LivePhaseScheduler {
         }
         // Each restart's down and up run in order, whatever the machine's load.
         let serial = SerialTasks()
+        // A blackholed instance: toxics on every proxy that drop both ways on its connections alone.
+        for (k, blackhole) in scenario.instanceBlackholes.enumerated() {
+            let proxies = topology.proxies
+            let label = "instance \(blackhole.instance + 1)"
+            let toxics = LinkDirection.allCases.map { direction in
+                Toxic(name: "instance\(blackhole.instance)-blackhole\(k)-\(direction.rawValue)", type: "blackhole", stream: direction,
+                      condition: .blackhole(BlackholeCondition()), upstream: blackhole.instance)
+            }
+            parts.addTimer(loop.scheduleTask(deadline: deadline(start + blackhole.range.lowerBound)) {
+                for proxy in proxies { proxy.changeToxics(adding: toxics, removing: []) }
+                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                       detail: "\(label): blackhole starts"))
+            })
+            if blackhole.range.upperBound < scenario.duration {
+                parts.addTimer(loop.scheduleTask(deadline: deadline(start + blackhole.range.upperBound)) {
+                    for proxy in proxies { proxy.changeToxics(adding: [], removing: toxics.map(\.name)) }
+                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                           detail: "\(label): blackhole ends"))
+                })
+            }
+        }
         // An instance that is down, emulated at the proxies as a restart is: taken out of the
         // balancing, its connections reset; a built-in instance loses its recovery store with it.
         for outage in scenario.instanceOutages {

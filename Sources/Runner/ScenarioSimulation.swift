@@ -56,7 +56,7 @@ public enum ScenarioSimulation {
             break
         }
         let runTruth = (scenario.faults.isEmpty && result.cut == nil ? truth : GroundTruth(scenario: ran, seed: seed, run: run))
-            .addingInstanceOutages(ran.instanceOutages, events: result.log)
+            .addingInstanceOutages(ran.instanceOutages, blackholes: ran.instanceBlackholes, events: result.log)
         // From the compact log directly: no array of millions of events.
         return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: ran.duration,
                                            options: MetricsOptions(scenario: scenario)))
@@ -106,6 +106,7 @@ public enum ScenarioSimulation {
         configuration.instances = scenario.serverInstances
         configuration.balance = scenario.balance
         configuration.instanceOutages = scenario.instanceOutages
+        configuration.instanceBlackholes = scenario.instanceBlackholes
         if let phase = server.serviceSweepPhase(seed: seed ?? scenario.seed, run: run) {
             configuration.server.serviceSweepOrigin = .zero + phase
         }

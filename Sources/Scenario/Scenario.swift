@@ -441,10 +441,14 @@ public struct Phase: Sendable, Hashable {
     /// connections on them are reset at its start (their kernel answers for the dead process), the
     /// balancing sends new connections elsewhere, and at its end they are back, empty.
     public var instancesDown: [Int] = []
+    /// `server: { blackhole: [2] }`: the links to these server instances (1-based) drop everything,
+    /// both ways, for the phase (a network partition or a hung host): their clients must detect it.
+    public var instancesBlackholed: [Int] = []
 
     /// Creates a phase.
     public init(at: TimeSpan, end: End, every: TimeSpan? = nil, conditions: LinkConditions, note: String? = nil,
-                serverPause: Bool = false, clientTimerAlignment: TimeSpan? = nil, instancesDown: [Int] = []) {
+                serverPause: Bool = false, clientTimerAlignment: TimeSpan? = nil, instancesDown: [Int] = [],
+                instancesBlackholed: [Int] = []) {
         self.at = at
         self.end = end
         self.every = every
@@ -453,6 +457,7 @@ public struct Phase: Sendable, Hashable {
         self.serverPause = serverPause
         self.clientTimerAlignment = clientTimerAlignment
         self.instancesDown = instancesDown
+        self.instancesBlackholed = instancesBlackholed
     }
 
     /// The phase's [start, end) occurrences within a run of `duration` (several when it repeats).
@@ -489,6 +494,14 @@ extension Scenario {
     public var instanceOutages: [(instance: Int, range: Range<TimeSpan>)] {
         timeline().flatMap { occurrence in
             phases[occurrence.phase].instancesDown.map { (instance: $0 - 1, range: occurrence.range) }
+        }
+    }
+
+    /// When the links to each server instance are blackholed (`server: { blackhole: [k] }` phases):
+    /// the instance, 0-based, and the [start, end) of each occurrence, in time order.
+    public var instanceBlackholes: [(instance: Int, range: Range<TimeSpan>)] {
+        timeline().flatMap { occurrence in
+            phases[occurrence.phase].instancesBlackholed.map { (instance: $0 - 1, range: occurrence.range) }
         }
     }
 

@@ -118,8 +118,9 @@ extension Scenario {
         // A phase's instances must exist.
         if let node = root["phases"], case .sequence(let items) = node.content {
             for (index, phase) in phases.enumerated() {
-                for k in phase.instancesDown where k > serverInstances {
-                    throw ScenarioRead.error(items[index], ScenarioRead.child("phases", index: index) + ".server.down",
+                for (k, key) in phase.instancesDown.map({ ($0, "down") }) + phase.instancesBlackholed.map({ ($0, "blackhole") })
+                    where k > serverInstances {
+                    throw ScenarioRead.error(items[index], ScenarioRead.child("phases", index: index) + ".server.\(key)",
                                              "instance \(k) does not exist: the server runs \(serverInstances) instance\(serverInstances == 1 ? "" : "s") (server.instances)")
                 }
             }
@@ -649,20 +650,30 @@ extension Scenario {
         let conditions = try ScenarioConditions.link(r)
         var serverPause = false
         var instancesDown: [Int] = []
+        var instancesBlackholed: [Int] = []
         if let n = r["server"] {
             if case .mapping = n.content {
-                let s = try MappingReader(n, r.path("server"), known: ["down"], what: "a mapping such as { down: [2] } (instance 2 is down)")
-                let downNode = try s.required("down")
-                let items: [ScenarioNode]
-                if case .sequence(let list) = downNode.content { items = list } else { items = [downNode] }
-                for (index, item) in items.enumerated() {
-                    let itemPath = items.count == 1 && !ScenarioNode.isSequence(downNode) ? s.path("down")
-                        : ScenarioRead.child(s.path("down"), index: index)
-                    let k = try ScenarioRead.integer(item, itemPath, min: 1, max: Scenario.mostServerInstances)
-                    guard !instancesDown.contains(k) else { throw ScenarioRead.error(item, itemPath, "instance \(k) is listed twice") }
-                    instancesDown.append(k)
+                let s = try MappingReader(n, r.path("server"), known: ["down", "blackhole"],
+                                          what: "a mapping such as { down: [2] } (instance 2 is down) or { blackhole: [2] }")
+                guard s.has("down") || s.has("blackhole") else {
+                    throw ScenarioRead.error(n, r.path("server"), "needs down: [k] or blackhole: [k]")
                 }
-                guard !instancesDown.isEmpty else { throw ScenarioRead.error(downNode, s.path("down"), "needs at least one instance") }
+                func instances(_ key: String) throws(ScenarioError) -> [Int] {
+                    guard let listNode = s[key] else { return [] }
+                    let items: [ScenarioNode]
+                    if case .sequence(let list) = listNode.content { items = list } else { items = [listNode] }
+                    var out: [Int] = []
+                    for (index, item) in items.enumerated() {
+                        let itemPath = !ScenarioNode.isSequence(listNode) ? s.path(key) : ScenarioRead.child(s.path(key), index: index)
+                        let k = try ScenarioRead.integer(item, itemPath, min: 1, max: Scenario.mostServerInstances)
+                        guard !out.contains(k) else { throw ScenarioRead.error(item, itemPath, "instance \(k) is listed twice") }
+                        out.append(k)
+                    }
+                    guard !out.isEmpty else { throw ScenarioRead.error(listNode, s.path(key), "needs at least one instance") }
+                    return out
+                }
+                instancesDown = try instances("down")
+                instancesBlackholed = try instances("blackhole")
             } else {
                 let text = try ScenarioRead.scalar(n, r.path("server"), expected: "pause, or { down: [k] }")
                 guard text == "pause" else {
@@ -677,13 +688,13 @@ extension Scenario {
                                       what: "a mapping such as { timerAlignment: 1m } (a throttled background tab)")
             alignment = try ScenarioRead.duration(try c.required("timerAlignment"), c.path("timerAlignment"), positive: true)
         }
-        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil || !instancesDown.isEmpty else {
+        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil || !instancesDown.isEmpty || !instancesBlackholed.isEmpty else {
             throw ScenarioRead.error(node, path, "a phase needs conditions (both, upstream or downstream, e.g. both: stall), "
                 + "server: pause, or clients: { timerAlignment: … }")
         }
         let note = try r.optional("note") { (n, p) throws(ScenarioError) in try ScenarioRead.scalar(n, p, expected: "a text") }
         return Phase(at: at, end: end, every: every, conditions: conditions, note: note, serverPause: serverPause,
-                     clientTimerAlignment: alignment, instancesDown: instancesDown)
+                     clientTimerAlignment: alignment, instancesDown: instancesDown, instancesBlackholed: instancesBlackholed)
     }
 
     // MARK: Workload and expectations

@@ -19,6 +19,8 @@ struct ConditionTimeline: Sendable {
     /// Per connection, its own random episodes (`SimulationConfiguration.episodes`).
     let episodes: [[SimulationPhase]]
     let seed: UInt64
+    /// The instances' blackholes (`SimulationConfiguration.instanceBlackholes`).
+    var instanceBlackholes: [(instance: Int, range: Range<TimeSpan>)] = []
     /// Sorted, distinct instants within the run at which some phase starts or ends.
     let changes: [Instant]
 
@@ -64,6 +66,18 @@ struct ConditionTimeline: Sendable {
             out.append(Entry(name: "\(prefix).\(direction.rawValue).\(i).\(c.kind)", condition: c,
                              since: Instant.zero + phase.at, phase: index))
         }
+    }
+
+    /// The blackholes of one server instance (0-based) in force at `now`, as entries of `direction`
+    /// for a connection on it.
+    func instanceEntries(_ direction: LinkDirection, instance: Int, at now: Instant) -> [Entry] {
+        var out: [Entry] = []
+        for (k, blackhole) in instanceBlackholes.enumerated() where blackhole.instance == instance
+            && Instant.zero + blackhole.range.lowerBound <= now && now < Instant.zero + blackhole.range.upperBound {
+            out.append(Entry(name: "instance\(instance).blackhole\(k).\(direction.rawValue)", condition: .blackhole(BlackholeCondition()),
+                             since: Instant.zero + blackhole.range.lowerBound, phase: nil))
+        }
+        return out
     }
 
     /// `connection`'s own random episodes in force at `now`, as entries of `direction`.

@@ -33,8 +33,17 @@ final class SimulatedTransport {
     /// Whether the client still has this transport open.
     @exclusivity(unchecked) var clientOpen = true
     @exclusivity(unchecked) var serverState = ServerState.awaitingRequest
-    /// The server instance (0-based) the balancer gave this connection at its accept.
-    private(set) var instance = 0
+    /// Counts the connection off its instance, once, when the server's end of it closes.
+    private func releaseInstance() {
+        guard let instance, !instanceReleased else { return }
+        instanceReleased = true
+        engine.instanceClosed(instance)
+    }
+    private var instanceReleased = false
+
+    /// The server instance (0-based) the balancer gave this connection when it opened, as the
+    /// proxy does at its accept; nil when every instance was down (the connect is refused).
+    private(set) var instance: Int?
 
     // The server's end: the same endpoint the live server's sessions run.
     @exclusivity(unchecked) var endpoint: SocketIOServerEndpoint
@@ -59,6 +68,7 @@ final class SimulatedTransport {
         self.number = number
         pump = ConnectionPump(openedAt: engine.now, random: random)
         endpoint = SocketIOServerEndpoint(sid: "", configuration: engine.serverEndpoint)
+        instance = engine.chooseInstance()
         setConditions(upstream: engine.timeline.entries(.upstream, at: engine.now),
                       downstream: engine.timeline.entries(.downstream, at: engine.now))
     }
@@ -74,8 +84,12 @@ final class SimulatedTransport {
         let openedAt = pump.openedAt
         let index = connection.index
         let now = engine.now
-        let up = upstream + timeline.episodeEntries(.upstream, connection: index, at: now)
-        let down = downstream + timeline.episodeEntries(.downstream, connection: index, at: now)
+        var up = upstream + timeline.episodeEntries(.upstream, connection: index, at: now)
+        var down = downstream + timeline.episodeEntries(.downstream, connection: index, at: now)
+        if let instance, !timeline.instanceBlackholes.isEmpty {
+            up += timeline.instanceEntries(.upstream, instance: instance, at: now)
+            down += timeline.instanceEntries(.downstream, instance: instance, at: now)
+        }
         pump.setConditions(upstream: timeline.active(up, connection: index, openedAt: openedAt),
                            downstream: timeline.active(down, connection: index, openedAt: openedAt),
                            at: engine.now) { carryOut($0) }
@@ -206,7 +220,9 @@ final class SimulatedTransport {
     /// own FIN when `sendFIN`.
     private func serverLostConnection(sendFIN: Bool) {
         switch serverState {
-        case .awaitingRequest: serverState = .closed
+        case .awaitingRequest:
+            serverState = .closed
+            releaseInstance()
         case .open:
             // The connection gone from the middle: the server's close sends no FIN into it.
             serverSendsFIN = sendFIN
@@ -223,7 +239,7 @@ final class SimulatedTransport {
     func serverCrashed() {
         guard serverState != .closed else { return }
         perform([.cancelAllTimers])
-        if serverState == .open { engine.instanceClosed(instance) }
+        releaseInstance()
         serverState = .closed
         resetUnderClient()
     }
@@ -272,15 +288,16 @@ final class SimulatedTransport {
         case (.upgradeRequest, .awaitingRequest) where engine.serverIsDown:
             // No process listens while the server restarts: the connection is refused.
             serverState = .closed
+            releaseInstance()
             resetUnderClient()
         case (.upgradeRequest, .awaitingRequest):
-            guard let chosen = engine.chooseInstance() else {
-                // Every instance is down: nothing listens behind the balancer.
+            guard instance != nil else {
+                // Every instance was down when it opened: nothing listened behind the balancer.
                 serverState = .closed
+                releaseInstance()
                 resetUnderClient()
                 return
             }
-            instance = chosen
             accept()
         case (.engineIO(let p), .open):
             perform(endpoint.received(p, at: engine.now))
@@ -292,7 +309,7 @@ final class SimulatedTransport {
     /// The upgrade request arrived: answer 101, open the Engine.IO session, start the namespace.
     private func accept() {
         serverState = .open
-        endpoint = SocketIOServerEndpoint(sid: connection.nextSocketID(), configuration: engine.serverEndpoints[instance])
+        endpoint = SocketIOServerEndpoint(sid: connection.nextSocketID(), configuration: engine.serverEndpoints[instance ?? 0])
         engine.record(.connect, side: .server, connection: connection.index, detail: engine.detailEngineIO)
         transmit(.upgradeResponse, .downstream)
         perform(endpoint.opened(upgrades: [], at: engine.now))
@@ -436,7 +453,7 @@ final class SimulatedTransport {
     private func serverClosed() {
         guard serverState == .open else { return }
         serverState = .closed
-        engine.instanceClosed(instance)
+        releaseInstance()
         if serverSendsFIN { transmitClose(.downstream) }
         connection.transportMayBeFinished(self)
     }

@@ -34,9 +34,11 @@ final class SimulationEngine {
 
     init(configuration: SimulationConfiguration) {
         self.configuration = configuration
-        timeline = ConditionTimeline(baseline: configuration.baseline, phases: configuration.phases,
-                                     seed: configuration.seed, duration: configuration.duration,
-                                     episodes: configuration.episodes)
+        var timeline = ConditionTimeline(baseline: configuration.baseline, phases: configuration.phases,
+                                         seed: configuration.seed, duration: configuration.duration,
+                                         episodes: configuration.episodes)
+        timeline.instanceBlackholes = configuration.instanceBlackholes
+        self.timeline = timeline
         // Heartbeat events per connection: about three per ping interval (ping, client ping, pong).
         let interval = max(configuration.server.pingInterval.nanoseconds, 1)
         let perConnection = configuration.recording == .none ? 0
@@ -219,6 +221,11 @@ final class SimulationEngine {
                 }
             }
         }
+        for (instance, range) in configuration.instanceBlackholes where instance < serverEndpoints.count {
+            for (at, what) in [(range.lowerBound, "starts"), (range.upperBound, "ends")] where Instant.zero + at <= end {
+                scheduler.schedule(at: Instant.zero + at) { [unowned self] in instanceLinksChanged(instance, note: "instance \(instance + 1): blackhole \(what)") }
+            }
+        }
         for outage in configuration.instanceOutages where Instant.zero + outage.range.lowerBound <= end
             && outage.instance < serverEndpoints.count {
             scheduler.schedule(at: Instant.zero + outage.range.lowerBound) { [unowned self] in instanceGoesDown(outage.instance) }
@@ -321,6 +328,23 @@ final class SimulationEngine {
             for transport in connection.transports where transport.instance == instance { transport.serverCrashed() }
         }
         serverEndpoints[instance].recovery?.clear(at: scheduler.now)
+    }
+
+    /// The links to instance `instance` changed (a blackhole started or ended): its connections get
+    /// their new conditions.
+    private func instanceLinksChanged(_ instance: Int, note: String) {
+        if batchesTicks {
+            for connection in connections { connection.catchUp() }
+        }
+        record(.fault, side: .proxy, connection: -1, detail: string(note))
+        let now = scheduler.now
+        let up = timeline.entries(.upstream, at: now)
+        let down = timeline.entries(.downstream, at: now)
+        for connection in connections {
+            for transport in connection.transports where transport.instance == instance {
+                transport.setConditions(upstream: up, downstream: down)
+            }
+        }
     }
 
     /// Instance `instance` is back, empty.

@@ -556,6 +556,23 @@ import Testing
         #expect((1...4).contains(b.missed) && b.missedWhileDisconnected == b.missed && b.recovered == 0, "\(b)")
     }
 
+    static let partition = yaml.replacingOccurrences(of: "server: { down: [2] }, note: instance 2 dies",
+                                                     with: "server: { blackhole: [2] }, note: instance 2 partitioned")
+
+    /// A blackholed instance: its clients must detect it (heartbeat), and the balancer, which
+    /// still counts it in, may send a reconnect there again, which then times out.
+    @Test func aBlackholedInstanceIsDetectedByItsClientsWhoMoveOn() throws {
+        let metrics = try Self.simulate(Self.partition)
+        let o = metrics.overall
+        #expect(o.detections == 2 && o.falseDisconnects == 0 && o.missedDetections == 0, "\(o)")
+        let worst = try #require(o.detectionTimes).max
+        #expect(worst <= .seconds(2), "server ping interval + timeout: \(worst)")
+        #expect(metrics.instances.map(\.movedAway) == [0, 2, 0], "\(metrics.instances)")
+        // One of the two came straight back to the partitioned instance (in turn) and waited out its connect timeout.
+        let back = try #require(metrics.instances[1].reconnectTimes)
+        #expect(back.max > .seconds(2) && back.min < .seconds(1), "\(back)")
+    }
+
     @Test func oneInstanceAndNoPhaseIsTheOneServerItWas() throws {
         let one = try Self.simulate(Self.yaml.replacingOccurrences(of: "instances: 3", with: "instances: 1")
             .replacingOccurrences(of: "phases:\n  - { at: 6s, for: 6s, server: { down: [2] }, note: instance 2 dies }", with: ""))
@@ -576,6 +593,9 @@ import Testing
             .contains("phases[0].server.down: instance 4 does not exist: the server runs 3 instances (server.instances)"))
         #expect(error(Self.yaml.replacingOccurrences(of: "instances: 3", with: "instances: 17")).contains("server.instances"))
         #expect(error(Self.yaml.replacingOccurrences(of: "round_robin", with: "random")).contains("unknown balance 'random'"))
+        #expect(error(Self.partition.replacingOccurrences(of: "blackhole: [2]", with: "blackhole: [5]"))
+            .contains("phases[0].server.blackhole: instance 5 does not exist"))
+        #expect(error(Self.yaml.replacingOccurrences(of: "server: { down: [2] }", with: "server: {}")).contains("needs down: [k] or blackhole: [k]"))
         #expect(error(Self.yaml.replacingOccurrences(of: "down: [2]", with: "down: [2, 2]")).contains("listed twice"))
         #expect(error(Self.yaml.replacingOccurrences(of: "count: 6,", with: "count: 6, transports: [carrier-pigeon],"))
             .contains("clients.transports[0]: unknown transport 'carrier-pigeon'"))
