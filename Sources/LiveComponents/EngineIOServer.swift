@@ -79,6 +79,9 @@ public final class EngineIOServer: @unchecked Sendable {
         recovery?.clear(at: Instant.monotonicNow())
     }
 
+    /// The event loop the server and its sessions run on.
+    public var eventLoop: any EventLoop { loop }
+
     /// The bound port.
     public private(set) var port = 0
 

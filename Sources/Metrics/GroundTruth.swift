@@ -286,10 +286,11 @@ extension GroundTruth {
     /// whose session was on it, from the blackhole's start (or the session's, if later) to its end or
     /// the connection's next session on another instance.
     public func addingInstanceOutages<Events: Collection>(_ outages: [(instance: Int, range: Range<TimeSpan>)],
-                                                          blackholes: [(instance: Int, range: Range<TimeSpan>)] = [], events: Events,
+                                                          blackholes: [(instance: Int, range: Range<TimeSpan>)] = [],
+                                                          pauses: [(instance: Int, range: Range<TimeSpan>)] = [], events: Events,
                                                           resetWindow: TimeSpan = .milliseconds(250)) -> GroundTruth
         where Events.Element == LabEvent {
-        guard !outages.isEmpty || !blackholes.isEmpty else { return self }
+        guard !outages.isEmpty || !blackholes.isEmpty || !pauses.isEmpty else { return self }
         // Each connection's server sessions: [since, until) on an instance (1-based).
         var sessions: [String: [(instance: Int, range: Range<TimeSpan>)]] = [:]
         var open: [String: (instance: Int, since: TimeSpan)] = [:]
@@ -317,14 +318,18 @@ extension GroundTruth {
                 added.append(LinkPeriod(start: at, end: max(end, at + .milliseconds(1)), kind: .dead, connection: connection))
             }
         }
-        for blackhole in blackholes {
-            for (connection, list) in sessions {
-                for (i, session) in list.enumerated() where session.instance == blackhole.instance + 1 {
-                    let from = max(session.range.lowerBound, blackhole.range.lowerBound)
-                    // Until the connection's next session (on another instance), or the blackhole's end.
-                    let next = i + 1 < list.count ? list[i + 1].range.lowerBound : blackhole.range.upperBound
-                    let to = min(blackhole.range.upperBound, next)
-                    if from < to { added.append(LinkPeriod(start: from, end: to, kind: .dead, connection: connection)) }
+        // A paused instance is alive but silent to its connections: a stall of both directions,
+        // survivable while shorter than the tolerated stall (as `server: pause` is for every one).
+        for (ranges, kind) in [(blackholes, LinkPeriod.Kind.dead), (pauses, .stall)] {
+            for window in ranges {
+                for (connection, list) in sessions {
+                    for (i, session) in list.enumerated() where session.instance == window.instance + 1 {
+                        let from = max(session.range.lowerBound, window.range.lowerBound)
+                        // Until the connection's next session (on another instance), or the window's end.
+                        let next = i + 1 < list.count ? list[i + 1].range.lowerBound : window.range.upperBound
+                        let to = min(window.range.upperBound, next)
+                        if from < to { added.append(LinkPeriod(start: from, end: to, kind: kind, connection: connection)) }
+                    }
                 }
             }
         }

@@ -68,7 +68,8 @@ public enum LiveScenarioRun {
     /// marked interrupted (before the clients started, a `RunnerError` says so instead).
     public static func run(_ scenario: Scenario, source: String, seed: UInt64, logDirectory: URL? = nil) async throws -> LiveRunOutcome {
         let parts = LiveRunParts(group: MultiThreadedEventLoopGroup(numberOfThreads: 2),
-                                 serverGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1))
+                                 // One event loop for each built-in server instance, so that a pause blocks it alone.
+                                 serverGroup: MultiThreadedEventLoopGroup(numberOfThreads: max(1, scenario.serverInstances)))
         let logs = logDirectory ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("flatline-logs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         do {

@@ -101,6 +101,7 @@ struct LiveTopology {
         case .socketIO(let settings):
             let origin = Instant.monotonicNow()
             var servers: [EngineIOServer] = []
+            let loops = Array(parts.serverGroup.makeIterator())
             for instance in 1...count {
                 var serverConfig = EngineIOServerConfiguration()
                 serverConfig.pingInterval = settings.pingInterval
@@ -122,7 +123,7 @@ struct LiveTopology {
                     serverConfig.pongEvent = ping.pongEvent
                 }
                 // On an event loop of its own, so that a `server: pause` phase can block it alone.
-                let server = try await EngineIOServer.start(group: parts.serverGroup, port: 0, configuration: serverConfig,
+                let server = try await EngineIOServer.start(group: loops[(instance - 1) % loops.count], port: 0, configuration: serverConfig,
                                                             events: events, startedAt: origin)
                 parts.addServer(server)
                 servers.append(server)
@@ -222,11 +223,17 @@ enum LivePhaseScheduler {
         for pause in scenario.serverPauses {
             let from = deadline(start + pause.lowerBound)
             let until = start + pause.upperBound
-            if let serverProcess = topology.serverProcess {
-                parts.addTimer(loop.scheduleTask(deadline: from) { serverProcess.suspend() })
-                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { serverProcess.resume() })
+            if !topology.serverProcesses.isEmpty {
+                // Every instance's process.
+                for serverProcess in topology.serverProcesses {
+                    parts.addTimer(loop.scheduleTask(deadline: from) { serverProcess.suspend() })
+                    parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { serverProcess.resume() })
+                }
             } else {
-                parts.addTimer(parts.serverGroup.next().scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
+                // Every instance's loop (one each).
+                for serverLoop in parts.serverGroup.makeIterator() {
+                    parts.addTimer(serverLoop.scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
+                }
             }
         }
     }
@@ -262,6 +269,27 @@ enum LivePhaseScheduler {
         }
         // Each restart's down and up run in order, whatever the machine's load.
         let serial = SerialTasks()
+        // A paused instance: its event loop is blocked (built-in), its process group stopped (external).
+        for pause in scenario.instancePauses {
+            let label = "instance \(pause.instance + 1)"
+            let from = deadline(start + pause.range.lowerBound)
+            let until = start + pause.range.upperBound
+            parts.addTimer(loop.scheduleTask(deadline: from) {
+                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                       detail: "\(label): pause starts"))
+            })
+            parts.addTimer(loop.scheduleTask(deadline: deadline(until)) {
+                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
+                                       detail: "\(label): pause ends"))
+            })
+            if topology.serverProcesses.indices.contains(pause.instance) {
+                let process = topology.serverProcesses[pause.instance]
+                parts.addTimer(loop.scheduleTask(deadline: from) { process.suspend() })
+                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { process.resume() })
+            } else if topology.servers.indices.contains(pause.instance) {
+                parts.addTimer(topology.servers[pause.instance].eventLoop.scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
+            }
+        }
         // A blackholed instance: toxics on every proxy that drop both ways on its connections alone.
         for (k, blackhole) in scenario.instanceBlackholes.enumerated() {
             let proxies = topology.proxies

@@ -127,7 +127,8 @@ public struct ScenarioRunner: Sendable {
         let ran = outcome.interrupted ? scaled.truncated(to: max(outcome.ranFor, .milliseconds(1))) : scaled
         // Random faults: the episodes and restarts of run 0, as the live topology applied them.
         let truth = (ran.faults.isEmpty ? GroundTruth(scenario: ran) : GroundTruth(scenario: ran, seed: baseSeed, run: 0))
-            .addingInstanceOutages(ran.instanceOutages, blackholes: ran.instanceBlackholes, events: outcome.events)
+            .addingInstanceOutages(ran.instanceOutages, blackholes: ran.instanceBlackholes, pauses: ran.instancePauses,
+                                   events: outcome.events)
         let metrics = RunMetrics.compute(events: outcome.events, truth: truth, duration: ran.duration,
                                          options: MetricsOptions(scenario: ran))
         let log = outcome.events.map { $0.jsonLine + "\n" }.joined()

@@ -56,7 +56,8 @@ public enum ScenarioSimulation {
             break
         }
         let runTruth = (scenario.faults.isEmpty && result.cut == nil ? truth : GroundTruth(scenario: ran, seed: seed, run: run))
-            .addingInstanceOutages(ran.instanceOutages, blackholes: ran.instanceBlackholes, events: result.log)
+            .addingInstanceOutages(ran.instanceOutages, blackholes: ran.instanceBlackholes, pauses: ran.instancePauses,
+                                   events: result.log)
         // From the compact log directly: no array of millions of events.
         return (result, RunMetrics.compute(events: result.log, truth: runTruth, duration: ran.duration,
                                            options: MetricsOptions(scenario: scenario)))
@@ -107,6 +108,7 @@ public enum ScenarioSimulation {
         configuration.balance = scenario.balance
         configuration.instanceOutages = scenario.instanceOutages
         configuration.instanceBlackholes = scenario.instanceBlackholes
+        configuration.instancePauses = scenario.instancePauses
         if let phase = server.serviceSweepPhase(seed: seed ?? scenario.seed, run: run) {
             configuration.server.serviceSweepOrigin = .zero + phase
         }

@@ -444,11 +444,14 @@ public struct Phase: Sendable, Hashable {
     /// `server: { blackhole: [2] }`: the links to these server instances (1-based) drop everything,
     /// both ways, for the phase (a network partition or a hung host): their clients must detect it.
     public var instancesBlackholed: [Int] = []
+    /// `server: { pause: [2] }`: these server instances' event loops are blocked for the phase, as
+    /// `server: pause` blocks the only server's.
+    public var instancesPaused: [Int] = []
 
     /// Creates a phase.
     public init(at: TimeSpan, end: End, every: TimeSpan? = nil, conditions: LinkConditions, note: String? = nil,
                 serverPause: Bool = false, clientTimerAlignment: TimeSpan? = nil, instancesDown: [Int] = [],
-                instancesBlackholed: [Int] = []) {
+                instancesBlackholed: [Int] = [], instancesPaused: [Int] = []) {
         self.at = at
         self.end = end
         self.every = every
@@ -458,6 +461,7 @@ public struct Phase: Sendable, Hashable {
         self.clientTimerAlignment = clientTimerAlignment
         self.instancesDown = instancesDown
         self.instancesBlackholed = instancesBlackholed
+        self.instancesPaused = instancesPaused
     }
 
     /// The phase's [start, end) occurrences within a run of `duration` (several when it repeats).
@@ -502,6 +506,14 @@ extension Scenario {
     public var instanceBlackholes: [(instance: Int, range: Range<TimeSpan>)] {
         timeline().flatMap { occurrence in
             phases[occurrence.phase].instancesBlackholed.map { (instance: $0 - 1, range: occurrence.range) }
+        }
+    }
+
+    /// When each server instance's event loop is blocked (`server: { pause: [k] }` phases): the
+    /// instance, 0-based, and the [start, end) of each occurrence, in time order.
+    public var instancePauses: [(instance: Int, range: Range<TimeSpan>)] {
+        timeline().flatMap { occurrence in
+            phases[occurrence.phase].instancesPaused.map { (instance: $0 - 1, range: occurrence.range) }
         }
     }
 

@@ -119,6 +119,7 @@ extension Scenario {
         if let node = root["phases"], case .sequence(let items) = node.content {
             for (index, phase) in phases.enumerated() {
                 for (k, key) in phase.instancesDown.map({ ($0, "down") }) + phase.instancesBlackholed.map({ ($0, "blackhole") })
+                    + phase.instancesPaused.map({ ($0, "pause") })
                     where k > serverInstances {
                     throw ScenarioRead.error(items[index], ScenarioRead.child("phases", index: index) + ".server.\(key)",
                                              "instance \(k) does not exist: the server runs \(serverInstances) instance\(serverInstances == 1 ? "" : "s") (server.instances)")
@@ -651,12 +652,13 @@ extension Scenario {
         var serverPause = false
         var instancesDown: [Int] = []
         var instancesBlackholed: [Int] = []
+        var instancesPaused: [Int] = []
         if let n = r["server"] {
             if case .mapping = n.content {
-                let s = try MappingReader(n, r.path("server"), known: ["down", "blackhole"],
-                                          what: "a mapping such as { down: [2] } (instance 2 is down) or { blackhole: [2] }")
-                guard s.has("down") || s.has("blackhole") else {
-                    throw ScenarioRead.error(n, r.path("server"), "needs down: [k] or blackhole: [k]")
+                let s = try MappingReader(n, r.path("server"), known: ["down", "blackhole", "pause"],
+                                          what: "a mapping such as { down: [2] } (instance 2 is down), { blackhole: [2] } or { pause: [2] }")
+                guard s.has("down") || s.has("blackhole") || s.has("pause") else {
+                    throw ScenarioRead.error(n, r.path("server"), "needs down: [k], blackhole: [k] or pause: [k]")
                 }
                 func instances(_ key: String) throws(ScenarioError) -> [Int] {
                     guard let listNode = s[key] else { return [] }
@@ -674,6 +676,7 @@ extension Scenario {
                 }
                 instancesDown = try instances("down")
                 instancesBlackholed = try instances("blackhole")
+                instancesPaused = try instances("pause")
             } else {
                 let text = try ScenarioRead.scalar(n, r.path("server"), expected: "pause, or { down: [k] }")
                 guard text == "pause" else {
@@ -688,13 +691,15 @@ extension Scenario {
                                       what: "a mapping such as { timerAlignment: 1m } (a throttled background tab)")
             alignment = try ScenarioRead.duration(try c.required("timerAlignment"), c.path("timerAlignment"), positive: true)
         }
-        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil || !instancesDown.isEmpty || !instancesBlackholed.isEmpty else {
+        guard ScenarioConditions.directions.contains(where: { r.has($0) }) || serverPause || alignment != nil || !instancesDown.isEmpty || !instancesBlackholed.isEmpty
+            || !instancesPaused.isEmpty else {
             throw ScenarioRead.error(node, path, "a phase needs conditions (both, upstream or downstream, e.g. both: stall), "
                 + "server: pause, or clients: { timerAlignment: … }")
         }
         let note = try r.optional("note") { (n, p) throws(ScenarioError) in try ScenarioRead.scalar(n, p, expected: "a text") }
         return Phase(at: at, end: end, every: every, conditions: conditions, note: note, serverPause: serverPause,
-                     clientTimerAlignment: alignment, instancesDown: instancesDown, instancesBlackholed: instancesBlackholed)
+                     clientTimerAlignment: alignment, instancesDown: instancesDown, instancesBlackholed: instancesBlackholed,
+                     instancesPaused: instancesPaused)
     }
 
     // MARK: Workload and expectations

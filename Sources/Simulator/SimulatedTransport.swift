@@ -258,8 +258,8 @@ final class SimulatedTransport {
 
     /// Runs a read of the server's now, or at the end of the server's pause.
     private func onServer(_ read: @escaping () -> Void) {
-        if engine.hasServerPauses, engine.serverIsPaused {
-            engine.deferServerRead(read)
+        if engine.hasServerPauses, engine.serverIsPaused(instance: instance) {
+            engine.deferServerRead(read, instance: instance)
         } else {
             read()
         }
@@ -270,9 +270,9 @@ final class SimulatedTransport {
     private func serverTimer(at deadline: Instant, _ fire: @escaping () -> Void) -> TimerToken {
         guard engine.hasServerPauses else { return engine.schedule(at: deadline, for: connection, fire) }
         let holder = TokenHolder()
-        let token = engine.schedule(at: deadline, for: connection) { [engine] in
-            if engine.serverIsPaused, let token = holder.token {
-                engine.deferServerTimer(token, fire)
+        let token = engine.schedule(at: deadline, for: connection) { [engine, instance] in
+            if engine.serverIsPaused(instance: instance), let token = holder.token {
+                engine.deferServerTimer(token, fire, instance: instance)
             } else {
                 fire()
             }

@@ -139,6 +139,8 @@ public struct SimulationConfiguration: Sendable {
     /// When each instance (0-based) is down: its connections are reset at the start, no new ones
     /// go to it, and it comes back empty at the end.
     public var instanceOutages: [(instance: Int, range: Range<TimeSpan>)] = []
+    /// When each instance's (0-based) event loop is blocked, as `serverPauses` blocks every one's.
+    public var instancePauses: [(instance: Int, range: Range<TimeSpan>)] = []
     /// When the links to each instance (0-based) drop everything, both ways.
     public var instanceBlackholes: [(instance: Int, range: Range<TimeSpan>)] = []
     /// The client's Engine.IO heartbeat settings.

@@ -87,33 +87,45 @@ final class SimulationEngine {
         }
         balancer = UpstreamBalancer(count: instances, policy: configuration.balance)
         serverPauses = configuration.serverPauses.map { (Instant.zero + $0.lowerBound)..<(Instant.zero + $0.upperBound) }
+        instancePauses = configuration.instancePauses.map { ($0.instance, (Instant.zero + $0.range.lowerBound)..<(Instant.zero + $0.range.upperBound)) }
     }
 
     // MARK: Server pauses
 
     /// The server's pauses, as instants.
     let serverPauses: [Range<Instant>]
-    /// Server work that came during a pause: reads first, then timers, each in the order they came.
-    private var pausedReads: [() -> Void] = []
-    private var pausedTimers: [(token: UInt64, body: () -> Void)] = []
+    /// Each instance's own pauses (0-based instance), as instants.
+    let instancePauses: [(instance: Int, range: Range<Instant>)]
+    /// Server work that came during a pause: reads first, then timers, each in the order they came,
+    /// with the instance that owes it.
+    private var pausedReads: [(instance: Int?, body: () -> Void)] = []
+    private var pausedTimers: [(token: UInt64, instance: Int?, body: () -> Void)] = []
 
     /// Whether the run has any server pause (when not, the server's work never goes through the queue).
-    var hasServerPauses: Bool { !serverPauses.isEmpty }
+    var hasServerPauses: Bool { !serverPauses.isEmpty || !instancePauses.isEmpty }
 
-    /// Whether the server is paused now.
+    /// Whether the server (every instance) is paused now.
     var serverIsPaused: Bool {
         let now = scheduler.now
         return serverPauses.contains { $0.contains(now) }
     }
 
+    /// Whether instance `instance` (0-based; nil: a connection no instance took) is paused now.
+    func serverIsPaused(instance: Int?) -> Bool {
+        if serverIsPaused { return true }
+        guard let instance, !instancePauses.isEmpty else { return false }
+        let now = scheduler.now
+        return instancePauses.contains { $0.instance == instance && $0.range.contains(now) }
+    }
+
     /// Keeps a read of the server's (a packet, a FIN, a closed connection) for the pause's end.
-    func deferServerRead(_ body: @escaping () -> Void) {
-        pausedReads.append(body)
+    func deferServerRead(_ body: @escaping () -> Void, instance: Int? = nil) {
+        pausedReads.append((instance, body))
     }
 
     /// Keeps a server timer that fell due during a pause for the pause's end, unless cancelled first.
-    func deferServerTimer(_ token: TimerToken, _ body: @escaping () -> Void) {
-        pausedTimers.append((token.id, body))
+    func deferServerTimer(_ token: TimerToken, _ body: @escaping () -> Void, instance: Int? = nil) {
+        pausedTimers.append((token.id, instance, body))
     }
 
     /// Cancels a timer, also when it already fell due during a pause and waits for its end.
@@ -124,14 +136,15 @@ final class SimulationEngine {
 
     /// A pause ended: the server reads what arrived, then runs the timers that came due.
     private func resumeServer() {
-        while !pausedReads.isEmpty {
-            let reads = pausedReads
-            pausedReads = []
-            for read in reads { read() }
+        // What the instances still paused owe waits for their own pause's end.
+        func due(_ instance: Int?) -> Bool { !serverIsPaused(instance: instance) }
+        while let i = pausedReads.firstIndex(where: { due($0.instance) }) {
+            let read = pausedReads.remove(at: i)
+            read.body()
         }
-        while let (_, body) = pausedTimers.first {
-            pausedTimers.removeFirst()
-            body()
+        while let i = pausedTimers.firstIndex(where: { due($0.instance) }) {
+            let timer = pausedTimers.remove(at: i)
+            timer.body()
         }
     }
 
@@ -242,6 +255,16 @@ final class SimulationEngine {
         // The phases' notes mark the pauses in the log (applyTimeline); their ends release the work.
         for pause in serverPauses {
             scheduler.schedule(at: pause.upperBound) { [unowned self] in resumeServer() }
+        }
+        for pause in instancePauses where pause.range.lowerBound <= end {
+            let label = "instance \(pause.instance + 1): pause"
+            scheduler.schedule(at: pause.range.lowerBound) { [unowned self] in
+                record(.fault, side: .proxy, connection: -1, detail: string(label + " starts"))
+            }
+            scheduler.schedule(at: pause.range.upperBound) { [unowned self] in
+                record(.fault, side: .proxy, connection: -1, detail: string(label + " ends"))
+                resumeServer()
+            }
         }
         var cut: SimulationCut?
         if limits.isEmpty {

@@ -208,15 +208,17 @@ import Testing
         #expect(summary.contains("no shared adapter"), "the results say recovery could not follow the clients")
     }
 
-    /// A blackholed instance live: toxics on the proxy limited to its connections; its clients
-    /// detect it and move on, as simulated (measured: back after 1.456 s and 1.45 s, max 2.607 s and 2.6 s).
-    @Test func liveInstanceBlackholeIsDetectedAsSimulated() async throws {
-        let scenario = try Scenario.parse(yaml: ServerInstancesTests.partition, source: "live-partition.yaml")
+    /// A blackholed instance live (toxics on the proxy limited to its connections) and a paused one
+    /// (its own event loop blocked): its clients detect it and move on, as simulated (measured:
+    /// back after 1.456 s live and 1.45 s simulated, max 2.607 s and 2.6 s, for both).
+    @Test(arguments: [ServerInstancesTests.partition, ServerInstancesTests.paused])
+    func liveInstanceBlackholeOrPauseIsDetectedAsSimulated(_ yaml: String) async throws {
+        let scenario = try Scenario.parse(yaml: yaml, source: "live-partition.yaml")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flatline-partition-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: dir) }
         let result = try await ScenarioRunner(resultsRoot: dir, version: "test").live(scenario, source: "live-partition.yaml", timeScale: 1, seed: nil)
         let live = try #require(result.metrics.first)
-        let simulated = try ServerInstancesTests.simulate(ServerInstancesTests.partition)
+        let simulated = try ServerInstancesTests.simulate(yaml)
         #expect(live.overall.detections == simulated.overall.detections && live.overall.falseDisconnects == 0
                 && live.overall.missedDetections == 0, "\(live.overall)")
         #expect(live.instances.map(\.movedAway) == simulated.instances.map(\.movedAway), "\(live.instances)")

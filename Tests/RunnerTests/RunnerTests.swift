@@ -573,6 +573,21 @@ import Testing
         #expect(back.max > .seconds(2) && back.min < .seconds(1), "\(back)")
     }
 
+    static let paused = yaml.replacingOccurrences(of: "at: 6s, for: 6s, server: { down: [2] }, note: instance 2 dies",
+                                                  with: "at: 6s, for: 4s, server: { pause: [2] }, note: instance 2 blocked")
+
+    /// A paused instance (its event loop blocked for 4 s, past the tolerated 1 s): its clients
+    /// give up on it and move on; the other instances never notice.
+    @Test func aPausedInstanceLosesItsClientsAndTheOthersCarryOn() throws {
+        let metrics = try Self.simulate(Self.paused)
+        let o = metrics.overall
+        #expect(o.detections == 2 && o.falseDisconnects == 0 && o.missedDetections == 0, "\(o)")
+        #expect(metrics.instances.map(\.movedAway) == [0, 2, 0], "\(metrics.instances)")
+        // A pause shorter than the tolerated stall costs nothing.
+        let short = try Self.simulate(Self.paused.replacingOccurrences(of: "for: 4s", with: "for: 500ms"))
+        #expect(short.overall.disconnects == 0, "\(short.overall)")
+    }
+
     @Test func oneInstanceAndNoPhaseIsTheOneServerItWas() throws {
         let one = try Self.simulate(Self.yaml.replacingOccurrences(of: "instances: 3", with: "instances: 1")
             .replacingOccurrences(of: "phases:\n  - { at: 6s, for: 6s, server: { down: [2] }, note: instance 2 dies }", with: ""))
@@ -595,7 +610,7 @@ import Testing
         #expect(error(Self.yaml.replacingOccurrences(of: "round_robin", with: "random")).contains("unknown balance 'random'"))
         #expect(error(Self.partition.replacingOccurrences(of: "blackhole: [2]", with: "blackhole: [5]"))
             .contains("phases[0].server.blackhole: instance 5 does not exist"))
-        #expect(error(Self.yaml.replacingOccurrences(of: "server: { down: [2] }", with: "server: {}")).contains("needs down: [k] or blackhole: [k]"))
+        #expect(error(Self.yaml.replacingOccurrences(of: "server: { down: [2] }", with: "server: {}")).contains("needs down: [k], blackhole: [k] or pause: [k]"))
         #expect(error(Self.yaml.replacingOccurrences(of: "down: [2]", with: "down: [2, 2]")).contains("listed twice"))
         #expect(error(Self.yaml.replacingOccurrences(of: "count: 6,", with: "count: 6, transports: [carrier-pigeon],"))
             .contains("clients.transports[0]: unknown transport 'carrier-pigeon'"))
