@@ -17,6 +17,9 @@ public struct InstanceMetrics: Sendable, Hashable {
     public var movedAway = 0
     /// From the client's disconnect that ended a session on it to the client's next connect.
     public var reconnectTimes: TimeSpanStatistics?
+    /// Broadcast events produced while those clients were away (after a session on it ended, before
+    /// they were back) that they never received; nil without a broadcast stream.
+    public var missedWhileAway: Int?
 
     /// An instance with nothing counted yet.
     public init(instance: Int) {
@@ -24,17 +27,27 @@ public struct InstanceMetrics: Sendable, Hashable {
     }
 
     /// Every instance's figures, by instance number; empty when no server connect names an instance.
-    public static func compute<Events: Collection>(_ events: Events) -> [InstanceMetrics] where Events.Element == LabEvent {
+    /// `broadcastInterval`, when the run has a broadcast stream (event k at k·interval), counts what
+    /// each instance's clients missed while away.
+    public static func compute<Events: Collection>(_ events: Events, broadcastInterval: TimeSpan? = nil) -> [InstanceMetrics]
+        where Events.Element == LabEvent {
         var byConnection: [String: [LabEvent]] = [:]
         var any = false
-        for event in events where event.kind == .connect || event.kind == .disconnect {
+        var received: [String: Set<Int64>] = [:]
+        for event in events {
+            if broadcastInterval != nil, event.kind == .messageReceived, event.side == .client, let detail = event.detail,
+               let k = BroadcastDetail.sequence(in: detail) {
+                received[event.connection, default: []].insert(k)
+            }
+            guard event.kind == .connect || event.kind == .disconnect else { continue }
             byConnection[event.connection, default: []].append(event)
             if event.side == .server, let detail = event.detail, InstanceDetail.instance(in: detail) != nil { any = true }
         }
         guard any else { return [] }
         var figures: [Int: InstanceMetrics] = [:]
         var waits: [Int: [TimeSpan]] = [:]
-        for (_, list) in byConnection {
+        var missed: [Int: Int] = [:]
+        for (name, list) in byConnection {
             let ordered = list.sorted { $0.time < $1.time }
             var sessions: [(instance: Int, start: TimeSpan)] = []
             for event in ordered where event.side == .server && event.kind == .connect {
@@ -49,13 +62,28 @@ public struct InstanceMetrics: Sendable, Hashable {
                 // The client's disconnect that ended this session, and its connect after it.
                 guard let gone = clientDisconnects.first(where: { $0 >= session.start }),
                       i + 1 < sessions.count || clientConnects.contains(where: { $0 > gone }) else { continue }
-                if let back = clientConnects.first(where: { $0 > gone }) { waits[session.instance, default: []].append(back - gone) }
+                if let back = clientConnects.first(where: { $0 > gone }) {
+                    waits[session.instance, default: []].append(back - gone)
+                    if let interval = broadcastInterval, interval > .zero {
+                        // The slots in (gone, back] the client never got.
+                        let p = interval.nanoseconds
+                        let first = gone.nanoseconds / p + 1
+                        let last = back.nanoseconds / p
+                        if first <= last {
+                            let got = received[name] ?? []
+                            missed[session.instance, default: 0] += (first...last).filter { !got.contains($0) }.count
+                        }
+                    }
+                }
                 if i + 1 < sessions.count, sessions[i + 1].instance != session.instance {
                     figures[session.instance, default: InstanceMetrics(instance: session.instance)].movedAway += 1
                 }
             }
         }
         for (k, list) in waits { figures[k, default: InstanceMetrics(instance: k)].reconnectTimes = TimeSpanStatistics(list) }
+        if broadcastInterval != nil {
+            for k in figures.keys { figures[k]?.missedWhileAway = missed[k] ?? 0 }
+        }
         return figures.keys.sorted().map { figures[$0]! }
     }
 }

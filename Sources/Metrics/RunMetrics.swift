@@ -301,7 +301,7 @@ public struct RunMetrics: Sendable, Hashable {
             },
             missedDetections: perConnection.flatMap(\.missed),
             disconnectCounts: disconnectCounts)
-        metrics.instances = InstanceMetrics.compute(events)
+        metrics.instances = InstanceMetrics.compute(events, broadcastInterval: options.broadcastInterval)
         return metrics
     }
 

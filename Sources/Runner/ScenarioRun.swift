@@ -178,6 +178,7 @@ public struct ScenarioRunner: Sendable {
         var notes = metrics.instances.map { i in
             "instance \(i.instance) (run 1): \(i.sessions) sessions (\(i.recoveredSessions) recovered), "
                 + "\(i.movedAway) ended with the client back on another instance"
+                + (i.missedWhileAway.map { ", \($0) broadcast events missed by its clients while away" } ?? "")
                 + (i.reconnectTimes.map { ", clients back after " + MetricText.decimal($0.mean.seconds, places: 3) + " s on average (max "
                     + MetricText.decimal($0.max.seconds, places: 3) + " s)" } ?? "")
         }

@@ -554,6 +554,8 @@ import Testing
         // What was broadcast while they came back is missed (measured: 2, one each), not recovered.
         let b = try #require(o.broadcast)
         #expect((1...4).contains(b.missed) && b.missedWhileDisconnected == b.missed && b.recovered == 0, "\(b)")
+        // All of them on the dead instance's account.
+        #expect(metrics.instances.map(\.missedWhileAway) == [0, b.missed, 0], "\(metrics.instances)")
     }
 
     static let partition = yaml.replacingOccurrences(of: "server: { down: [2] }, note: instance 2 dies",
