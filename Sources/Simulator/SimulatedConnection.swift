@@ -97,8 +97,8 @@ final class SimulatedConnection {
         switch wire {
         case .engineIO(let packet): perform(stack.received(packet, at: engine.now))
         // Size-only tick: the machines see a message; the session would emit "tick" when connected.
-        case .sizedTick:
-            let (delivered, actions) = stack.receivedUnencodedEvent(at: engine.now)
+        case .sizedTick(_, let offset):
+            let (delivered, actions) = stack.receivedUnencodedEvent(at: engine.now, offset: offset == 0 ? nil : offset)
             if !actions.isEmpty { perform(actions) }
             // Logged after the machines, as a decoded tick's event would be.
             if delivered, transport === current { record(.eventReceived("tick")) }

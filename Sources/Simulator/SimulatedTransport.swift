@@ -322,9 +322,11 @@ final class SimulatedTransport {
             case .send(let packet):
                 guard serverState == .open else { continue }
                 transmit(.engineIO(packet), .downstream)
-            case .sendUnencodedTick(let sequence):
+            case .sendUnencodedTick(let sequence, let offset):
                 guard serverState == .open else { continue }
-                transmit(.sizedTick(payload: engine.tickBaseSize + Self.digits(sequence)), .downstream)
+                // The offset is the tick's last argument: `,"123"`.
+                let extra = offset.map { Int64(Self.digits($0)) + 3 } ?? 0
+                transmit(.sizedTick(payload: engine.tickBaseSize + Self.digits(sequence) + Int(extra), offset: offset ?? 0), .downstream)
             case .closeTransport: serverClosed()
             case .arm(.tick, let at) where engine.batchesTicks:
                 nextTickAt = at

@@ -56,10 +56,10 @@ final class SimulationEngine {
         let sample = SocketIOMessage(.event("tick", [.object(["seq": .integer(1),
                                                               "pad": .string(String(repeating: "x", count: max(0, size - 32)))])]))
         tickBaseSize = 1 + sample.packet.encoded.utf8.count - 1
-        // With recovery every tick carries its offset: ticks are encoded, one by one.
-        let encodesTicks = configuration.workload.encodesServerEvents || configuration.recovery != nil
+        // With recovery every tick carries its offset, so ticks go one by one (not batched).
+        let encodesTicks = configuration.workload.encodesServerEvents
         batchesTicks = configuration.batchesTicks && configuration.workload.serverEmitInterval != nil
-            && !encodesTicks && configuration.recording != .all
+            && !encodesTicks && configuration.recording != .all && configuration.recovery == nil
             && configuration.application.healthCheck == nil && configuration.serverPauses.isEmpty
         var endpoint = SocketIOServerEndpoint.Configuration(
             heartbeat: configuration.server, namespace: configuration.serverNamespace,

@@ -12,8 +12,9 @@ enum WirePacket: Sendable {
     /// One Engine.IO packet in its own WebSocket message.
     case engineIO(EngineIOPacket)
     /// A server tick of the workload's size-only mode: an Engine.IO message of this payload size
-    /// whose text was not built (`SimulationWorkload.encodesServerEvents` false).
-    case sizedTick(payload: Int)
+    /// whose text was not built (`SimulationWorkload.encodesServerEvents` false), and with
+    /// connection state recovery the offset it carries (0: none).
+    case sizedTick(payload: Int, offset: Int64 = 0)
 
     /// Bytes of a typical socket.io-client upgrade request through a proxy.
     static let upgradeRequestSize = 230
@@ -30,7 +31,7 @@ enum WirePacket: Sendable {
             let payload: Int
             switch self {
             case .engineIO(let packet): payload = Self.payloadSize(packet)
-            case .sizedTick(let size): payload = size
+            case .sizedTick(let size, _): payload = size
             default: payload = 0
             }
             let header = payload < 126 ? 2 : (payload < 65_536 ? 4 : 10)

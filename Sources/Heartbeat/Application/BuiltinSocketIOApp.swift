@@ -27,11 +27,17 @@ public struct BuiltinSocketIOApp: Sendable {
     public let pongEvent: String
     /// The sequence number of the last tick.
     public private(set) var tickSequence: Int64 = 0
+    /// The padding every tick carries, made once: the ticks share its storage (a recovery store
+    /// keeping two minutes of them holds one copy, not one a tick).
+    private let tickPad: JSONValue
+    /// The padding of every tick (shared storage).
+    public var tickPadding: JSONValue { tickPad }
 
     /// The app with this workload and these custom-ping event names.
     public init(emitInterval: TimeSpan?, emitSize: Int, pingEvent: String = "ping", pongEvent: String = "pong") {
         self.emitInterval = emitInterval
         self.emitSize = emitSize
+        tickPad = .string(String(repeating: "x", count: max(0, emitSize - 32)))
         self.pingEvent = pingEvent
         self.pongEvent = pongEvent
     }
@@ -72,10 +78,14 @@ public struct BuiltinSocketIOApp: Sendable {
         return BroadcastDetail.detail(sequence)
     }
 
+    /// The arguments of tick number `sequence`: its number and the padding.
+    public static func tickArguments(sequence: Int64, pad: JSONValue) -> [JSONValue] {
+        [.object(["seq": .integer(sequence), "pad": pad])]
+    }
+
     /// The next tick of the workload.
     public mutating func tick() -> Reply {
         tickSequence += 1
-        let pad = String(repeating: "x", count: max(0, emitSize - 32))
-        return .emit("tick", [.object(["seq": .integer(tickSequence), "pad": .string(pad)])])
+        return .emit("tick", Self.tickArguments(sequence: tickSequence, pad: tickPad))
     }
 }

@@ -293,6 +293,13 @@ public struct SocketIOClientSession: Sendable {
         }
     }
 
+    /// An event without an ack that the driver did not encode (the simulator's size-only ticks)
+    /// reached the application with this offset as its last argument.
+    public mutating func processedUnencoded(offset: Int64) {
+        guard isConnected, recoveryToken?.pid != nil else { return }
+        recoveryToken?.offset = String(offset)
+    }
+
     /// socket.io-client's emitEvent: with a private id, an event without an ack whose last argument
     /// is a string moves the offset there.
     private mutating func processed(_ event: SocketIOEvent) {

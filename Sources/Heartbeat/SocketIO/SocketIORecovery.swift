@@ -171,6 +171,15 @@ public final class SocketIORecoveryStore: Sendable {
         }
     }
 
+    /// Keeps an event sent at `now` to `target` and returns its offset as a number (the decimal text
+    /// the event carries): for a driver that does not encode the event (the simulator's size-only ticks).
+    public func recordOffset(_ event: String, _ arguments: [JSONValue], to target: Target, at now: Instant) -> Int64 {
+        state.withLock { state in
+            advance(&state, to: now)
+            return Int64(append(&state, event, arguments, to: target, at: now).offset) ?? 0
+        }
+    }
+
     /// Broadcast event number `sequence` (due at or before `now`), with its offset appended: the same
     /// offset for every session that sends it.
     public func broadcastArguments(sequence: Int64, at now: Instant) -> [JSONValue]? {

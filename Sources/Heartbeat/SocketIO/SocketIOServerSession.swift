@@ -246,6 +246,13 @@ public struct SocketIOServerSession: Sendable {
         return [.send(.message(SocketIOMessage(packet, attachments: attachments)))]
     }
 
+    /// Keeps an event the driver sends without encoding it (the simulator's size-only ticks) in the
+    /// recovery store, as `emit` would, and returns its offset; nil without recovery or a connection.
+    public mutating func recordUnencoded(_ event: String, _ arguments: [JSONValue], at now: Instant) -> Int64? {
+        guard isConnected, let recovery else { return nil }
+        return recovery.recordOffset(event, arguments, to: .socket(sid), at: now)
+    }
+
     /// Sends broadcast event number `sequence` of the server's stream (due by `now`) to this client;
     /// with recovery it carries the stream's offset for that event, the same for every client.
     public mutating func emitBroadcast(sequence: Int64, _ arguments: [JSONValue], at now: Instant) -> [Action] {

@@ -249,8 +249,9 @@ public struct SocketIOClientStack: Sendable {
     /// application (the namespace is connected), which the driver logs as an event received, and
     /// what else to do, usually nothing: this is the simulator's per-message path, and an empty
     /// answer allocates nothing.
-    public mutating func receivedUnencodedEvent(at now: Instant) -> (delivered: Bool, actions: [Action]) {
+    public mutating func receivedUnencodedEvent(at now: Instant, offset: Int64? = nil) -> (delivered: Bool, actions: [Action]) {
         guard hasTransport else { return (false, []) }
+        if let offset { session.processedUnencoded(offset: offset) }
         let answer = heartbeat.received(.message(""), at: now)
         var out: [Action] = []
         if !answer.isEmpty { heartbeat(answer, now, &out) }

@@ -112,7 +112,7 @@ public struct SocketIOServerEndpoint: Sendable {
         /// Write this packet on the session's transport.
         case send(EngineIOPacket)
         /// Send tick number `sequence` without encoding it (only when `encodesTicks` is off).
-        case sendUnencodedTick(sequence: Int64)
+        case sendUnencodedTick(sequence: Int64, offset: Int64? = nil)
         /// The session ended: close its transport (after the packets before this action).
         case closeTransport
         /// Arm (or re-arm) the timer at the instant; then call `timerFired`.
@@ -246,7 +246,11 @@ public struct SocketIOServerEndpoint: Sendable {
     private mutating func tick(_ now: Instant, _ out: inout [Action]) {
         if !configuration.encodesTicks {
             out.append(.note(.eventSent("tick")))
-            out.append(.sendUnencodedTick(sequence: app.unencodedTick()))
+            let sequence = app.unencodedTick()
+            // With recovery the tick is kept and carries its offset, as an encoded one would.
+            let offset = session.recovery == nil ? nil
+                : session.recordUnencoded("tick", BuiltinSocketIOApp.tickArguments(sequence: sequence, pad: app.tickPadding), at: now)
+            out.append(.sendUnencodedTick(sequence: sequence, offset: offset))
             return
         }
         reply(app.tick(), now, &out)
