@@ -50,6 +50,8 @@ public struct EngineIOServerConfiguration: Sendable {
     public var broadcastReplay: BroadcastReplay?
     /// Which instance this server is (1-based) when several run behind a proxy; its connects say so.
     public var instance: Int?
+    /// Per-room streams: these rooms each have their own broadcast stream (nil: one to everyone).
+    public var broadcastRooms: [String]?
     /// socket.io's connection state recovery (a scenario's `server.connectionStateRecovery`); nil for off.
     public var recovery: SocketIORecoveryOptions?
 
@@ -94,7 +96,8 @@ public final class EngineIOServer: @unchecked Sendable {
         let origin = self.startedAt
         recovery = configuration.recovery.map { options in
             SocketIORecoveryStore(options: options, broadcast: configuration.broadcastInterval.map {
-                SocketIORecoveryStore.Broadcast(interval: $0, origin: origin, size: configuration.broadcastSize)
+                SocketIORecoveryStore.Broadcast(interval: $0, origin: origin, size: configuration.broadcastSize,
+                                                rooms: configuration.broadcastRooms)
             }, origin: origin, seed: configuration.seed &+ 0x5ec0_7e41)
         }
     }

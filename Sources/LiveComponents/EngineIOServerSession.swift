@@ -48,6 +48,7 @@ final class EngineIOServerSession: @unchecked Sendable {
         endpointConfiguration.recovery = server.recovery
         endpointConfiguration.broadcastReplay = configuration.broadcastReplay
         endpointConfiguration.instance = configuration.instance
+        endpointConfiguration.broadcastRooms = configuration.broadcastRooms != nil
         self.endpoint = SocketIOServerEndpoint(sid: sid, configuration: endpointConfiguration)
     }
 

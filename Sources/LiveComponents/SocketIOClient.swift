@@ -18,6 +18,8 @@ public struct SocketIOClientConfiguration: Sendable {
     public var emitInterval: TimeSpan?
     /// The application's replay of the broadcast stream (a scenario's `workload.broadcast.replay`).
     public var broadcastReplay: BroadcastReplay?
+    /// The room of the broadcast stream it joins on connecting (a scenario's `workload.broadcast.rooms`).
+    public var broadcastRoom: String?
     /// Connection id used in the event log.
     public var name = "c1"
     /// The namespace CONNECT's payload (socket.io-client's `auth`); nil sends none. Against
@@ -87,7 +89,8 @@ public final class SocketIOClient: @unchecked Sendable {
                 namespace: .init(auth: configuration.auth, connectTimeout: configuration.connectTimeout),
                 reconnection: configuration.reconnection,
                 customPing: configuration.customPing, healthCheck: configuration.healthCheck,
-                emitInterval: configuration.emitInterval, broadcastReplay: configuration.broadcastReplay),
+                emitInterval: configuration.emitInterval, broadcastReplay: configuration.broadcastReplay,
+                broadcastRoom: configuration.broadcastRoom),
             generator: SeededGenerator(seed: configuration.seed, stream: [0x7265]))
     }
 

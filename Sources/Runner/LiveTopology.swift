@@ -118,6 +118,7 @@ struct LiveTopology {
                 serverConfig.broadcastInterval = scenario.workload.broadcast?.rate.interval
                 serverConfig.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
                 serverConfig.broadcastReplay = scenario.workload.broadcastReplay
+                serverConfig.broadcastRooms = scenario.workload.broadcastRoomNames
                 if case .socketIO(let client) = scenario.clients.component, let ping = client.application.customPing {
                     serverConfig.pingEvent = ping.pingEvent
                     serverConfig.pongEvent = ping.pongEvent
@@ -160,6 +161,7 @@ struct LiveTopology {
                 c.seed = seed &+ UInt64(i)
                 c.emitInterval = scenario.workload.clientToServer?.rate.interval
                 c.broadcastReplay = scenario.workload.broadcastReplay
+                c.broadcastRoom = scenario.workload.broadcastRoom(ofClient: i)
                 c.healthCheck = clientSettings.application.healthCheck?.options
                 c.customPing = clientSettings.application.customPing?.options
                 c.heartbeat = clientSettings.heartbeat

@@ -92,6 +92,7 @@ public enum ScenarioSimulation {
         workload.broadcastInterval = scenario.workload.broadcast?.rate.interval
         workload.broadcastSize = Int(scenario.workload.broadcast?.size.bytes ?? 64)
         workload.broadcastReplay = scenario.workload.broadcastReplay
+        workload.broadcastRooms = scenario.workload.broadcastRooms
         let application = SimulationApplicationLayer(healthCheck: client.application.healthCheck?.options,
                                                      customPing: client.application.customPing?.options)
         var configuration = SimulationConfiguration(

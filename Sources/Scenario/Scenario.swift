@@ -570,6 +570,20 @@ public struct Workload: Sendable, Hashable {
     /// The application's replay of the broadcast stream on connect (`workload.broadcast.replay`):
     /// the server pushes its last events, or the client asks for what it missed (nil: none).
     public var broadcastReplay: BroadcastReplay?
+    /// Per-room streams (`workload.broadcast.rooms`): client i (1-based) joins room
+    /// "r\((i - 1) % rooms + 1)" on connecting, and each room has its own stream; nil: one stream
+    /// to everyone.
+    public var broadcastRooms: Int?
+
+    /// The room client `index` (0-based) joins, with `broadcastRooms`.
+    public func broadcastRoom(ofClient index: Int) -> String? {
+        broadcastRooms.map { "r\(index % max($0, 1) + 1)" }
+    }
+
+    /// Every room's name, with `broadcastRooms`.
+    public var broadcastRoomNames: [String]? {
+        broadcastRooms.map { n in (1...max(n, 1)).map { "r\($0)" } }
+    }
 
     /// Creates a workload.
     public init(serverToClient: MessageFlow? = nil, clientToServer: MessageFlow? = nil, broadcast: MessageFlow? = nil) {

@@ -102,6 +102,8 @@ extension Scenario {
             }
         }
         workload = try root.optional("workload", Scenario.workload) ?? Workload()
+        // rooms: each, one room a client.
+        if workload.broadcastRooms == 0 { workload.broadcastRooms = max(1, clients.count) }
         toleratedStall = try root.optional("toleratedStall") { (n, p) throws(ScenarioError) in try ScenarioRead.duration(n, p) }
             ?? Scenario.defaultToleratedStall
         expectations = try root.optional("expect", Scenario.expectations) ?? Expectations()
@@ -707,11 +709,19 @@ extension Scenario {
     static func workload(_ node: ScenarioNode, _ path: String) throws(ScenarioError) -> Workload {
         let r = try MappingReader(node, path, known: ["serverToClient", "clientToServer", "broadcast"])
         var replay: BroadcastReplay?
+        var rooms: Int?
         func flow(_ key: String) throws(ScenarioError) -> MessageFlow? {
             guard let n = r[key] else { return nil }
-            let f = try MappingReader(n, r.path(key), known: key == "broadcast" ? ["rate", "size", "replay"] : ["rate", "size"],
+            let f = try MappingReader(n, r.path(key), known: key == "broadcast" ? ["rate", "size", "replay", "rooms"] : ["rate", "size"],
                                       what: "a mapping with rate and size")
             if let n = f["replay"] { replay = try broadcastReplay(n, f.path("replay")) }
+            if let n = f["rooms"] {
+                if n.scalarText == "each" {
+                    rooms = 0  // one per client: resolved once the clients are read
+                } else {
+                    rooms = try ScenarioRead.integer(n, f.path("rooms"), min: 1, max: 10_000)
+                }
+            }
             let sizeNode = try f.required("size")
             let size = try ScenarioRead.size(sizeNode, f.path("size"))
             // Each message is made whole in memory: bounded, so no file that passes check aborts a run.
@@ -723,6 +733,7 @@ extension Scenario {
         var workload = Workload(serverToClient: try flow("serverToClient"), clientToServer: try flow("clientToServer"),
                                 broadcast: try flow("broadcast"))
         workload.broadcastReplay = replay
+        workload.broadcastRooms = rooms
         return workload
     }
 

@@ -48,7 +48,8 @@ final class SimulatedConnection {
                                  customPing: configuration.application.customPing,
                                  healthCheck: configuration.application.healthCheck,
                                  emitInterval: configuration.workload.clientEmitInterval,
-                                 broadcastReplay: configuration.workload.broadcastReplay),
+                                 broadcastReplay: configuration.workload.broadcastReplay,
+                                 broadcastRoom: configuration.workload.broadcastRooms.map { "r\(index % max($0, 1) + 1)" }),
             generator: random.derived(0x7265))
     }
 

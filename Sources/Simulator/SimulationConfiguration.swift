@@ -48,6 +48,8 @@ public struct SimulationWorkload: Sendable, Hashable {
     public var broadcastSize: Int = 64
     /// The application's replay of the broadcast stream on connect (nil: none).
     public var broadcastReplay: BroadcastReplay?
+    /// Per-room streams: connection i joins room "r\(i % rooms + 1)" (nil: one stream to everyone).
+    public var broadcastRooms: Int?
     /// When true (the default) every tick is built, encoded and parsed by the Socket.IO machines as
     /// live; when false a tick is a sized placeholder: the server's session must be connected, the
     /// link sees the exact encoded size, the client's Engine.IO machine receives it as a message,

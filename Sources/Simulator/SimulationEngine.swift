@@ -69,13 +69,15 @@ final class SimulationEngine {
         endpoint.broadcastInterval = configuration.workload.broadcastInterval
         endpoint.broadcastSize = configuration.workload.broadcastSize
         endpoint.broadcastReplay = configuration.workload.broadcastReplay
+        endpoint.broadcastRooms = configuration.workload.broadcastRooms != nil
         let instances = max(1, configuration.instances)
         serverEndpoints = (0..<instances).map { index in
             var instance = endpoint
             if instances > 1 { instance.instance = index + 1 }
             if let options = configuration.recovery {
                 let stream = configuration.workload.broadcastInterval.map {
-                    SocketIORecoveryStore.Broadcast(interval: $0, origin: .zero, size: configuration.workload.broadcastSize)
+                    SocketIORecoveryStore.Broadcast(interval: $0, origin: .zero, size: configuration.workload.broadcastSize,
+                                                    rooms: configuration.workload.broadcastRooms.map { n in (1...max(n, 1)).map { "r\($0)" } })
                 }
                 // Private session ids from the run's own stream of draws; each instance its own store
                 // (no shared adapter).

@@ -449,6 +449,23 @@ import Testing
         #expect(lostWith <= 3, "\(lostWith) lost with recovery, \(lostWithout) without")
     }
 
+    /// Per-room streams (`workload.broadcast.rooms`): each client joins its room on connecting; a
+    /// recovered one is back in it without joining, and misses nothing of its room's stream.
+    @Test func perRoomStreamsRecoverWithTheirRooms() throws {
+        let yaml = Self.yaml(recovery: ", connectionStateRecovery: {}").replacingOccurrences(of: "size: 200B }", with: "size: 200B, rooms: 2 }")
+        let scenario = try Scenario.parse(yaml: yaml, source: "r.yaml")
+        #expect(scenario.workload.broadcastRoomNames == ["r1", "r2"] && scenario.workload.broadcastRoom(ofClient: 2) == "r1")
+        let result = Simulation(try ScenarioSimulation.configuration(for: scenario, run: 0, source: "r.yaml")).run()
+        let joins = result.events.filter { $0.side == .client && $0.kind == .messageSent && $0.detail == "join" }
+        #expect(joins.count == 3, "one join a client, none after the recovered reconnects: \(joins.count)")
+        let metrics = RunMetrics.compute(events: result.events, truth: GroundTruth(scenario: scenario), duration: scenario.duration,
+                                         options: MetricsOptions(scenario: scenario))
+        let b = try #require(metrics.overall.broadcast)
+        #expect(metrics.overall.recoveredReconnects == 3 && b.missed == 0 && b.duplicated == 0 && b.recoveredWhileDead == 3 * 30, "\(b)")
+        let each = try Scenario.parse(yaml: yaml.replacingOccurrences(of: "rooms: 2", with: "rooms: each"), source: "r.yaml")
+        #expect(each.workload.broadcastRooms == 3)
+    }
+
     @Test func aClientAwayLongerThanTheServerKeepsSessionsStartsAfresh() throws {
         let run = try DashboardScenarioTests.simulate(try Scenario.parse(
             yaml: Self.yaml(recovery: ", connectionStateRecovery: { maxDisconnectionDuration: 10s }"), source: "r.yaml"))

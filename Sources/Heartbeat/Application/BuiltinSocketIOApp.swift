@@ -66,8 +66,21 @@ public struct BuiltinSocketIOApp: Sendable {
     /// (`BroadcastDetail.event`): its sequence number, padded to `size` bytes. Every connected
     /// client gets the same number for the same slot of the server's clock, so a client's log shows
     /// what it missed.
-    public static func broadcastArguments(sequence: Int64, size: Int) -> [JSONValue] {
-        [.object(["seq": .integer(sequence), "pad": .string(String(repeating: "x", count: max(0, size - 40)))])]
+    public static func broadcastArguments(sequence: Int64, size: Int, room: String? = nil) -> [JSONValue] {
+        var object: JSONObject = ["seq": .integer(sequence)]
+        if let room { object["room"] = .string(room) }
+        object["pad"] = .string(String(repeating: "x", count: max(0, size - 40 - (room.map { $0.utf8.count + 10 } ?? 0))))
+        return [.object(object)]
+    }
+
+    /// The event a client emits to join a room of the broadcast stream (`{"room": "r2"}`).
+    public static let joinEvent = "join"
+
+    /// The room a join event names, if it is one.
+    public static func room(inJoin event: SocketIOEvent) -> String? {
+        guard event.name == joinEvent, case .object(let object)? = event.arguments.first,
+              case .string(let room)? = object["room"], !room.isEmpty else { return nil }
+        return room
     }
 
     /// How a received event is logged: its name, and for the broadcast stream its number

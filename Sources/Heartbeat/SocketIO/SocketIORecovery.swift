@@ -86,6 +86,8 @@ public final class SocketIORecoveryStore: Sendable {
         case everyone
         /// One socket, by its socket id.
         case socket(String)
+        /// The sockets in a room.
+        case room(String)
     }
 
     /// A kept event: its offset, when it was sent, to whom, and its name and arguments (the offset last).
@@ -102,12 +104,16 @@ public final class SocketIORecoveryStore: Sendable {
         public let arguments: [JSONValue]
         /// The broadcast stream's sequence number, for one of its events.
         public let broadcastSequence: Int64?
+        /// The room of a per-room stream's event.
+        public let room: String?
     }
 
     /// A session the store gave back: the socket id to reuse and the events it missed, oldest first.
     public struct Restored: Sendable, Hashable {
         /// The socket id the client had.
         public let sid: String
+        /// The rooms it was in (socket.io restores them).
+        public let rooms: Set<String>
         /// The kept events after the client's offset that were meant for it.
         public let missed: [Packet]
     }
@@ -120,18 +126,28 @@ public final class SocketIORecoveryStore: Sendable {
         public var origin: Instant
         /// The encoded size each event is padded to.
         public var size: Int
+        /// Per-room streams: each of these rooms has its own (nil: one stream to everyone).
+        public var rooms: [String]?
 
-        /// A stream of one event every `interval` from `origin`, padded to `size`.
-        public init(interval: TimeSpan, origin: Instant, size: Int) {
+        /// A stream of one event every `interval` from `origin`, padded to `size`, to everyone or
+        /// one per room.
+        public init(interval: TimeSpan, origin: Instant, size: Int, rooms: [String]? = nil) {
             self.interval = interval
             self.origin = origin
             self.size = size
+            self.rooms = rooms
         }
     }
 
     private struct Persisted {
         var sid: String
+        var rooms: Set<String>
         var disconnectedAt: Instant
+    }
+
+    private struct StreamSlot: Hashable {
+        var sequence: Int64
+        var room: String?
     }
 
     private struct State {
@@ -140,7 +156,7 @@ public final class SocketIORecoveryStore: Sendable {
         var nextCounter: Int64 = 1
         var sessions: [String: Persisted] = [:]
         var broadcastProduced: Int64 = 0  // the last broadcast sequence produced
-        var broadcastOffsets: [Int64: String] = [:]
+        var broadcastOffsets: [StreamSlot: String] = [:]
         var nextSweep: Instant
         var generator: SeededGenerator
     }
@@ -182,20 +198,20 @@ public final class SocketIORecoveryStore: Sendable {
 
     /// Broadcast event number `sequence` (due at or before `now`), with its offset appended: the same
     /// offset for every session that sends it.
-    public func broadcastArguments(sequence: Int64, at now: Instant) -> [JSONValue]? {
+    public func broadcastArguments(sequence: Int64, room: String? = nil, at now: Instant) -> [JSONValue]? {
         state.withLock { state in
             advance(&state, to: now)
-            guard let offset = state.broadcastOffsets[sequence], let broadcast else { return nil }
-            return BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: broadcast.size) + [.string(offset)]
+            guard let offset = state.broadcastOffsets[StreamSlot(sequence: sequence, room: room)], let broadcast else { return nil }
+            return BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: broadcast.size, room: room) + [.string(offset)]
         }
     }
 
     /// A connected session ended at `now` for a recoverable reason: keep it for
     /// `maxDisconnectionDuration` (socket.io's persistSession).
-    public func persist(pid: String, sid: String, at now: Instant) {
+    public func persist(pid: String, sid: String, rooms: Set<String> = [], at now: Instant) {
         state.withLock { state in
             advance(&state, to: now)
-            state.sessions[pid] = Persisted(sid: sid, disconnectedAt: now)
+            state.sessions[pid] = Persisted(sid: sid, rooms: rooms, disconnectedAt: now)
         }
     }
 
@@ -216,9 +232,10 @@ public final class SocketIORecoveryStore: Sendable {
                 switch packet.target {
                 case .everyone: true
                 case .socket(let sid): sid == session.sid
+                case .room(let room): session.rooms.contains(room)
                 }
             }
-            return Restored(sid: session.sid, missed: Array(missed))
+            return Restored(sid: session.sid, rooms: session.rooms, missed: Array(missed))
         }
     }
 
@@ -259,9 +276,18 @@ public final class SocketIORecoveryStore: Sendable {
             state.broadcastProduced += 1
             let k = state.broadcastProduced
             let at = broadcast.origin + .nanoseconds(k * p)
-            let packet = append(&state, BroadcastDetail.event, BuiltinSocketIOApp.broadcastArguments(sequence: k, size: broadcast.size),
-                                to: .everyone, at: at, sequence: k)
-            state.broadcastOffsets[k] = packet.offset
+            if let rooms = broadcast.rooms {
+                for room in rooms {
+                    let packet = append(&state, BroadcastDetail.event,
+                                        BuiltinSocketIOApp.broadcastArguments(sequence: k, size: broadcast.size, room: room),
+                                        to: .room(room), at: at, sequence: k, room: room)
+                    state.broadcastOffsets[StreamSlot(sequence: k, room: room)] = packet.offset
+                }
+            } else {
+                let packet = append(&state, BroadcastDetail.event, BuiltinSocketIOApp.broadcastArguments(sequence: k, size: broadcast.size),
+                                    to: .everyone, at: at, sequence: k)
+                state.broadcastOffsets[StreamSlot(sequence: k, room: nil)] = packet.offset
+            }
         }
     }
 
@@ -270,18 +296,20 @@ public final class SocketIORecoveryStore: Sendable {
         state.sessions = state.sessions.filter { $0.value.disconnectedAt >= threshold }
         if let last = state.packets.lastIndex(where: { $0.emittedAt < threshold }) {
             let dropped = state.packets[...last]
-            for packet in dropped { if let k = packet.broadcastSequence { state.broadcastOffsets[k] = nil } }
+            for packet in dropped {
+                if let k = packet.broadcastSequence { state.broadcastOffsets[StreamSlot(sequence: k, room: packet.room)] = nil }
+            }
             state.packets.removeFirst(last + 1)
             state.firstCounter += Int64(last + 1)
         }
     }
 
     private func append(_ state: inout State, _ event: String, _ arguments: [JSONValue], to target: Target,
-                        at now: Instant, sequence: Int64? = nil) -> Packet {
+                        at now: Instant, sequence: Int64? = nil, room: String? = nil) -> Packet {
         let offset = String(state.nextCounter)
         state.nextCounter += 1
         let packet = Packet(offset: offset, emittedAt: now, target: target, event: event,
-                            arguments: arguments + [.string(offset)], broadcastSequence: sequence)
+                            arguments: arguments + [.string(offset)], broadcastSequence: sequence, room: room)
         state.packets.append(packet)
         return packet
     }

@@ -90,6 +90,8 @@ public struct SocketIOServerSession: Sendable {
     public private(set) var pid: String?
     /// Whether this connect recovered an earlier session.
     public private(set) var recovered = false
+    /// The rooms the socket is in (the application's `socket.join`; a recovered session's come back).
+    public private(set) var rooms: Set<String> = []
 
     private var connectDeadline: Instant?
     private var acks = SocketIOAckTable()
@@ -170,6 +172,7 @@ public struct SocketIOServerSession: Sendable {
                     sid = restored.sid
                     self.pid = pid
                     recovered = true
+                    rooms = restored.rooms
                     for missed in restored.missed {
                         replay.append(.send(.replayed(SocketIOEvent(name: missed.event, arguments: missed.arguments,
                                                                     ackID: nil, attachments: []))))
@@ -253,11 +256,17 @@ public struct SocketIOServerSession: Sendable {
         return recovery.recordOffset(event, arguments, to: .socket(sid), at: now)
     }
 
-    /// Sends broadcast event number `sequence` of the server's stream (due by `now`) to this client;
-    /// with recovery it carries the stream's offset for that event, the same for every client.
-    public mutating func emitBroadcast(sequence: Int64, _ arguments: [JSONValue], at now: Instant) -> [Action] {
+    /// The application puts the socket in `room` (socket.io's `socket.join`).
+    public mutating func join(room: String) {
+        rooms.insert(room)
+    }
+
+    /// Sends broadcast event number `sequence` of the server's stream (due by `now`) to this client
+    /// (of `room`'s stream, for a per-room one); with recovery it carries the stream's offset for
+    /// that event, the same for every client.
+    public mutating func emitBroadcast(sequence: Int64, room: String? = nil, _ arguments: [JSONValue], at now: Instant) -> [Action] {
         guard isConnected else { return [] }
-        let sent = recovery?.broadcastArguments(sequence: sequence, at: now) ?? arguments
+        let sent = recovery?.broadcastArguments(sequence: sequence, room: room, at: now) ?? arguments
         return [.send(.message(SocketIOMessage(.event(BroadcastDetail.event, sent, namespace: options.namespace))))]
     }
 
@@ -307,7 +316,7 @@ public struct SocketIOServerSession: Sendable {
         // socket.io's _onclose: a connected socket that ends for a recoverable reason is kept (the
         // other reasons, a namespace disconnect by either side or a parse error, end it for good).
         if isConnected, let recovery, let pid, SocketIORecoveryOptions.isRecoverable(reason) {
-            recovery.persist(pid: pid, sid: sid, at: now)
+            recovery.persist(pid: pid, sid: sid, rooms: rooms, at: now)
         }
         return finish(reason, closeTransport: false)
     }

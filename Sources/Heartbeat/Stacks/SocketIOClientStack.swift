@@ -92,13 +92,16 @@ public struct SocketIOClientStack: Sendable {
         /// The application's replay of the broadcast stream: with `request`, the client asks for
         /// the events after the newest it received on every connect that did not recover (nil: none).
         public var broadcastReplay: BroadcastReplay?
+        /// The room of the broadcast stream this client joins on every connect that did not recover
+        /// (a recovered session is still in it); nil joins none.
+        public var broadcastRoom: String?
 
         /// A configuration; the defaults are socket.io-client's, with no application layer.
         public init(heartbeat: EngineIOClientHeartbeat.Configuration = .engineIOClient,
                     namespace: SocketIOClientSession.Options = .init(),
                     reconnection: ReconnectionOptions = .init(),
                     customPing: CustomPing.Options? = nil, healthCheck: HealthCheck.Options? = nil,
-                    emitInterval: TimeSpan? = nil, broadcastReplay: BroadcastReplay? = nil) {
+                    emitInterval: TimeSpan? = nil, broadcastReplay: BroadcastReplay? = nil, broadcastRoom: String? = nil) {
             self.heartbeat = heartbeat
             self.namespace = namespace
             self.reconnection = reconnection
@@ -106,6 +109,7 @@ public struct SocketIOClientStack: Sendable {
             self.healthCheck = healthCheck
             self.emitInterval = emitInterval
             self.broadcastReplay = broadcastReplay
+            self.broadcastRoom = broadcastRoom
         }
     }
 
@@ -377,6 +381,11 @@ public struct SocketIOClientStack: Sendable {
             // The dashboard's socket.on("connect"): start the custom ping and the health check.
             if customPing != nil { customPing(customPing!.connected(at: now), now, &out) }
             if healthCheck != nil, isConnected { healthCheck(healthCheck!.connected(at: now), now, &out) }
+            if let room = configuration.broadcastRoom, !session.recovered, isConnected,
+               let emitted = try? session.emit(BuiltinSocketIOApp.joinEvent, [.object(["room": .string(room)])], at: now) {
+                out.append(.note(.eventSent(BuiltinSocketIOApp.joinEvent)))
+                session(emitted, now, &out)
+            }
             if configuration.broadcastReplay?.mode == .request, !session.recovered, isConnected,
                let emitted = try? session.emit(BroadcastReplay.requestEvent,
                                                BroadcastReplay.requestArguments(since: newestBroadcast), at: now) {

@@ -80,6 +80,9 @@ public struct SocketIOServerEndpoint: Sendable {
         public var broadcastReplay: BroadcastReplay?
         /// Which server instance this is (1-based), when several run behind the proxy (nil: the only one).
         public var instance: Int?
+        /// Per-room streams: a client gets the broadcast events of the rooms it joined (`join`),
+        /// each room its own stream; false: one stream to everyone.
+        public var broadcastRooms = false
 
         /// A configuration; the defaults are socket.io's (25 s / 20 s) and no workload.
         public init(heartbeat: EngineIOServerHeartbeat.Configuration = .engineIO,
@@ -219,9 +222,17 @@ public struct SocketIOServerEndpoint: Sendable {
             // The slot that is due now (the timer fires at it or a little after).
             let (sequence, next) = broadcastSlots(at: now, every: interval)
             if sequence >= 1 {
-                let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize)
-                out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
-                session(session.emitBroadcast(sequence: sequence, arguments, at: now), now, &out)
+                if configuration.broadcastRooms {
+                    for room in session.rooms.sorted() {
+                        let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize, room: room)
+                        out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
+                        session(session.emitBroadcast(sequence: sequence, room: room, arguments, at: now), now, &out)
+                    }
+                } else {
+                    let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize)
+                    out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
+                    session(session.emitBroadcast(sequence: sequence, arguments, at: now), now, &out)
+                }
             }
             out.append(.arm(.broadcast, at: next))
         }
@@ -292,7 +303,8 @@ public struct SocketIOServerEndpoint: Sendable {
                 if let interval = configuration.emitInterval { out.append(.arm(.tick, at: now + interval)) }
                 if let interval = configuration.broadcastInterval {
                     out.append(.arm(.broadcast, at: broadcastSlots(at: now, every: interval).next))
-                    if let replay = configuration.broadcastReplay, replay.mode == .push, !session.recovered {
+                    // With rooms the push waits for the join: the history is the room's.
+                    if let replay = configuration.broadcastReplay, replay.mode == .push, !session.recovered, !configuration.broadcastRooms {
                         replayBroadcast(replay, since: 0, every: interval, now, &out)
                     }
                 }
@@ -300,6 +312,12 @@ public struct SocketIOServerEndpoint: Sendable {
                 replayNotes.append(.note(.eventSent(BuiltinSocketIOApp.logName(of: event))))
             case .send(.event(let event)):
                 out.append(.note(.eventReceived(event.name)))
+                if configuration.broadcastRooms, let room = BuiltinSocketIOApp.room(inJoin: event) {
+                    session.join(room: room)
+                    if let replay = configuration.broadcastReplay, replay.mode == .push, let interval = configuration.broadcastInterval {
+                        replayBroadcast(replay, since: 0, every: interval, rooms: [room], now, &out)
+                    }
+                }
                 for r in app.replies(to: event) { reply(r, now, &out) }
                 if let replay = configuration.broadcastReplay, replay.mode == .request,
                    let interval = configuration.broadcastInterval, let since = BroadcastReplay.since(in: event) {
@@ -326,14 +344,18 @@ public struct SocketIOServerEndpoint: Sendable {
     /// The application's history: the broadcast events after `since`, at most `replay.last`, sent
     /// to this client as ordinary emits (with recovery on, each gets a new offset, as a socket.io
     /// app's `socket.emit` would).
-    private mutating func replayBroadcast(_ replay: BroadcastReplay, since: Int64, every interval: TimeSpan,
+    /// With per-room streams, the history of `rooms` (default: those the socket is in).
+    private mutating func replayBroadcast(_ replay: BroadcastReplay, since: Int64, every interval: TimeSpan, rooms: [String]? = nil,
                                           _ now: Instant, _ out: inout [Action]) {
         guard let range = replay.sequences(current: broadcastSlots(at: now, every: interval).current, since: since) else { return }
-        for sequence in range {
-            let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize)
-            guard let actions = try? session.emit(BroadcastDetail.event, arguments, at: now) else { return }
-            out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
-            session(actions, now, &out)
+        let streams: [String?] = configuration.broadcastRooms ? (rooms ?? session.rooms.sorted()).map { $0 } : [nil]
+        for room in streams {
+            for sequence in range {
+                let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize, room: room)
+                guard let actions = try? session.emit(BroadcastDetail.event, arguments, at: now) else { return }
+                out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
+                session(actions, now, &out)
+            }
         }
     }
 
