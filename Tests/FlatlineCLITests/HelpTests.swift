@@ -99,7 +99,7 @@ struct HelpTests {
         OVERVIEW: Run the built-in Socket.IO server (Engine.IO v4, polling and
         WebSocket).
 
-        USAGE: flatline serve socketio [--host <host>] --port <port> [--ping-interval <ping-interval>] [--ping-timeout <ping-timeout>] [--emit-rate <emit-rate>] [--path <path>] [--seed <seed>]
+        USAGE: flatline serve socketio [--host <host>] --port <port> [--ping-interval <ping-interval>] [--ping-timeout <ping-timeout>] [--emit-rate <emit-rate>] [--broadcast-rate <broadcast-rate>] [--connection-state-recovery <connection-state-recovery>] [--path <path>] [--seed <seed>]
 
         OPTIONS:
           --host <host>           Address to listen on. (default: 127.0.0.1)
@@ -111,6 +111,14 @@ struct HelpTests {
                                   Engine.IO pingTimeout, e.g. 20s. (default: 20s)
           --emit-rate <emit-rate> Rate of 'tick' events sent to each client, e.g. 2/s
                                   (0/s for none). (default: 0/s)
+          --broadcast-rate <broadcast-rate>
+                                  Rate of the 'broadcast' stream on the server's clock,
+                                  to every connected client, e.g. 4/s (0/s for none).
+                                  (default: 0/s)
+          --connection-state-recovery <connection-state-recovery>
+                                  Turn on socket.io's connection state recovery,
+                                  keeping sessions and events this long (its
+                                  maxDisconnectionDuration, e.g. 2m).
           --path <path>           URL path of the endpoint. (default: /socket.io/)
           --seed <seed>           Seed for session ids. (default: 0)
           --version               Show the version.
