@@ -10,4 +10,11 @@ public protocol ChunkObserver: Sendable {
     func chunk(id: UInt64, direction: LinkDirection, bytes: ByteBuffer, at: Instant)
     /// The connection ended; `reason` says how ("closed", "reset", "upstream connect failed"...).
     func connectionClosed(id: UInt64, reason: String, at: Instant)
+    /// The connection goes to upstream `upstream` (0-based) of the proxy's `count` (server instances).
+    func connectionRouted(id: UInt64, upstream: Int, of count: Int)
+}
+
+extension ChunkObserver {
+    /// Observers that do not care where a connection goes ignore it.
+    public func connectionRouted(id: UInt64, upstream: Int, of count: Int) {}
 }

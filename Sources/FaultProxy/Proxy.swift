@@ -244,6 +244,9 @@ public final class Proxy: @unchecked Sendable {
         for closing in conns.map({ $0.abort(reason: "upstream \(index) dropped", reset: true) }) { try? await closing.get() }
     }
 
+    /// How many upstreams the proxy balances over now.
+    var upstreamCount: Int { state.withLockedValue { $0.upstreams.count } }
+
     func learnSession(_ sid: String, upstream: Int) {
         state.withLockedValue { $0.balancer.learn(sid: sid, upstream: upstream) }
     }

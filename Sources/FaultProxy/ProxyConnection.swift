@@ -182,6 +182,7 @@ final class ProxyConnection: @unchecked Sendable {
         upstreamIndex = index
         applyToxicsOnLoop(toxics)
         observer?.connectionOpened(id: id, proxy: proxyName, at: openedAt)
+        if let count = owner?.upstreamCount { observer?.connectionRouted(id: id, upstream: index, of: count) }
         self.connectTimeout = connectTimeout
         connectAfterDelay(upstream)
     }
@@ -213,6 +214,7 @@ final class ProxyConnection: @unchecked Sendable {
             return
         }
         upstreamIndex = index
+        if let count = owner?.upstreamCount { observer?.connectionRouted(id: id, upstream: index, of: count) }
         // Toxics limited to one upstream apply from here.
         if installedToxics.contains(where: { $0.upstream != nil }) { applyToxicsOnLoop(installedToxics) }
         if sid == nil { answerHead = [] }

@@ -136,6 +136,26 @@ public final class ExternalProcess: @unchecked Sendable {
         await Task { await self.stopUncancelled(grace: grace) }.value
     }
 
+    /// Kills the program's whole process group at once (SIGKILL, no SIGTERM first), as a crash
+    /// does (a scenario's `server: { down: [k] }`), then reaps it. It does not count as having
+    /// exited on its own.
+    public func crash() async {
+        await Task {
+            let exited = hasExited
+            lock.withLock {
+                if !stopRequested { exitedBeforeStop = exited }
+                stopRequested = true
+            }
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+            let deadline = Instant.monotonicNow() + .seconds(5)
+            while Instant.monotonicNow() < deadline {
+                if reap(options: WNOHANG) { return }
+                try? await Task.sleep(nanoseconds: 10_000_000)
+            }
+        }.value
+    }
+
     /// Whether the program had already exited when it was first asked to stop (it died during the
     /// run, or never got going).
     public var exitedOnItsOwn: Bool { lock.withLock { exitedBeforeStop } }

@@ -23,11 +23,24 @@ public final class EngineIOTap: ChunkObserver {
         var isEngineIO = false
         /// The open packet's advertised heartbeat, kept for the namespace connect's event.
         var advertised: String?
+        /// The server instance (1-based) the connection went to, when the proxy balances several.
+        var instance: Int?
     }
 
     private let events: any EventSink
     private let startedAt: Instant
     private let streams = NIOLockedValueBox<[UInt64: Stream]>([:])
+    /// The Engine.IO sid each tapped connection's open packet handed out, by the tap's connection name.
+    private let sids = NIOLockedValueBox<[String: String]>([:])
+
+    /// Each tapped connection's Engine.IO sid, by the name its events carry ("p3"): a driver that
+    /// knows which client was given which sid can put the tap's events under the client's name.
+    public var sessionIDs: [String: String] { sids.withLockedValue { $0 } }
+
+    public func connectionRouted(id: UInt64, upstream: Int, of count: Int) {
+        guard count > 1 else { return }
+        streams.withLockedValue { $0[id]?.instance = upstream + 1 }
+    }
 
     /// Creates a tap writing to `events`, with times measured from `startedAt`.
     public init(events: any EventSink, startedAt: Instant = LiveClock.now()) {
@@ -96,12 +109,16 @@ public final class EngineIOTap: ChunkObserver {
                     // The transport is open; the connection counts as connected only once the
                     // server acknowledges the Socket.IO namespace CONNECT (below).
                     s.advertised = Self.openDetail(frame.payload.dropFirst())
+                    if let sid = UpstreamBalancer.sessionID(inOpenPacket: Array(frame.payload)) {
+                        sids.withLockedValue { $0["p\(id)"] = sid }
+                    }
                 case (UInt8(ascii: "4"), .downstream) where frame.payload.count >= 2:
                     let body = frame.payload.dropFirst(2)
                     switch frame.payload[frame.payload.startIndex + 1] {
                     case UInt8(ascii: "0"):
                         out.append(event(id, .connect, side: .server, at: at,
-                                         detail: "socket.io /" + (s.advertised.map { " (\($0))" } ?? "")))
+                                         detail: "socket.io /" + (s.advertised.map { " (\($0))" } ?? "")
+                                            + (s.instance.map(InstanceDetail.suffix) ?? "")))
                     case UInt8(ascii: "4"):
                         out.append(event(id, .connectError, side: .server, at: at, reason: "refused by server",
                                          detail: Self.connectErrorMessage(body)))

@@ -125,7 +125,15 @@ public enum LiveScenarioRun {
         // one later would ask a loop that has shut down to run its promise's failure).
         // The teardown (clients disconnecting at the end) is not part of the run.
         let own = topology.events.events.filter { $0.time < ranFor }
-        let tapped = topology.tapEvents.events.filter { $0.time < ranFor && keepTapEvent($0, scenario: scenario) }
+        var tapped = topology.tapEvents.events.filter { $0.time < ranFor && keepTapEvent($0, scenario: scenario) }
+        // The tap's view of a session goes under the name of the built-in client the server gave
+        // its sid to, so that both sides of one connection are one connection in the metrics.
+        let names = parts.clientNamesBySid()
+        if let sids = topology.tap?.sessionIDs, !names.isEmpty {
+            for k in tapped.indices {
+                if let sid = sids[tapped[k].connection], let name = names[sid] { tapped[k].connection = name }
+            }
+        }
         let inRun = (own + tapped).sorted { $0.time < $1.time }
         var outcome = LiveRunOutcome(events: inRun, ranFor: ranFor, interrupted: interrupted, programs: [], origin: start)
         outcome.withoutTap = tapped.isEmpty ? nil : own.sorted { $0.time < $1.time }
@@ -283,13 +291,14 @@ final class LiveRunParts: @unchecked Sendable {
             (self.servers, self.registry, self.clients, self.processes.map { $0.process })
         }
         let clientPrograms = processes.filter { !LiveScenarioRun.isServerProgram($0.name) }
-        let serverPrograms = processes.filter { LiveScenarioRun.isServerProgram($0.name) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: LiveRunPart(name: "proxy") { await registry?.removeAll() }),
             .init(service: LiveRunPart(name: "server") { for server in servers { await server.stop() } }),
-            .init(service: LiveRunPart(name: "server program") {
+            .init(service: LiveRunPart(name: "server program") { [self] in
+                // Read when it stops: an instance started again during the run is stopped too.
+                let programs = lock.withLock { self.processes.map(\.process) }.filter { LiveScenarioRun.isServerProgram($0.name) }
                 await withTaskGroup(of: Void.self) { tasks in
-                    for program in serverPrograms { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
+                    for program in programs { tasks.addTask { await program.stop(grace: LiveScenarioRun.stopGrace) } }
                 }
             }),
             .init(service: LiveRunPart(name: "clients") { [self] in

@@ -21,6 +21,8 @@ struct LiveTopology {
     let events: MemoryEventSink
     /// The events the proxy's tap writes for an external server.
     let tapEvents: MemoryEventSink
+    /// The proxy's Engine.IO tap, when the server is a program.
+    let tap: EngineIOTap?
     /// The proxy between the clients and the server: the first of `proxies`.
     var proxy: Proxy { proxies[0] }
     /// The proxies: one for every client when the scenario has per-connection random faults (so
@@ -28,8 +30,11 @@ struct LiveTopology {
     let proxies: [Proxy]
     /// The external server's process, when the server is a program (the first instance's).
     var serverProcess: ExternalProcess? { serverProcesses.first }
-    /// Every external server instance's process.
+    /// Every external server instance's process, as first started.
     let serverProcesses: [ExternalProcess]
+    /// The external server's instances as they are now (a `down` phase kills one, its end starts
+    /// it again); nil for the built-in server.
+    let externalInstances: ExternalInstances?
     /// The built-in server's instances.
     let servers: [EngineIOServer]
 
@@ -62,8 +67,13 @@ struct LiveTopology {
         }
         try startClients(scenario, proxyPorts: proxies.map(\.listenAddress.port), source: source, seed: seed, logs: logs,
                          folder: folder, origin: origin, events: events, parts: parts)
-        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, proxies: proxies,
-                            serverProcesses: serverProcesses, servers: servers)
+        var external: ExternalInstances?
+        if case .external(let component) = scenario.server {
+            external = ExternalInstances(component: component, ports: upstreamPorts, processes: serverProcesses, folder: folder,
+                                         logs: logs, source: source, parts: parts)
+        }
+        return LiveTopology(origin: origin, events: events, tapEvents: tapEvents, tap: tap, proxies: proxies,
+                            serverProcesses: serverProcesses, externalInstances: external, servers: servers)
     }
 
     /// The server's instances on loopback ports (`server.instances`, one by default): their ports,
@@ -225,12 +235,10 @@ enum LivePhaseScheduler {
         for pause in scenario.serverPauses {
             let from = deadline(start + pause.lowerBound)
             let until = start + pause.upperBound
-            if !topology.serverProcesses.isEmpty {
-                // Every instance's process.
-                for serverProcess in topology.serverProcesses {
-                    parts.addTimer(loop.scheduleTask(deadline: from) { serverProcess.suspend() })
-                    parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { serverProcess.resume() })
-                }
+            if let external = topology.externalInstances {
+                // Every instance's process of the moment.
+                parts.addTimer(loop.scheduleTask(deadline: from) { for process in external.current { process.suspend() } })
+                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { for process in external.current { process.resume() } })
             } else {
                 // Every instance's loop (one each).
                 for serverLoop in parts.serverGroup.makeIterator() {
@@ -284,10 +292,10 @@ enum LivePhaseScheduler {
                 events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
                                        detail: "\(label): pause ends"))
             })
-            if topology.serverProcesses.indices.contains(pause.instance) {
-                let process = topology.serverProcesses[pause.instance]
-                parts.addTimer(loop.scheduleTask(deadline: from) { process.suspend() })
-                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { process.resume() })
+            if let external = topology.externalInstances {
+                // The instance's process of the moment (a `down` phase may have replaced it).
+                parts.addTimer(loop.scheduleTask(deadline: from) { external.process(of: pause.instance)?.suspend() })
+                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { external.process(of: pause.instance)?.resume() })
             } else if topology.servers.indices.contains(pause.instance) {
                 parts.addTimer(topology.servers[pause.instance].eventLoop.scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
             }
@@ -313,11 +321,13 @@ enum LivePhaseScheduler {
                 })
             }
         }
-        // An instance that is down, emulated at the proxies as a restart is: taken out of the
-        // balancing, its connections reset; a built-in instance loses its recovery store with it.
+        // An instance that is down: taken out of the balancing and its connections reset at the
+        // proxies; an external instance's process is killed (SIGKILL) and started again at the end,
+        // back in the balancing once it is ready; a built-in one loses its recovery store.
         for outage in scenario.instanceOutages {
             let proxies = topology.proxies
             let servers = topology.servers
+            let external = topology.externalInstances
             let label = "instance \(outage.instance + 1)"
             parts.addTimer(loop.scheduleTask(deadline: deadline(start + outage.range.lowerBound)) {
                 events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
@@ -328,13 +338,17 @@ enum LivePhaseScheduler {
                         await proxy.dropConnections(toUpstream: outage.instance)
                     }
                     if servers.indices.contains(outage.instance) { servers[outage.instance].clearRecovery() }
+                    await external?.crash(outage.instance)
                 }
             })
             if outage.range.upperBound < scenario.duration {
                 parts.addTimer(loop.scheduleTask(deadline: deadline(start + outage.range.upperBound)) {
                     events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
                                            detail: "\(label): up"))
-                    serial.then { for proxy in proxies { try? proxy.setUpstream(outage.instance, enabled: true) } }
+                    serial.then {
+                        if let external, !(await external.restart(outage.instance)) { return }
+                        for proxy in proxies { try? proxy.setUpstream(outage.instance, enabled: true) }
+                    }
                 })
             }
         }
@@ -374,6 +388,68 @@ final class SerialTasks: @unchecked Sendable {
                 await previous?.value
                 await work()
             }
+        }
+    }
+}
+
+/// An external server's instances during a live run: which process is each one's now. A `down`
+/// phase kills an instance's process (a crash: SIGKILL) and its end starts the program again on the
+/// same port, as "server-2.2" (the second start of instance 2) in the results' programs and logs.
+final class ExternalInstances: @unchecked Sendable {
+    private let component: ExternalComponent
+    private let ports: [Int]
+    private let folder: URL
+    private let logs: URL
+    private let source: String
+    private let parts: LiveRunParts
+    private let lock = NSLock()
+    private var processes: [ExternalProcess]
+    private var starts: [Int]
+
+    init(component: ExternalComponent, ports: [Int], processes: [ExternalProcess], folder: URL, logs: URL, source: String,
+         parts: LiveRunParts) {
+        self.component = component
+        self.ports = ports
+        self.processes = processes
+        self.folder = folder
+        self.logs = logs
+        self.source = source
+        self.parts = parts
+        starts = Array(repeating: 1, count: processes.count)
+    }
+
+    /// Instance `instance`'s (0-based) process now.
+    func process(of instance: Int) -> ExternalProcess? {
+        lock.withLock { processes.indices.contains(instance) ? processes[instance] : nil }
+    }
+
+    /// Every instance's process now.
+    var current: [ExternalProcess] { lock.withLock { processes } }
+
+    /// Kills instance `instance`'s process at once.
+    func crash(_ instance: Int) async {
+        await process(of: instance)?.crash()
+    }
+
+    /// Starts instance `instance`'s program again on its port and waits until it is ready; false
+    /// when it could not be started or did not get ready (it stays out of the balancing).
+    func restart(_ instance: Int) async -> Bool {
+        guard ports.indices.contains(instance) else { return false }
+        let number = lock.withLock { () -> Int in
+            starts[instance] += 1
+            return starts[instance]
+        }
+        let values = ["host": "127.0.0.1", "port": "\(ports[instance])", "instance": "\(instance + 1)"]
+        guard let process = try? LiveScenarioRun.startProgram(component, name: "server-\(instance + 1).\(number)", field: "server",
+                                                              values: values, folder: folder, logs: logs, scenario: source,
+                                                              parts: parts) else { return false }
+        lock.withLock { processes[instance] = process }
+        do {
+            try await ReadinessCheck.wait(for: component.readiness ?? ReadinessProbe(kind: .tcp), port: ports[instance],
+                                          process: process, group: parts.group)
+            return true
+        } catch {
+            return false
         }
     }
 }

@@ -365,3 +365,44 @@ expect: {{ falseDisconnects: 0 }}
         assert len(drops) + sum(1 for e in events if e["side"] == "client" and e["type"] == "connect_error") >= 4, events
         assert len(client_connects) < 4 or drops, client_connects
     assert processes_mentioning(marker) == []
+
+
+def test_a_python_socketio_instance_that_goes_down_is_killed_and_started_again(tmp_path):
+    """`server: { down: [2] }` with external instances (issue 11): Flatline kills instance 2's real
+    python-socketio process (SIGKILL, as a crash), its clients fail over to the others, and at the
+    phase's end it starts the program again on the same port ("server-2.2"), back in the balancing
+    once it accepts connections."""
+    marker = str(tmp_path)
+    scenario = write(tmp_path, "instance-down", f"""
+name: instance-down
+seed: 3
+duration: 9s
+server:
+  command: [{PY}, {HERE / 'sio_server.py'}, "{{port}}", "1", "1", --tag, "{marker}"]
+  env: {{ PYTHONUNBUFFERED: "1" }}
+  readiness: {{ tcp: true, timeout: 15s }}
+  instances: 3
+clients: {{ count: 3, builtin: socketio, connectTimeout: 2s, reconnection: {{ delay: 300ms, delayMax: 300ms, randomization: 0 }} }}
+toleratedStall: 1s
+phases:
+  - {{ at: 2s, for: 3s, server: {{ down: [2] }}, note: instance 2 crashes }}
+expect: {{ falseDisconnects: 0, detectionWithin: 1s }}
+""")
+    proc, folders = run(scenario, tmp_path / "results")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = folders[0]
+    summary = json.loads((folder / "summary.json").read_text())
+    programs = {p["name"]: p for p in summary["programs"]}
+    assert sorted(programs) == ["server", "server-2", "server-2.2", "server-3"], sorted(programs)
+    assert programs["server-2"]["exit"] == "killed by signal 9", programs["server-2"]
+    assert programs["server-2.2"]["command"] == programs["server-2"]["command"], "the same program on the same port"
+    assert programs["server-2.2"]["exitedOnItsOwn"] is False and programs["server-2"]["exitedOnItsOwn"] is False
+    # The second start of instance 2 served (python-socketio logged its start) and nothing else died.
+    first = [json.loads(l) for l in (folder / "logs" / "server-2.stdout").read_text().splitlines() if l.strip()]
+    assert sum(1 for e in first if e["type"] == "connect") == 1, first
+    events = [json.loads(l) for l in (folder / "events.jsonl").read_text().splitlines() if l.strip()]
+    drops = [e for e in events if e["side"] == "client" and e["type"] == "disconnect"]
+    assert len(drops) == 1 and 2 <= drops[0]["t"] < 2.5, drops
+    back = [e for e in events if e["side"] == "client" and e["type"] == "connect" and e["conn"] == drops[0]["conn"] and e["t"] > drops[0]["t"]]
+    assert back and back[0]["t"] - drops[0]["t"] < 1.5, back
+    assert processes_mentioning(marker) == []
