@@ -140,20 +140,7 @@ public final class ExternalProcess: @unchecked Sendable {
     /// does (a scenario's `server: { down: [k] }`), then reaps it. It does not count as having
     /// exited on its own.
     public func crash() async {
-        await Task {
-            let exited = hasExited
-            lock.withLock {
-                if !stopRequested { exitedBeforeStop = exited }
-                stopRequested = true
-            }
-            kill(-pid, SIGKILL)
-            kill(pid, SIGKILL)
-            let deadline = Instant.monotonicNow() + .seconds(5)
-            while Instant.monotonicNow() < deadline {
-                if reap(options: WNOHANG) { return }
-                try? await Task.sleep(nanoseconds: 10_000_000)
-            }
-        }.value
+        await Task { await self.stopUncancelled(grace: nil) }.value
     }
 
     /// Whether the program had already exited when it was first asked to stop (it died during the
@@ -171,14 +158,15 @@ public final class ExternalProcess: @unchecked Sendable {
         kill(-pid, SIGCONT)
     }
 
-    private func stopUncancelled(grace: TimeSpan) async {
+    /// `grace` nil: no SIGTERM first (a crash).
+    private func stopUncancelled(grace: TimeSpan?) async {
         let exited = hasExited
         lock.withLock {
             if !stopRequested { exitedBeforeStop = exited }
             stopRequested = true
         }
         if lock.withLock({ waitStatus != nil }) { return }
-        if !exited {
+        if !exited, let grace {
             kill(-pid, SIGCONT)  // a program frozen by a pause must be able to handle SIGTERM
             kill(-pid, SIGTERM)
             let deadline = Instant.monotonicNow() + grace

@@ -291,24 +291,7 @@ extension GroundTruth {
                                                           resetWindow: TimeSpan = .milliseconds(250)) -> GroundTruth
         where Events.Element == LabEvent {
         guard !outages.isEmpty || !blackholes.isEmpty || !pauses.isEmpty else { return self }
-        // Each connection's server sessions: [since, until) on an instance (1-based).
-        var sessions: [String: [(instance: Int, range: Range<TimeSpan>)]] = [:]
-        var open: [String: (instance: Int, since: TimeSpan)] = [:]
-        for event in events where event.side == .server {
-            if event.kind == .connect, let detail = event.detail, detail.hasPrefix("socket.io"),
-               let instance = InstanceDetail.instance(in: detail) {
-                // A session that vanished with its instance logged no disconnect: it ended by now.
-                if let session = open[event.connection] {
-                    sessions[event.connection, default: []].append((session.instance, session.since..<max(session.since, event.time)))
-                }
-                open[event.connection] = (instance, event.time)
-            } else if event.kind == .disconnect, let session = open.removeValue(forKey: event.connection) {
-                sessions[event.connection, default: []].append((session.instance, session.since..<max(session.since, event.time)))
-            }
-        }
-        for (connection, session) in open {
-            sessions[connection, default: []].append((session.instance, session.since..<TimeSpan.nanoseconds(Int64.max)))
-        }
+        let sessions = InstanceSession.byConnection(events)
         var added = periods
         for outage in outages {
             let at = outage.range.lowerBound

@@ -31,37 +31,31 @@ public struct InstanceMetrics: Sendable, Hashable {
     /// each instance's clients missed while away.
     public static func compute<Events: Collection>(_ events: Events, broadcastInterval: TimeSpan? = nil) -> [InstanceMetrics]
         where Events.Element == LabEvent {
-        var byConnection: [String: [LabEvent]] = [:]
-        var any = false
+        let sessionsByConnection = InstanceSession.byConnection(events)
+        guard !sessionsByConnection.isEmpty else { return [] }
+        var clientTimes: [String: (connects: [TimeSpan], disconnects: [TimeSpan])] = [:]
         var received: [String: Set<Int64>] = [:]
-        for event in events {
-            if broadcastInterval != nil, event.kind == .messageReceived, event.side == .client, let detail = event.detail,
-               let k = BroadcastDetail.sequence(in: detail) {
-                received[event.connection, default: []].insert(k)
+        for event in events where event.side == .client {
+            switch event.kind {
+            case .connect: clientTimes[event.connection, default: ([], [])].connects.append(event.time)
+            case .disconnect: clientTimes[event.connection, default: ([], [])].disconnects.append(event.time)
+            case .messageReceived where broadcastInterval != nil:
+                if let detail = event.detail, let k = BroadcastDetail.sequence(in: detail) { received[event.connection, default: []].insert(k) }
+            default: break
             }
-            guard event.kind == .connect || event.kind == .disconnect else { continue }
-            byConnection[event.connection, default: []].append(event)
-            if event.side == .server, let detail = event.detail, InstanceDetail.instance(in: detail) != nil { any = true }
         }
-        guard any else { return [] }
         var figures: [Int: InstanceMetrics] = [:]
         var waits: [Int: [TimeSpan]] = [:]
         var missed: [Int: Int] = [:]
-        for (name, list) in byConnection {
-            let ordered = list.sorted { $0.time < $1.time }
-            var sessions: [(instance: Int, start: TimeSpan)] = []
-            for event in ordered where event.side == .server && event.kind == .connect {
-                guard let detail = event.detail, detail.hasPrefix("socket.io"), let k = InstanceDetail.instance(in: detail) else { continue }
-                sessions.append((k, event.time))
-                figures[k, default: InstanceMetrics(instance: k)].sessions += 1
-                if detail.contains(" recovered") { figures[k, default: InstanceMetrics(instance: k)].recoveredSessions += 1 }
+        for (name, sessions) in sessionsByConnection {
+            for session in sessions {
+                figures[session.instance, default: InstanceMetrics(instance: session.instance)].sessions += 1
+                if session.recovered { figures[session.instance, default: InstanceMetrics(instance: session.instance)].recoveredSessions += 1 }
             }
-            let clientConnects = ordered.filter { $0.side == .client && $0.kind == .connect }.map(\.time)
-            let clientDisconnects = ordered.filter { $0.side == .client && $0.kind == .disconnect }.map(\.time)
+            let (clientConnects, clientDisconnects) = clientTimes[name].map { ($0.connects.sorted(), $0.disconnects.sorted()) } ?? ([], [])
             for (i, session) in sessions.enumerated() {
                 // The client's disconnect that ended this session, and its connect after it.
-                guard let gone = clientDisconnects.first(where: { $0 >= session.start }),
-                      i + 1 < sessions.count || clientConnects.contains(where: { $0 > gone }) else { continue }
+                guard let gone = clientDisconnects.first(where: { $0 >= session.range.lowerBound }) else { continue }
                 if let back = clientConnects.first(where: { $0 > gone }) {
                     waits[session.instance, default: []].append(back - gone)
                     if let interval = broadcastInterval, interval > .zero {
@@ -85,5 +79,42 @@ public struct InstanceMetrics: Sendable, Hashable {
             for k in figures.keys { figures[k]?.missedWhileAway = missed[k] ?? 0 }
         }
         return figures.keys.sorted().map { figures[$0]! }
+    }
+}
+
+/// One server namespace session of a connection on a named instance, as the log has it: the
+/// server's connect names the instance (`InstanceDetail`); it lasts to the server's disconnect or,
+/// for one that vanished with its instance (no disconnect logged), to the connection's next session.
+struct InstanceSession {
+    /// The instance, 1-based.
+    var instance: Int
+    /// From its connect to its end (open-ended when the log shows none).
+    var range: Range<TimeSpan>
+    /// Whether its connect recovered an earlier session.
+    var recovered: Bool
+
+    /// Every connection's sessions on named instances, in time order (of `events`, which are); empty
+    /// when no connect names one.
+    static func byConnection<Events: Collection>(_ events: Events) -> [String: [InstanceSession]] where Events.Element == LabEvent {
+        var sessions: [String: [InstanceSession]] = [:]
+        var open: [String: InstanceSession] = [:]
+        func close(_ connection: String, at time: TimeSpan) {
+            guard var session = open.removeValue(forKey: connection) else { return }
+            session.range = session.range.lowerBound..<max(session.range.lowerBound, time)
+            sessions[connection, default: []].append(session)
+        }
+        // Logs are in time order (the simulator's, and the live run's once merged).
+        for event in events where event.side == .server {
+            if event.kind == .connect, let detail = event.detail, detail.hasPrefix("socket.io"),
+               let instance = InstanceDetail.instance(in: detail) {
+                close(event.connection, at: event.time)
+                open[event.connection] = InstanceSession(instance: instance, range: event.time..<TimeSpan.nanoseconds(Int64.max),
+                                                         recovered: detail.contains(" recovered"))
+            } else if event.kind == .disconnect {
+                close(event.connection, at: event.time)
+            }
+        }
+        for (connection, session) in open { sessions[connection, default: []].append(session) }
+        return sessions
     }
 }

@@ -256,6 +256,10 @@ enum LivePhaseScheduler {
                                        loop: any EventLoop) {
         let start = topology.origin
         let events = topology.events
+        /// Logs a fault event now, on `connection` ("*": none in particular).
+        let fault: @Sendable (String, String) -> Void = { detail, connection in
+            events.record(LabEvent(time: Instant.monotonicNow() - start, connection: connection, side: .proxy, kind: .fault, detail: detail))
+        }
         if topology.proxies.count > 1 {
             for (index, proxy) in topology.proxies.enumerated() {
                 for (k, episode) in scenario.faultEpisodes(connection: index, seed: seed, run: 0).enumerated() {
@@ -264,14 +268,12 @@ enum LivePhaseScheduler {
                     let connection = "c\(index + 1)"
                     parts.addTimer(loop.scheduleTask(deadline: deadline(start + episode.start)) {
                         proxy.changeToxics(adding: toxics, removing: [])
-                        events.record(LabEvent(time: Instant.monotonicNow() - start, connection: connection, side: .proxy,
-                                               kind: .fault, detail: "\(label) starts"))
+                        fault("\(label) starts", connection)
                     })
                     if episode.end < scenario.duration {
                         parts.addTimer(loop.scheduleTask(deadline: deadline(start + episode.end)) {
                             proxy.changeToxics(adding: [], removing: toxics.map(\.name))
-                            events.record(LabEvent(time: Instant.monotonicNow() - start, connection: connection, side: .proxy,
-                                                   kind: .fault, detail: "\(label) ends"))
+                            fault("\(label) ends", connection)
                         })
                     }
                 }
@@ -284,19 +286,17 @@ enum LivePhaseScheduler {
             let label = "instance \(pause.instance + 1)"
             let from = deadline(start + pause.range.lowerBound)
             let until = start + pause.range.upperBound
+            // An external instance's process of the moment (a `down` phase may have replaced it).
+            let external = topology.externalInstances
             parts.addTimer(loop.scheduleTask(deadline: from) {
-                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                       detail: "\(label): pause starts"))
+                fault("\(label): pause starts", "*")
+                external?.process(of: pause.instance)?.suspend()
             })
             parts.addTimer(loop.scheduleTask(deadline: deadline(until)) {
-                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                       detail: "\(label): pause ends"))
+                fault("\(label): pause ends", "*")
+                external?.process(of: pause.instance)?.resume()
             })
-            if let external = topology.externalInstances {
-                // The instance's process of the moment (a `down` phase may have replaced it).
-                parts.addTimer(loop.scheduleTask(deadline: from) { external.process(of: pause.instance)?.suspend() })
-                parts.addTimer(loop.scheduleTask(deadline: deadline(until)) { external.process(of: pause.instance)?.resume() })
-            } else if topology.servers.indices.contains(pause.instance) {
+            if external == nil, topology.servers.indices.contains(pause.instance) {
                 parts.addTimer(topology.servers[pause.instance].eventLoop.scheduleTask(deadline: from) { parts.blockServerLoop(until: until) })
             }
         }
@@ -310,14 +310,12 @@ enum LivePhaseScheduler {
             }
             parts.addTimer(loop.scheduleTask(deadline: deadline(start + blackhole.range.lowerBound)) {
                 for proxy in proxies { proxy.changeToxics(adding: toxics, removing: []) }
-                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                       detail: "\(label): blackhole starts"))
+                fault("\(label): blackhole starts", "*")
             })
             if blackhole.range.upperBound < scenario.duration {
                 parts.addTimer(loop.scheduleTask(deadline: deadline(start + blackhole.range.upperBound)) {
                     for proxy in proxies { proxy.changeToxics(adding: [], removing: toxics.map(\.name)) }
-                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                           detail: "\(label): blackhole ends"))
+                    fault("\(label): blackhole ends", "*")
                 })
             }
         }
@@ -330,8 +328,7 @@ enum LivePhaseScheduler {
             let external = topology.externalInstances
             let label = "instance \(outage.instance + 1)"
             parts.addTimer(loop.scheduleTask(deadline: deadline(start + outage.range.lowerBound)) {
-                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                       detail: "\(label): down"))
+                fault("\(label): down", "*")
                 serial.then {
                     for proxy in proxies {
                         try? proxy.setUpstream(outage.instance, enabled: false)
@@ -343,8 +340,7 @@ enum LivePhaseScheduler {
             })
             if outage.range.upperBound < scenario.duration {
                 parts.addTimer(loop.scheduleTask(deadline: deadline(start + outage.range.upperBound)) {
-                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                           detail: "\(label): up"))
+                    fault("\(label): up", "*")
                     serial.then {
                         if let external, !(await external.restart(outage.instance)) { return }
                         for proxy in proxies { try? proxy.setUpstream(outage.instance, enabled: true) }
@@ -355,14 +351,12 @@ enum LivePhaseScheduler {
         for restart in scenario.serverRestarts(seed: seed, run: 0) {
             let proxies = topology.proxies
             parts.addTimer(loop.scheduleTask(deadline: deadline(start + restart.lowerBound)) {
-                events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                       detail: "server restart: down"))
+                fault("server restart: down", "*")
                 serial.then { for proxy in proxies { await proxy.disable() } }
             })
             if restart.upperBound < scenario.duration {
                 parts.addTimer(loop.scheduleTask(deadline: deadline(start + restart.upperBound)) {
-                    events.record(LabEvent(time: Instant.monotonicNow() - start, connection: "*", side: .proxy, kind: .fault,
-                                           detail: "server restart: up"))
+                    fault("server restart: up", "*")
                     serial.then { for proxy in proxies { try? await proxy.enable() } }
                 })
             }

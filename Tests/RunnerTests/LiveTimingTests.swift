@@ -210,7 +210,8 @@ import Testing
 
     /// A blackholed instance live (toxics on the proxy limited to its connections) and a paused one
     /// (its own event loop blocked): its clients detect it and move on, as simulated (measured:
-    /// back after 1.456 s live and 1.45 s simulated, max 2.607 s and 2.6 s, for both).
+    /// back after 1.456 s live and 1.45 s simulated on average, at most 2.607 s (blackhole) or
+    /// 2.606 s (pause) live and 2.6 s simulated).
     @Test(arguments: [ServerInstancesTests.partition, ServerInstancesTests.paused])
     func liveInstanceBlackholeOrPauseIsDetectedAsSimulated(_ yaml: String) async throws {
         let scenario = try Scenario.parse(yaml: yaml, source: "live-partition.yaml")

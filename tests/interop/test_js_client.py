@@ -30,6 +30,26 @@ def run_js(url, seconds, timeout=30):
     return [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
 
 
+def serve_behind_proxy(*server_args):
+    """Flatline's Socket.IO server (with `server_args`) and `flatline proxy` in front of it, as a
+    proxy named "js"; returns the two processes, the API port and the proxy's listen port."""
+    port, api, listen = free_port(), free_port(), free_port()
+    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), *server_args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proxy = subprocess.Popen([BIN, "proxy", "--port", str(api)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_port(port)
+        wait_port(api)
+        assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
+            "name": "js", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
+    except BaseException:
+        for p in (server, proxy):
+            p.kill()
+            p.communicate(timeout=5)
+        raise
+    return server, proxy, api, listen
+
+
 def test_js_client_exchanges_events_with_flatline_server():
     port = free_port()
     server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "300ms",
@@ -53,16 +73,9 @@ def test_js_client_exchanges_events_with_flatline_server():
 
 def test_js_client_times_out_when_the_link_stalls():
     interval, timeout = 0.3, 0.5
-    port, api, listen = free_port(), free_port(), free_port()
-    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "300ms",
-                               "--ping-timeout", "500ms"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proxy = subprocess.Popen([BIN, "proxy", "--port", str(api)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server, proxy, api, listen = serve_behind_proxy("--ping-interval", "300ms", "--ping-timeout", "500ms")
     js = None
     try:
-        wait_port(port)
-        wait_port(api)
-        assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
-            "name": "js", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
         js = subprocess.Popen(["node", str(HERE / "js_client.js"), BUNDLE, WS, f"http://127.0.0.1:{listen}", "20"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.5)
@@ -98,18 +111,10 @@ def test_js_client_recovers_its_session_and_the_missed_events_after_a_reset():
     and offset it was given, gets its socket id back with `recovered` true, and receives every
     broadcast event produced meanwhile, in order, once."""
     rate = 10
-    port, api, listen = free_port(), free_port(), free_port()
-    server = subprocess.Popen([BIN, "serve", "socketio", "--port", str(port), "--ping-interval", "500ms",
-                               "--ping-timeout", "500ms", "--broadcast-rate", f"{rate}/s",
-                               "--connection-state-recovery", "1m"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proxy = subprocess.Popen([BIN, "proxy", "--port", str(api)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server, proxy, api, listen = serve_behind_proxy("--ping-interval", "500ms", "--ping-timeout", "500ms",
+                                                    "--broadcast-rate", f"{rate}/s", "--connection-state-recovery", "1m")
     js = None
     try:
-        wait_port(port)
-        wait_port(api)
-        assert requests.post(f"http://127.0.0.1:{api}/proxies", json={
-            "name": "js", "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}).status_code == 201
         js = subprocess.Popen(["node", str(HERE / "js_recovery_client.js"), BUNDLE, WS, f"http://127.0.0.1:{listen}", "5"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.5)

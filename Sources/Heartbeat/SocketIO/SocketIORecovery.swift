@@ -192,7 +192,8 @@ public final class SocketIORecoveryStore: Sendable {
     public func recordOffset(_ event: String, _ arguments: [JSONValue], to target: Target, at now: Instant) -> Int64 {
         state.withLock { state in
             advance(&state, to: now)
-            return Int64(append(&state, event, arguments, to: target, at: now).offset) ?? 0
+            _ = append(&state, event, arguments, to: target, at: now)
+            return state.nextCounter - 1
         }
     }
 

@@ -222,21 +222,21 @@ public struct SocketIOServerEndpoint: Sendable {
             // The slot that is due now (the timer fires at it or a little after).
             let (sequence, next) = broadcastSlots(at: now, every: interval)
             if sequence >= 1 {
-                if configuration.broadcastRooms {
-                    for room in session.rooms.sorted() {
-                        let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize, room: room)
-                        out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
-                        session(session.emitBroadcast(sequence: sequence, room: room, arguments, at: now), now, &out)
-                    }
-                } else {
-                    let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize)
+                for room in broadcastStreams() {
+                    let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize, room: room)
                     out.append(.note(.eventSent(BroadcastDetail.detail(sequence))))
-                    session(session.emitBroadcast(sequence: sequence, arguments, at: now), now, &out)
+                    session(session.emitBroadcast(sequence: sequence, room: room, arguments, at: now), now, &out)
                 }
             }
             out.append(.arm(.broadcast, at: next))
         }
         return out
+    }
+
+    /// The broadcast streams this session gets: the rooms it is in with per-room streams, else the one
+    /// stream to everyone (nil).
+    private func broadcastStreams() -> [String?] {
+        configuration.broadcastRooms ? session.rooms.sorted().map { $0 } : [nil]
     }
 
     /// The broadcast slot that is due at `now` (0 before the first) and the instant of the next one.
@@ -348,8 +348,7 @@ public struct SocketIOServerEndpoint: Sendable {
     private mutating func replayBroadcast(_ replay: BroadcastReplay, since: Int64, every interval: TimeSpan, rooms: [String]? = nil,
                                           _ now: Instant, _ out: inout [Action]) {
         guard let range = replay.sequences(current: broadcastSlots(at: now, every: interval).current, since: since) else { return }
-        let streams: [String?] = configuration.broadcastRooms ? (rooms ?? session.rooms.sorted()).map { $0 } : [nil]
-        for room in streams {
+        for room in rooms.map({ $0.map { Optional($0) } }) ?? broadcastStreams() {
             for sequence in range {
                 let arguments = BuiltinSocketIOApp.broadcastArguments(sequence: sequence, size: configuration.broadcastSize, room: room)
                 guard let actions = try? session.emit(BroadcastDetail.event, arguments, at: now) else { return }
